@@ -1,0 +1,40 @@
+"""The contrastive engine: similarity, temperature, targets, objectives, per-anchor output.
+
+Every loss in :mod:`contrastor.losses` is a short declaration over these parts.
+"""
+
+from contrastor.engine.output import ContrastiveOutput, reduce
+from contrastor.engine.sigmoid import sigmoid_objective
+from contrastor.engine.similarity import SIMILARITIES, prepare, similarity_matrix
+from contrastor.engine.softmax import softmax_objective
+from contrastor.engine.targets import (
+    ComparatorTargets,
+    LabelTargets,
+    MultiLabelTargets,
+    SoftTargets,
+    Targets,
+    ViewTargets,
+    resolve_targets,
+)
+from contrastor.engine.temperature import Temperature, inverse_temperature
+from contrastor.engine.views import stack_views
+
+__all__ = [
+    "SIMILARITIES",
+    "ComparatorTargets",
+    "ContrastiveOutput",
+    "LabelTargets",
+    "MultiLabelTargets",
+    "SoftTargets",
+    "Targets",
+    "Temperature",
+    "ViewTargets",
+    "inverse_temperature",
+    "prepare",
+    "reduce",
+    "resolve_targets",
+    "sigmoid_objective",
+    "similarity_matrix",
+    "softmax_objective",
+    "stack_views",
+]

@@ -1,0 +1,71 @@
+"""Per-anchor output and reduction.
+
+Every objective yields one loss value per anchor (query), a mask of the anchors that
+contribute (those with at least one positive) and named per-anchor terms. Noise detection,
+re-weighting and logging read these; no loss has to change for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from contrastor._validation import check_weights
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+@dataclass
+class ContrastiveOutput:
+    """What an objective computed.
+
+    Attributes:
+        per_anchor: loss of each anchor (0 where ``mask`` is False).
+        mask: True for anchors that contribute (have a positive).
+        terms: named per-anchor parts, e.g. ``positive`` and ``negative`` for softmax losses.
+        loss: the reduced loss (as the caller's ``reduction`` asked).
+    """
+
+    per_anchor: Tensor
+    mask: Tensor
+    terms: dict[str, Tensor] = field(default_factory=dict)
+    loss: Tensor | None = None
+
+    def map(self, fn: Callable[[Tensor], Tensor]) -> ContrastiveOutput:
+        """The same output with ``fn`` applied to every per-anchor tensor (e.g. a reshape)."""
+        return ContrastiveOutput(
+            fn(self.per_anchor), fn(self.mask), {k: fn(v) for k, v in self.terms.items()}, self.loss
+        )
+
+
+def check_reduction(reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def reduce(
+    per_anchor: Tensor, mask: Tensor, reduction: str = "mean", weights: Tensor | None = None
+) -> Tensor:
+    """Reduce per-anchor losses over contributing anchors.
+
+    ``mean``: sum_i m_i w_i L_i / sum_i m_i w_i;  ``sum``: sum_i m_i w_i L_i;  ``none``:
+    the per-anchor tensor (times w). ``weights`` (one per anchor, >= 0) defaults to 1.
+    """
+    check_reduction(reduction)
+    w = mask.to(per_anchor.dtype)
+    if weights is not None:
+        check_weights(weights.reshape(-1), per_anchor.numel())
+        w = w * weights.reshape(per_anchor.shape).to(per_anchor.dtype)
+    weighted = torch.where(w > 0, per_anchor * w, torch.zeros_like(per_anchor))
+    if reduction == "none":
+        return weighted
+    if reduction == "sum":
+        return weighted.sum()
+    total = w.sum()
+    if not bool(total > 0):
+        raise ValueError("all anchors have zero weight: the weighted mean is undefined")
+    return weighted.sum() / total

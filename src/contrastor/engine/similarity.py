@@ -1,0 +1,38 @@
+"""Similarity functions: how a (query, reference) pair is scored before the temperature.
+
+``cosine``: s(q, r) = q . r / (|q| |r|);  ``dot``: s(q, r) = q . r.
+Both are computed as one matrix product after :func:`prepare`, so every objective (dense or
+tiled) only ever multiplies prepared matrices.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SIMILARITIES = ("cosine", "dot")
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Precision the objectives run in: half types are promoted to float32 for stability."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def check_similarity(similarity: str) -> str:
+    if similarity not in SIMILARITIES:
+        raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
+    return similarity
+
+
+def prepare(x: Tensor, similarity: str) -> Tensor:
+    """Cast ``x`` to the compute precision and, for cosine similarity, L2-normalise its rows."""
+    x = x.to(compute_dtype(x.dtype))
+    if check_similarity(similarity) == "cosine":
+        x = F.normalize(x, dim=-1, eps=1e-12)
+    return x
+
+
+def similarity_matrix(query: Tensor, reference: Tensor, similarity: str = "cosine") -> Tensor:
+    """Dense ``(n, m)`` similarity matrix between prepared queries and references."""
+    return prepare(query, similarity) @ prepare(reference, similarity).T

@@ -1,0 +1,202 @@
+"""Targets: which (query i, reference j) pairs are positives, and how much.
+
+A target is a non-negative weight matrix ``P`` of shape ``(n, m)``; ``P[i, j] > 0`` makes j a
+positive of i. It is never required in full: objectives ask for blocks ``P[rows, cols]``,
+so the same descriptor serves the dense path and a streamed (tiled) one.
+
+- :class:`LabelTargets`: equal class ids (index-aligned pairs are labels ``i`` vs ``j``).
+- :class:`MultiLabelTargets`: overlapping multi-hot label sets ("any" overlap or Jaccard).
+- :class:`ComparatorTargets`: a user function of two label blocks.
+- :class:`SoftTargets`: an explicit soft weight matrix.
+- :class:`ViewTargets`: a sample-level target repeated over stacked views.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from contrastor._validation import check_labels
+
+Comparator = Callable[[Tensor, Tensor], Tensor]
+
+
+class Targets(ABC):
+    """Positive weights between ``n`` queries and ``m`` references, available block by block."""
+
+    shape: tuple[int, int]
+
+    @abstractmethod
+    def block(self, rows: slice, cols: slice) -> Tensor:
+        """Weights ``P[rows, cols]`` as a float tensor (>= 0)."""
+
+    @abstractmethod
+    def transpose(self) -> Targets:
+        """The same relation seen from the references (``P.T``)."""
+
+    def dense(self) -> Tensor:
+        """The whole ``(n, m)`` matrix (the dense path)."""
+        return self.block(slice(0, self.shape[0]), slice(0, self.shape[1]))
+
+
+class LabelTargets(Targets):
+    """``P[i, j] = 1`` when ``query_labels[i] == reference_labels[j]``."""
+
+    def __init__(self, query_labels: Tensor, reference_labels: Tensor) -> None:
+        self.query_labels = query_labels
+        self.reference_labels = reference_labels
+        self.shape = (query_labels.shape[0], reference_labels.shape[0])
+
+    @classmethod
+    def aligned(cls, n: int, m: int, device: torch.device | None = None) -> LabelTargets:
+        """Query i's positive is reference i; references ``n..m-1`` are extra negatives."""
+        if n > m:
+            raise ValueError(
+                f"index-aligned pairs need at least as many references as queries, got {n} > {m}"
+            )
+        return cls(torch.arange(n, device=device), torch.arange(m, device=device))
+
+    def block(self, rows: slice, cols: slice) -> Tensor:
+        eq = self.query_labels[rows, None] == self.reference_labels[None, cols]
+        return eq.to(torch.get_default_dtype())
+
+    def transpose(self) -> LabelTargets:
+        return LabelTargets(self.reference_labels, self.query_labels)
+
+
+class MultiLabelTargets(Targets):
+    """Multi-hot label sets. ``mode="any"``: ``P = 1`` if the sets share a label;
+    ``mode="jaccard"``: ``P = |A & B| / |A | B|`` (graded positives)."""
+
+    MODES = ("any", "jaccard")
+
+    def __init__(self, query_labels: Tensor, reference_labels: Tensor, mode: str = "any") -> None:
+        if mode not in self.MODES:
+            raise ValueError(f"multi-label mode must be one of {self.MODES}, got {mode!r}")
+        if query_labels.shape[1] != reference_labels.shape[1]:
+            raise ValueError("multi-hot labels of queries and references have different widths")
+        # float64 keeps overlap counts and Jaccard ratios exact
+        self.query_labels = (query_labels > 0).to(torch.float64)
+        self.reference_labels = (reference_labels > 0).to(torch.float64)
+        self.mode = mode
+        self.shape = (query_labels.shape[0], reference_labels.shape[0])
+
+    def block(self, rows: slice, cols: slice) -> Tensor:
+        a, b = self.query_labels[rows], self.reference_labels[cols]
+        inter = a @ b.T
+        if self.mode == "any":
+            return (inter > 0).to(inter.dtype)
+        union = a.sum(1, keepdim=True) + b.sum(1)[None, :] - inter
+        return torch.where(union > 0, inter / union.clamp_min(1.0), torch.zeros_like(inter))
+
+    def transpose(self) -> MultiLabelTargets:
+        return MultiLabelTargets(self.reference_labels, self.query_labels, self.mode)
+
+
+class ComparatorTargets(Targets):
+    """``P[rows, cols] = comparator(query_labels[rows], reference_labels[cols])``.
+
+    The comparator receives two label blocks (any per-sample tensors, first dimension = samples)
+    and returns a non-negative ``(len(rows), len(cols))`` weight matrix.
+    """
+
+    def __init__(
+        self, query_labels: Tensor, reference_labels: Tensor, comparator: Comparator
+    ) -> None:
+        self.query_labels = query_labels
+        self.reference_labels = reference_labels
+        self.comparator = comparator
+        self.shape = (query_labels.shape[0], reference_labels.shape[0])
+
+    def block(self, rows: slice, cols: slice) -> Tensor:
+        a, b = self.query_labels[rows], self.reference_labels[cols]
+        out = self.comparator(a, b)
+        if not isinstance(out, Tensor) or out.shape != (a.shape[0], b.shape[0]):
+            raise ValueError(
+                f"comparator must return a ({a.shape[0]}, {b.shape[0]}) tensor of weights"
+            )
+        if bool((out < 0).any()) or not bool(torch.isfinite(out).all()):
+            raise ValueError("comparator returned negative or non-finite weights")
+        return out.to(torch.get_default_dtype())
+
+    def transpose(self) -> ComparatorTargets:
+        fn = self.comparator
+        return ComparatorTargets(self.reference_labels, self.query_labels, lambda a, b: fn(b, a).T)
+
+
+class SoftTargets(Targets):
+    """An explicit ``(n, m)`` matrix of non-negative target weights."""
+
+    def __init__(self, matrix: Tensor) -> None:
+        if matrix.ndim != 2:
+            raise ValueError(f"soft targets must be a 2-D matrix, got shape {tuple(matrix.shape)}")
+        if not bool(torch.isfinite(matrix).all()) or bool((matrix < 0).any()):
+            raise ValueError("soft targets must be finite and non-negative")
+        self.matrix = matrix
+        self.shape = (matrix.shape[0], matrix.shape[1])
+
+    def block(self, rows: slice, cols: slice) -> Tensor:
+        return self.matrix[rows, cols]
+
+    def transpose(self) -> SoftTargets:
+        return SoftTargets(self.matrix.T)
+
+
+class ViewTargets(Targets):
+    """A sample-level target over ``n`` samples repeated for ``views`` stacked views.
+
+    Stacked rows are view-major: row ``v * n + i`` is view v of sample i, so
+    ``P[(v, i), (w, j)] = base[i, j]``.
+    """
+
+    def __init__(self, base: Targets, views: int) -> None:
+        self.base = base
+        self.views = views
+        self.shape = (base.shape[0] * views, base.shape[1] * views)
+
+    def block(self, rows: slice, cols: slice) -> Tensor:
+        n, m = self.base.shape
+        r = torch.arange(rows.start, rows.stop) % n
+        c = torch.arange(cols.start, cols.stop) % m
+        r0, c0 = int(r.min()), int(c.min())
+        sub = self.base.block(slice(r0, int(r.max()) + 1), slice(c0, int(c.max()) + 1))
+        return sub[(r - r0).to(sub.device)][:, (c - c0).to(sub.device)]
+
+    def transpose(self) -> ViewTargets:
+        return ViewTargets(self.base.transpose(), self.views)
+
+
+def resolve_targets(
+    n: int,
+    m: int,
+    *,
+    labels: Tensor | None = None,
+    reference_labels: Tensor | None = None,
+    targets: Tensor | Targets | None = None,
+    device: torch.device | None = None,
+) -> Targets:
+    """Build the target descriptor from what a loss call was given.
+
+    ``targets`` (a matrix or a :class:`Targets`) wins; otherwise ``labels`` (1-D class ids or
+    2-D multi-hot, with ``reference_labels`` defaulting to ``labels``); otherwise index-aligned
+    pairs (query i with reference i).
+    """
+    if targets is not None:
+        if labels is not None:
+            raise ValueError("give either labels or targets, not both")
+        result = targets if isinstance(targets, Targets) else SoftTargets(targets)
+    elif labels is not None:
+        check_labels(labels, n, "labels")
+        ref = labels if reference_labels is None else reference_labels
+        check_labels(ref, m, "reference_labels")
+        if labels.ndim != ref.ndim:
+            raise ValueError("labels and reference_labels must both be class ids or both multi-hot")
+        result = MultiLabelTargets(labels, ref) if labels.ndim == 2 else LabelTargets(labels, ref)
+    else:
+        result = LabelTargets.aligned(n, m, device)
+    if result.shape != (n, m):
+        raise ValueError(f"targets have shape {result.shape} but the batch needs ({n}, {m})")
+    return result

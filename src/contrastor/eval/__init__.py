@@ -1,0 +1,22 @@
+"""Evaluation: kNN accuracy, linear probe, chunked retrieval metrics, geometry diagnostics."""
+
+from contrastor.eval.geometry import (
+    alignment_score,
+    effective_rank,
+    similarity_gap,
+    uniformity_score,
+)
+from contrastor.eval.knn import knn_accuracy, knn_predict
+from contrastor.eval.linear_probe import linear_probe
+from contrastor.eval.retrieval import retrieval_metrics
+
+__all__ = [
+    "alignment_score",
+    "effective_rank",
+    "knn_accuracy",
+    "knn_predict",
+    "linear_probe",
+    "retrieval_metrics",
+    "similarity_gap",
+    "uniformity_score",
+]

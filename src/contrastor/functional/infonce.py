@@ -1,0 +1,83 @@
+"""InfoNCE, one direction or symmetric (CLIP)."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from contrastor.engine.output import ContrastiveOutput, check_reduction, reduce
+from contrastor.engine.similarity import prepare
+from contrastor.engine.softmax import softmax_objective
+from contrastor.engine.targets import Targets, resolve_targets
+from contrastor.engine.temperature import inverse_temperature
+from contrastor.functional._common import check_pair, finish
+
+
+def info_nce(
+    query: Tensor,
+    reference: Tensor,
+    *,
+    temperature: float | Tensor = 0.07,
+    symmetric: bool = False,
+    labels: Tensor | None = None,
+    reference_labels: Tensor | None = None,
+    targets: Tensor | Targets | None = None,
+    similarity: str = "cosine",
+    decoupled: bool = False,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+) -> Tensor | ContrastiveOutput:
+    """InfoNCE between queries and references; with ``symmetric=True`` the CLIP loss.
+
+    ``L_i = -sum_j Pn_ij s_ij / tau + log sum_j exp(s_ij / tau)`` over references j, where
+    ``Pn`` is the row-normalised target: by default query i's positive is reference i
+    (references beyond ``n`` are extra negatives, e.g. a queue or mined hard negatives);
+    ``labels``/``reference_labels`` make equal labels positive (2-D multi-hot: any overlap);
+    ``targets`` gives a soft ``(n, m)`` matrix or a :class:`~contrastor.engine.Targets`.
+    Symmetric: ``0.5 * (L_{q->r} + L_{r->q})`` (needs ``n == m``).
+
+    Oord et al., "Representation Learning with Contrastive Predictive Coding", 2018;
+    Radford et al., "Learning Transferable Visual Models From Natural Language Supervision"
+    (CLIP), 2021. DDP: local queries against references gathered from all ranks.
+
+    Args:
+        query: ``(n, d)``; reference: ``(m, d)``.
+        temperature: tau, a float, a scalar tensor (learnable) or one per query.
+        decoupled: drop positives from the denominator (DCL-style).
+        weights: ``(n,)`` per-anchor weights for the reduction.
+        reduction: ``mean`` | ``sum`` | ``none`` (per-anchor values).
+        return_output: return a :class:`ContrastiveOutput` with per-anchor terms.
+
+    Example:
+        >>> q, r = torch.randn(8, 32), torch.randn(8, 32)
+        >>> loss = info_nce(q, r, temperature=0.1, symmetric=True)
+        >>> per_pair = info_nce(q, r, reduction="none")  # shape (8,)
+    """
+    check_pair(query, reference)
+    n, m = query.shape[0], reference.shape[0]
+    q, r = prepare(query, similarity), prepare(reference, similarity)
+    inv_t = inverse_temperature(temperature, q)
+    target = resolve_targets(
+        n, m, labels=labels, reference_labels=reference_labels, targets=targets, device=q.device
+    )
+    forward = softmax_objective(q, r, inv_t, target, decoupled=decoupled)
+    if not symmetric:
+        return finish(forward, reduction, weights, return_output)
+    if n != m:
+        raise ValueError(f"symmetric InfoNCE needs as many references as queries, got {n} and {m}")
+    backward = softmax_objective(r, q, inv_t, target.transpose(), decoupled=decoupled)
+    check_reduction(reduction)
+    loss = 0.5 * (
+        reduce(forward.per_anchor, forward.mask, reduction, weights)
+        + reduce(backward.per_anchor, backward.mask, reduction, weights)
+    )
+    terms = {name: 0.5 * (forward.terms[name] + backward.terms[name]) for name in forward.terms}
+    terms["query_to_reference"] = forward.per_anchor
+    terms["reference_to_query"] = backward.per_anchor
+    output = ContrastiveOutput(
+        per_anchor=0.5 * (forward.per_anchor + backward.per_anchor),
+        mask=forward.mask | backward.mask,
+        terms=terms,
+        loss=loss,
+    )
+    return output if return_output else loss

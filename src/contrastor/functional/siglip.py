@@ -1,0 +1,57 @@
+"""SigLIP: pairwise sigmoid loss."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.sigmoid import sigmoid_objective
+from contrastor.engine.similarity import prepare
+from contrastor.engine.targets import Targets, resolve_targets
+from contrastor.engine.temperature import inverse_temperature
+from contrastor.functional._common import check_pair, finish
+
+
+def siglip(
+    query: Tensor,
+    reference: Tensor,
+    *,
+    temperature: float | Tensor = 0.1,
+    bias: float | Tensor = -10.0,
+    labels: Tensor | None = None,
+    reference_labels: Tensor | None = None,
+    targets: Tensor | Targets | None = None,
+    similarity: str = "cosine",
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+) -> Tensor | ContrastiveOutput:
+    """Pairwise sigmoid loss: every (i, j) is a binary "do these match?" decision.
+
+        L_i = -sum_j log sigma( y_ij * (s_ij / tau + b) ),   y_ij = +1 positive, -1 otherwise
+
+    (soft targets in [0, 1] give the matching binary cross-entropy). ``mean`` averages
+    ``L_i`` over anchors, as the paper's ``1/|B| sum_i sum_j``. Default positives: index
+    alignment; ``labels``/``targets`` as in :func:`info_nce`. The paper initialises
+    ``1/tau = 10`` and ``b = -10``.
+
+    Zhai et al., "Sigmoid Loss for Language Image Pre-Training", ICCV 2023. DDP: local
+    queries against gathered references (the paper's chunked exchange gives the same sum).
+
+    Example:
+        >>> img, txt = torch.randn(16, 64), torch.randn(16, 64)
+        >>> loss = siglip(img, txt, temperature=0.1, bias=-10.0)
+    """
+    check_pair(query, reference)
+    n, m = query.shape[0], reference.shape[0]
+    q, r = prepare(query, similarity), prepare(reference, similarity)
+    inv_t = inverse_temperature(temperature, q)
+    b = bias if isinstance(bias, Tensor) else torch.tensor(float(bias), device=q.device)
+    if not bool(torch.isfinite(b).all()):
+        raise ValueError("bias must be finite")
+    target = resolve_targets(
+        n, m, labels=labels, reference_labels=reference_labels, targets=targets, device=q.device
+    )
+    output = sigmoid_objective(q, r, inv_t, b, target)
+    return finish(output, reduction, weights, return_output)

@@ -1,0 +1,197 @@
+"""Supervised contrastive loss and its label-free multi-view cases (NT-Xent, DCL, DCLW)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.similarity import prepare
+from contrastor.engine.softmax import softmax_objective
+from contrastor.engine.targets import Targets, ViewTargets, resolve_targets
+from contrastor.engine.temperature import inverse_temperature
+from contrastor.engine.views import stack_views
+from contrastor.functional._common import finish
+
+Views = Tensor | Sequence[Tensor]
+
+
+def supcon(
+    features: Views,
+    labels: Tensor | None = None,
+    *,
+    temperature: float | Tensor = 0.1,
+    targets: Tensor | Targets | None = None,
+    similarity: str = "cosine",
+    decoupled: bool = False,
+    positive_weight: Tensor | None = None,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+) -> Tensor | ContrastiveOutput:
+    """Supervised contrastive loss (SupCon, the "L_out" form) over all views of a batch.
+
+    With every view of every sample as an anchor ``a`` and ``P(a)`` the other views whose
+    sample shares a's label (every other view of the same sample included):
+
+        L_a = -1/|P(a)| sum_{p in P(a)} log( exp(z_a.z_p/tau) / sum_{k != a} exp(z_a.z_k/tau) )
+
+    Anchors with no positive (a class seen once, with one view) are left out of the mean.
+    Without labels each sample is its own class: NT-Xent. Labels may be class ids ``(n,)`` or
+    multi-hot ``(n, C)`` (positive if any label is shared); ``targets`` takes a sample-level
+    soft matrix or :class:`~contrastor.engine.Targets` (e.g. a comparator).
+
+    Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020. DDP: local anchors against
+    the gathered batch, labels gathered alongside.
+
+    Args:
+        features: ``(n, V, d)``, ``(n, d)`` (one view, labels needed) or a list of ``(n, d)``.
+        labels: one per sample.
+        decoupled: drop positives from the denominator (DCL).
+        positive_weight: ``(V*n,)`` view-major multiplier of each anchor's positive term.
+        weights: ``(n,)`` per-sample weights, shared by the sample's views.
+        reduction: ``mean`` | ``sum`` | ``none`` (an ``(n, V)`` tensor).
+
+    Example:
+        >>> z = torch.randn(16, 2, 64)                # 16 samples, 2 views
+        >>> y = torch.randint(0, 4, (16,))
+        >>> loss = supcon(z, y, temperature=0.1)
+        >>> per_view = supcon(z, y, reduction="none")  # shape (16, 2)
+    """
+    stacked, n, views = stack_views(features, "features")
+    if views == 1 and labels is None and targets is None:
+        raise ValueError(
+            "one view without labels has no positives: give labels or at least two views"
+        )
+    base = resolve_targets(n, n, labels=labels, targets=targets, device=stacked.device)
+    z = prepare(stacked, similarity)
+    inv_t = inverse_temperature(temperature, z)
+    if inv_t.ndim == 1:
+        if inv_t.shape[0] != n:
+            raise ValueError(f"per-sample temperature needs {n} values, got {inv_t.shape[0]}")
+        inv_t = inv_t.repeat(views)
+    output = softmax_objective(
+        z,
+        z,
+        inv_t,
+        ViewTargets(base, views),
+        self_index=torch.arange(n * views, device=z.device),
+        decoupled=decoupled,
+        positive_weight=positive_weight,
+    ).map(lambda t: t.reshape(views, n).T)
+    if weights is not None:
+        weights = weights.reshape(n, 1).expand(n, views)
+    return finish(output, reduction, weights, return_output)
+
+
+def nt_xent(
+    views: Views,
+    *,
+    temperature: float | Tensor = 0.1,
+    similarity: str = "cosine",
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+) -> Tensor | ContrastiveOutput:
+    """NT-Xent (SimCLR): every view's positives are the other views of its sample.
+
+        L_a = -1/|P(a)| sum_{p in P(a)} log( exp(z_a.z_p/tau) / sum_{k != a} exp(z_a.z_k/tau) )
+
+    over the ``V*n`` stacked views (two views: the SimCLR loss; more: averaged positives).
+    Chen et al., "A Simple Framework for Contrastive Learning of Visual Representations", 2020.
+    DDP: local anchors against the gathered views.
+
+    Example:
+        >>> v1, v2 = torch.randn(32, 128), torch.randn(32, 128)
+        >>> loss = nt_xent([v1, v2], temperature=0.1)
+    """
+    _require_views(views, 2)
+    return supcon(
+        views,
+        temperature=temperature,
+        similarity=similarity,
+        weights=weights,
+        reduction=reduction,
+        return_output=return_output,
+    )
+
+
+def dcl(
+    views: Views,
+    *,
+    temperature: float | Tensor = 0.1,
+    similarity: str = "cosine",
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+) -> Tensor | ContrastiveOutput:
+    """Decoupled contrastive loss: NT-Xent with the positives removed from the denominator.
+
+        L_a = -z_a.z_p/tau + log sum_{k not in {a} u P(a)} exp(z_a.z_k/tau)
+
+    Yeh et al., "Decoupled Contrastive Learning", ECCV 2022. The mean runs over all ``2n``
+    anchors (the paper's reference code sums the two directions' means: twice this value).
+    DDP: local anchors against the gathered views.
+
+    Example:
+        >>> loss = dcl([torch.randn(32, 128), torch.randn(32, 128)], temperature=0.1)
+    """
+    _require_views(views, 2)
+    return supcon(
+        views,
+        temperature=temperature,
+        similarity=similarity,
+        decoupled=True,
+        weights=weights,
+        reduction=reduction,
+        return_output=return_output,
+    )
+
+
+def dclw(
+    views: Views,
+    *,
+    temperature: float | Tensor = 0.1,
+    sigma: float = 0.5,
+    similarity: str = "cosine",
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+) -> Tensor | ContrastiveOutput:
+    """Weighted DCL: DCL whose positive term is scaled by a von Mises-Fisher weight
+
+        w_i = 2 - exp(z1_i.z2_i / sigma) / mean_k exp(z1_k.z2_k / sigma)
+
+    so easy positives (high similarity) count less. Two views only; both anchors of pair i
+    use ``w_i`` (gradient flows through w, as in the paper's reference code).
+    Yeh et al., "Decoupled Contrastive Learning", ECCV 2022.
+
+    Example:
+        >>> loss = dclw([torch.randn(32, 128), torch.randn(32, 128)], sigma=0.5)
+    """
+    stacked, n, count = stack_views(views, "views")
+    if count != 2:
+        raise ValueError(f"DCLW is defined for exactly two views, got {count}")
+    z = prepare(stacked, similarity)
+    if not sigma > 0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
+    agreement = (z[:n] * z[n:]).sum(1) / sigma
+    w = 2.0 - n * torch.softmax(agreement, dim=0)
+    return supcon(
+        views,
+        temperature=temperature,
+        similarity=similarity,
+        decoupled=True,
+        positive_weight=w.repeat(2),
+        weights=weights,
+        reduction=reduction,
+        return_output=return_output,
+    )
+
+
+def _require_views(views: Views, least: int) -> None:
+    count = (views.shape[1] if views.ndim == 3 else 1) if isinstance(views, Tensor) else len(views)
+    if count < least:
+        raise ValueError(f"this loss needs at least {least} views of each sample, got {count}")

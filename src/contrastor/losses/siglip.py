@@ -1,0 +1,73 @@
+"""SigLIP loss module with learnable temperature and bias."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.targets import Targets
+from contrastor.functional.siglip import siglip
+from contrastor.losses.base import TemperatureLoss
+
+
+class SigLIP(TemperatureLoss):
+    """Pairwise sigmoid loss with learnable temperature and bias (see
+    :func:`contrastor.functional.siglip`): ``L_i = -sum_j log sigma(y_ij (s_ij/tau + b))``.
+
+    The paper's initialisation is the default: ``1/tau = 10``, ``b = -10``. DDP: local queries
+    against gathered references. Zhai et al., "Sigmoid Loss for Language Image
+    Pre-Training", ICCV 2023.
+
+    Example:
+        >>> loss_fn = SigLIP()                 # learnable tau and bias
+        >>> loss = loss_fn(image_emb, text_emb)
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.1,
+        bias: float = -10.0,
+        *,
+        learnable: bool = True,
+        temperature_range: tuple[float, float] = (1e-3, 1.0),
+        similarity: str = "cosine",
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(
+            temperature,
+            learnable_temperature=learnable,
+            temperature_range=temperature_range,
+            similarity=similarity,
+            reduction=reduction,
+        )
+        value = torch.tensor(float(bias))
+        if learnable:
+            self.bias = nn.Parameter(value)
+        else:
+            self.register_buffer("bias", value)
+
+    def forward(
+        self,
+        query: Tensor,
+        reference: Tensor,
+        *,
+        labels: Tensor | None = None,
+        reference_labels: Tensor | None = None,
+        targets: Tensor | Targets | None = None,
+        weights: Tensor | None = None,
+        return_output: bool = False,
+    ) -> Tensor | ContrastiveOutput:
+        return siglip(
+            query,
+            reference,
+            temperature=self.temperature(),
+            bias=self.bias,
+            labels=labels,
+            reference_labels=reference_labels,
+            targets=targets,
+            similarity=self.similarity,
+            weights=weights,
+            reduction=self.reduction,
+            return_output=return_output,
+        )

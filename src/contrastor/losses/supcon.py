@@ -1,0 +1,136 @@
+"""Multi-view losses: SupCon, NT-Xent, DCL, DCLW."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.targets import Targets
+from contrastor.functional.supcon import Views, dcl, dclw, nt_xent, supcon
+from contrastor.losses.base import TemperatureLoss
+
+
+def _views(views: tuple[Tensor, ...]) -> Views:
+    """``loss(v1, v2, ...)`` or ``loss([v1, v2])`` or ``loss(z)`` with ``z`` of shape (n, V, d)."""
+    if len(views) == 1:
+        return views[0]
+    return list(views)
+
+
+class SupCon(TemperatureLoss):
+    """Supervised contrastive loss (see :func:`contrastor.functional.supcon`).
+
+    Positives of an anchor view: every other view whose sample has the same label (or shares
+    a label, for multi-hot). Classes with one sample and one view are skipped. DDP: local
+    anchors against gathered views and labels.
+    Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020.
+
+    Example:
+        >>> loss_fn = SupCon(temperature=0.1)
+        >>> loss = loss_fn(z, labels)          # z: (n, V, d) or (n, d); labels: (n,)
+    """
+
+    def forward(
+        self,
+        features: Views,
+        labels: Tensor | None = None,
+        *,
+        targets: Tensor | Targets | None = None,
+        weights: Tensor | None = None,
+        return_output: bool = False,
+    ) -> Tensor | ContrastiveOutput:
+        return supcon(
+            features,
+            labels,
+            temperature=self.temperature(),
+            targets=targets,
+            similarity=self.similarity,
+            weights=weights,
+            reduction=self.reduction,
+            return_output=return_output,
+        )
+
+
+class NTXent(TemperatureLoss):
+    """NT-Xent, the SimCLR loss, for two or more views (see
+    :func:`contrastor.functional.nt_xent`). DDP: local anchors against gathered views.
+    Chen et al., "A Simple Framework for Contrastive Learning of Visual Representations", 2020.
+
+    Example:
+        >>> loss = NTXent(temperature=0.1)(view1, view2)
+    """
+
+    def forward(
+        self, *views: Tensor, weights: Tensor | None = None, return_output: bool = False
+    ) -> Tensor | ContrastiveOutput:
+        return nt_xent(
+            _views(views),
+            temperature=self.temperature(),
+            similarity=self.similarity,
+            weights=weights,
+            reduction=self.reduction,
+            return_output=return_output,
+        )
+
+
+class DCL(TemperatureLoss):
+    """Decoupled contrastive loss: NT-Xent without the positive in the denominator (see
+    :func:`contrastor.functional.dcl`). Yeh et al., "Decoupled Contrastive Learning", 2022.
+
+    Example:
+        >>> loss = DCL(temperature=0.1)(view1, view2)
+    """
+
+    def forward(
+        self, *views: Tensor, weights: Tensor | None = None, return_output: bool = False
+    ) -> Tensor | ContrastiveOutput:
+        return dcl(
+            _views(views),
+            temperature=self.temperature(),
+            similarity=self.similarity,
+            weights=weights,
+            reduction=self.reduction,
+            return_output=return_output,
+        )
+
+
+class DCLW(TemperatureLoss):
+    """Weighted DCL, positive term scaled by a von Mises-Fisher weight with width ``sigma``
+    (see :func:`contrastor.functional.dclw`). Two views.
+    Yeh et al., "Decoupled Contrastive Learning", ECCV 2022.
+
+    Example:
+        >>> loss = DCLW(temperature=0.1, sigma=0.5)(view1, view2)
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.1,
+        *,
+        sigma: float = 0.5,
+        learnable_temperature: bool = False,
+        temperature_range: tuple[float, float] = (0.01, 1.0),
+        similarity: str = "cosine",
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(
+            temperature,
+            learnable_temperature=learnable_temperature,
+            temperature_range=temperature_range,
+            similarity=similarity,
+            reduction=reduction,
+        )
+        self.sigma = sigma
+
+    def forward(
+        self, *views: Tensor, weights: Tensor | None = None, return_output: bool = False
+    ) -> Tensor | ContrastiveOutput:
+        return dclw(
+            _views(views),
+            temperature=self.temperature(),
+            sigma=self.sigma,
+            similarity=self.similarity,
+            weights=weights,
+            reduction=self.reduction,
+            return_output=return_output,
+        )

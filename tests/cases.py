@@ -1,0 +1,148 @@
+"""The loss cases every generic test runs: how to build inputs, call the library's functional
+form, and compute the independent reference."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+import contrastor.functional as CF
+from tests import reference as ref
+
+
+@dataclass
+class Case:
+    name: str
+    build: Callable[[int, int, torch.dtype, torch.Generator], dict]
+    call: Callable[..., torch.Tensor]
+    reference: Callable[[dict, float], list]  # per-anchor values, None = no positive
+    embeddings: tuple[str, ...]  # keys of the embedding tensors
+    views: bool = False  # per-anchor output is (n, V), batch dim 0 of every key
+    labelled: str | None = None  # key of the labels, if any
+
+
+def _pairs(n, d, dtype, g):
+    return {
+        "query": torch.randn(n, d, generator=g, dtype=torch.float64).to(dtype),
+        "reference": torch.randn(n, d, generator=g, dtype=torch.float64).to(dtype),
+    }
+
+
+def _views(v):
+    def build(n, d, dtype, g):
+        return {"z": torch.randn(n, v, d, generator=g, dtype=torch.float64).to(dtype)}
+
+    return build
+
+
+def _labelled_views(v, classes):
+    def build(n, d, dtype, g):
+        out = _views(v)(n, d, dtype, g)
+        out["labels"] = torch.randint(0, classes, (n,), generator=g)
+        return out
+
+    return build
+
+
+def _eye(n):
+    return [[1.0 if i == j else 0.0 for j in range(n)] for i in range(n)]
+
+
+def _flat(per_anchor_2d):
+    return [x for row in per_anchor_2d for x in row]
+
+
+def _sym(a, b):
+    return [0.5 * (x + y) for x, y in zip(a, b, strict=True)]
+
+
+CASES = [
+    Case(
+        "info_nce",
+        _pairs,
+        lambda x, t, **kw: CF.info_nce(x["query"], x["reference"], temperature=t, **kw),
+        lambda x, t: ref.info_nce(x["query"], x["reference"], t, _eye(len(x["query"]))),
+        ("query", "reference"),
+    ),
+    Case(
+        "info_nce_symmetric",
+        _pairs,
+        lambda x, t, **kw: CF.info_nce(
+            x["query"], x["reference"], temperature=t, symmetric=True, **kw
+        ),
+        lambda x, t: _sym(
+            ref.info_nce(x["query"], x["reference"], t, _eye(len(x["query"]))),
+            ref.info_nce(x["reference"], x["query"], t, _eye(len(x["query"]))),
+        ),
+        ("query", "reference"),
+    ),
+    Case(
+        "nt_xent",
+        _views(2),
+        lambda x, t, **kw: CF.nt_xent(x["z"], temperature=t, **kw),
+        lambda x, t: _flat(ref.multiview(x["z"], lambda i, j: float(i == j), t)),
+        ("z",),
+        views=True,
+    ),
+    Case(
+        "nt_xent_3views",
+        _views(3),
+        lambda x, t, **kw: CF.nt_xent(x["z"], temperature=t, **kw),
+        lambda x, t: _flat(ref.multiview(x["z"], lambda i, j: float(i == j), t)),
+        ("z",),
+        views=True,
+    ),
+    Case(
+        "supcon",
+        _labelled_views(2, 3),
+        lambda x, t, **kw: CF.supcon(x["z"], x["labels"], temperature=t, **kw),
+        lambda x, t: _flat(
+            ref.multiview(x["z"], lambda i, j: float(x["labels"][i] == x["labels"][j]), t)
+        ),
+        ("z",),
+        views=True,
+        labelled="labels",
+    ),
+    Case(
+        "dcl",
+        _views(2),
+        lambda x, t, **kw: CF.dcl(x["z"], temperature=t, **kw),
+        lambda x, t: _flat(ref.multiview(x["z"], lambda i, j: float(i == j), t, decoupled=True)),
+        ("z",),
+        views=True,
+    ),
+    Case(
+        "dclw",
+        _views(2),
+        lambda x, t, **kw: CF.dclw(x["z"], temperature=t, sigma=0.5, **kw),
+        lambda x, t: _flat(
+            ref.multiview(
+                x["z"],
+                lambda i, j: float(i == j),
+                t,
+                decoupled=True,
+                pos_weight=ref.dclw_weights(x["z"], 0.5),
+            )
+        ),
+        ("z",),
+        views=True,
+    ),
+    Case(
+        "siglip",
+        _pairs,
+        lambda x, t, **kw: CF.siglip(x["query"], x["reference"], temperature=t, bias=-2.0, **kw),
+        lambda x, t: ref.siglip(x["query"], x["reference"], t, -2.0, _eye(len(x["query"]))),
+        ("query", "reference"),
+    ),
+    Case(
+        "alignment",
+        _pairs,
+        lambda x, t, **kw: CF.alignment(x["query"], x["reference"], alpha=2.0, **kw),
+        lambda x, t: ref.alignment(x["query"], x["reference"], 2.0),
+        ("query", "reference"),
+    ),
+]
+
+BY_NAME = {c.name: c for c in CASES}
