@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/contrastor train --out runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -q
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow -o addopts=""

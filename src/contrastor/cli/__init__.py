@@ -1,0 +1,1 @@
+"""The ``contrastor`` command line."""

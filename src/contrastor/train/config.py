@@ -1,0 +1,122 @@
+"""Training configuration: defaults, YAML loading, and validation with clear messages."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LOSSES = ("ntxent", "supcon", "dcl", "dclw", "infonce", "clip", "siglip", "align_uniform")
+DATASETS = ("mnist", "digits")
+PRECISIONS = ("fp32", "bf16")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; every field can be set in YAML or by a CLI flag.
+
+    The defaults are the main job: SimCLR (NT-Xent) on the 5,000-image MNIST subset.
+    """
+
+    dataset: str = "mnist"
+    loss: str = "ntxent"
+    temperature: float = 0.2
+    learnable_temperature: bool = False
+    epochs: int = 25
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 2.0
+    width: int = 16
+    embedding_dim: int = 64
+    views: int = 2
+    test_fraction: float = 0.2
+    seed: int = 0
+    precision: str = "fp32"
+    device: str = "auto"
+    out: str = "runs/default"
+    checkpoint_every: int = 0
+    knn_k: int = 20
+    resume: bool = False
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> TrainConfig:
+        """Raise ``ValueError`` naming every invalid option; return self when valid."""
+        problems = []
+
+        def choice(name: str, options: tuple[str, ...]) -> None:
+            if getattr(self, name) not in options:
+                problems.append(
+                    f"{name} must be one of {', '.join(options)} (got {getattr(self, name)!r})"
+                )
+
+        def positive(name: str, kind: type, allow_zero: bool = False) -> None:
+            value = getattr(self, name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                problems.append(f"{name} must be a {kind.__name__} (got {value!r})")
+            elif value < 0 or (value == 0 and not allow_zero):
+                bound = ">= 0" if allow_zero else "> 0"
+                problems.append(f"{name} must be {bound} (got {value!r})")
+
+        choice("loss", LOSSES)
+        choice("dataset", DATASETS)
+        choice("precision", PRECISIONS)
+        choice("device", DEVICES)
+        for name in ("epochs", "batch_size", "width", "embedding_dim", "knn_k"):
+            positive(name, int)
+        positive("checkpoint_every", int, allow_zero=True)
+        positive("seed", int, allow_zero=True)
+        for name in ("temperature", "lr"):
+            positive(name, (int, float))
+        for name in ("weight_decay", "warmup_epochs"):
+            positive(name, (int, float), allow_zero=True)
+        if not isinstance(self.views, int) or self.views < 2:
+            problems.append(f"views must be an integer >= 2 (got {self.views!r})")
+        elif self.views > 2 and self.loss in ("dclw", "infonce", "clip", "siglip", "align_uniform"):
+            problems.append(
+                f"loss {self.loss!r} compares exactly two views (got views={self.views})"
+            )
+        if not isinstance(self.test_fraction, float) or not 0.0 < self.test_fraction < 1.0:
+            problems.append(f"test_fraction must be a float in (0, 1) (got {self.test_fraction!r})")
+        if self.batch_size == 1:
+            problems.append("batch_size must be at least 2: contrastive losses need negatives")
+        if self.extra:
+            problems.append(f"unknown options: {', '.join(sorted(self.extra))}")
+        if problems:
+            raise ValueError("invalid training configuration:\n  - " + "\n  - ".join(problems))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("extra")
+        return data
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(TrainConfig) if f.name != "extra"]
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Defaults, then the YAML file (if any), then ``overrides`` (``None`` values ignored).
+
+    Unknown keys are collected and reported by :meth:`TrainConfig.validate`.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        text = Path(path).read_text()
+        loaded = yaml.safe_load(text) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: a config file must be a mapping of option: value")
+        values.update({str(k).replace("-", "_"): v for k, v in loaded.items()})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = set(field_names())
+    extra = {k: v for k, v in values.items() if k not in known}
+    config = TrainConfig(**{k: v for k, v in values.items() if k in known}, extra=extra)
+    if isinstance(config.test_fraction, int):
+        config.test_fraction = float(config.test_fraction)
+    return config.validate()

@@ -1,0 +1,22 @@
+"""Learning-rate schedule: linear warm-up then cosine decay to zero."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """``lr * step / warmup`` for the first ``warmup_steps``, then
+    ``lr * 0.5 * (1 + cos(pi * progress))`` until ``total_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -1,0 +1,147 @@
+"""Training loop, checkpoints, exact resume after a kill, config validation, report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from contrastor.train.checkpoint import read_metadata
+from contrastor.train.config import LOSSES, load_config
+from contrastor.train.loop import CHECKPOINT, train
+
+TINY = dict(dataset="digits", width=4, embedding_dim=16, batch_size=64, lr=3e-3, progress=False)
+
+
+def _tiny(tmp_path: Path, name: str, **kw):
+    return load_config(None, **{**TINY, "out": str(tmp_path / name), **kw})
+
+
+def test_tiny_run_writes_the_run_folder(tmp_path):
+    result = train(_tiny(tmp_path, "run", epochs=2))
+    folder = result.folder
+    for name in (
+        "checkpoint.safetensors",
+        "model.safetensors",
+        "metrics.csv",
+        "metrics.json",
+        "results.json",
+        "report.html",
+        "config.yaml",
+        "training.png",
+        "geometry.png",
+        "embeddings.png",
+    ):
+        assert (folder / name).is_file(), name
+    history = json.loads((folder / "metrics.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert all(0.0 <= row["knn_accuracy"] <= 1.0 for row in history)
+    assert set(result.table) == {"raw pixels", "untrained encoder", "trained encoder"}
+    html = (folder / "report.html").read_text()
+    assert "trained encoder" in html and 'src="embeddings.png"' in html
+    assert len((folder / "metrics.csv").read_text().splitlines()) == 3
+    meta = read_metadata(folder / CHECKPOINT)
+    assert meta["step"] == 2 * (1437 // 64)
+
+
+@pytest.mark.parametrize("loss", [name for name in LOSSES if name != "ntxent"])
+def test_every_loss_trains_one_epoch(tmp_path, loss):
+    result = train(
+        _tiny(tmp_path, loss, loss=loss, epochs=1, learnable_temperature=loss in ("clip", "siglip"))
+    )
+    assert all(torch.isfinite(torch.tensor(result.step_losses)))
+
+
+def test_bf16_autocast_run(tmp_path):
+    result = train(_tiny(tmp_path, "bf16", epochs=1, precision="bf16"))
+    assert all(torch.isfinite(torch.tensor(result.step_losses)))
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_resume_after_kill_gives_identical_weights(tmp_path):
+    common = dict(epochs=3, checkpoint_every=4)
+    reference = train(_tiny(tmp_path, "straight", **common))
+    out = tmp_path / "killed"
+    args = [
+        sys.executable,
+        "-m",
+        "contrastor",
+        "train",
+        "--dataset",
+        "digits",
+        "--width",
+        "4",
+        "--embedding-dim",
+        "16",
+        "--batch-size",
+        "64",
+        "--lr",
+        "0.003",
+        "--no-progress",
+        "--epochs",
+        "3",
+        "--checkpoint-every",
+        "4",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not (out / CHECKPOINT).exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (out / CHECKPOINT).exists(), proc.stderr.read().decode()
+    killed_at = read_metadata(out / CHECKPOINT)["step"]
+    assert killed_at < 3 * (1437 // 64), "the run finished before it could be killed"
+    assert not (out / "model.safetensors").exists()
+    resumed = train(_tiny(tmp_path, "killed", resume=True, **common))
+    a, b = _weights(reference.folder), _weights(resumed.folder)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert resumed.step_losses == reference.step_losses
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    train(_tiny(tmp_path, "run", epochs=1))
+    with pytest.raises(ValueError, match="other settings"):
+        train(_tiny(tmp_path, "run", epochs=1, lr=0.1, resume=True))
+
+
+def test_config_file_and_validation(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("loss: supcon\nbatch-size: 32\nepochs: 3\n")
+    config = load_config(path, epochs=5)
+    assert (config.loss, config.batch_size, config.epochs) == ("supcon", 32, 5)
+    path.write_text("loss: supcon\nbatchsize: 32\n")
+    with pytest.raises(ValueError, match="unknown options: batchsize"):
+        load_config(path)
+    with pytest.raises(ValueError) as info:
+        load_config(None, loss="nope", lr=-1.0, views=1, test_fraction=1.5)
+    message = str(info.value)
+    for fragment in ("loss must be one of", "lr must be > 0", "views must be", "test_fraction"):
+        assert fragment in message
+    with pytest.raises(ValueError, match="exactly two views"):
+        load_config(None, loss="clip", views=3)
+    path.write_text("- a list\n")
+    with pytest.raises(ValueError, match="mapping"):
+        load_config(path)
+
+
+def test_atomic_checkpoint_leaves_no_temporary_files(tmp_path):
+    train(_tiny(tmp_path, "run", epochs=1, checkpoint_every=2))
+    leftovers = [p for p in os.listdir(tmp_path / "run") if p.endswith(".tmp")]
+    assert leftovers == []
