@@ -17,7 +17,7 @@ def test_digits_and_mnist_load_offline():
     assert mnist.image_shape == (1, 28, 28)
     assert len(mnist.train_labels) == 4000 and len(mnist.test_labels) == 1000
     assert torch.bincount(mnist.test_labels).tolist() == [100] * 10
-    assert 0.0 <= float(mnist.train_images.min()) and float(mnist.train_images.max()) <= 1.0
+    assert float(mnist.train_images.min()) >= 0.0 and float(mnist.train_images.max()) <= 1.0
     with pytest.raises(ValueError, match="unknown dataset"):
         load_image_dataset("imagenet")
 
@@ -26,7 +26,8 @@ def test_stratified_split_is_disjoint_and_deterministic():
     labels = np.repeat(np.arange(4), 25)
     a_train, a_test = stratified_split(labels, 0.2, seed=3)
     b_train, b_test = stratified_split(labels, 0.2, seed=3)
-    assert np.array_equal(a_test, b_test) and not set(a_train) & set(a_test)
+    assert np.array_equal(a_test, b_test) and np.array_equal(a_train, b_train)
+    assert not set(a_train) & set(a_test)
     assert len(a_train) + len(a_test) == 100 and np.bincount(labels[a_test]).tolist() == [5] * 4
 
 

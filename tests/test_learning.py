@@ -18,7 +18,15 @@ def test_default_job_beats_raw_pixels_and_untrained_encoder(tmp_path):
 
 @pytest.mark.slow
 def test_supcon_on_digits_learns_the_classes(tmp_path):
-    config = load_config(None, dataset="digits", loss="supcon", epochs=15, batch_size=128,
-                         width=8, out=str(tmp_path / "supcon"), progress=False)
+    config = load_config(
+        None,
+        dataset="digits",
+        loss="supcon",
+        epochs=15,
+        batch_size=128,
+        width=8,
+        out=str(tmp_path / "supcon"),
+        progress=False,
+    )
     result = train(config)
     assert result.table["trained encoder"]["knn_accuracy"] > 0.95

@@ -233,3 +233,20 @@ def test_per_anchor_temperature(gen):
         assert math.isclose(
             float(got[i]), ref.info_nce(q, r, float(taus[i]), eye)[i], rel_tol=1e-10
         )
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_uniformity_invariances_and_half_precision(dtype, gen):
+    x = _randn(gen, 9, 4)
+    perm = torch.randperm(9, generator=gen)
+    scale = 0.1 + 10 * torch.rand(9, 1, generator=gen, dtype=torch.float64)
+    assert torch.allclose(CF.uniformity(x), CF.uniformity(x[perm]), rtol=1e-12)
+    assert torch.allclose(CF.uniformity(x), CF.uniformity(x * scale), rtol=1e-10)
+    half = _randn(gen, 64, 16).to(dtype).requires_grad_(True)
+    loss = CF.uniformity(half, t=2.0)
+    loss.backward()
+    assert torch.isfinite(loss) and bool(torch.isfinite(half.grad).all())
+    with pytest.raises(ValueError, match="NaN or inf"):
+        CF.uniformity(x * float("inf"))
+    with pytest.raises(ValueError, match="empty"):
+        CF.uniformity(x[:0])

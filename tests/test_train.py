@@ -145,3 +145,10 @@ def test_atomic_checkpoint_leaves_no_temporary_files(tmp_path):
     train(_tiny(tmp_path, "run", epochs=1, checkpoint_every=2))
     leftovers = [p for p in os.listdir(tmp_path / "run") if p.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_tensorboard_events_when_installed(tmp_path):
+    pytest.importorskip("tensorboard")
+    result = train(_tiny(tmp_path, "tb", epochs=1))
+    events = list((result.folder / "tensorboard").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0

@@ -9,8 +9,8 @@ from torch import Tensor
 
 from contrastor.engine.similarity import prepare
 
-#: scores held at once (query rows x gallery columns + running top-k), about 256 MiB in float32
-SCORE_BUDGET = 1 << 26
+#: scores held at once (query rows x gallery columns + running top-k), about 64 MiB in float32
+SCORE_BUDGET = 1 << 24
 
 
 def query_chunks(n: int, width: int, chunk_size: int | None) -> Iterator[slice]:

@@ -51,7 +51,31 @@ class SupCon(TemperatureLoss):
         )
 
 
-class NTXent(TemperatureLoss):
+class _ViewsLoss(TemperatureLoss):
+    """A label-free multi-view loss: ``loss(v1, v2, ...)``, ``loss([v1, v2])`` or
+    ``loss(z)`` with ``z`` of shape ``(n, V, d)``; ``function`` is its functional form."""
+
+    function = staticmethod(nt_xent)
+
+    def options(self) -> dict[str, float]:
+        """Extra keyword arguments of ``function``."""
+        return {}
+
+    def forward(
+        self, *views: Tensor, weights: Tensor | None = None, return_output: bool = False
+    ) -> Tensor | ContrastiveOutput:
+        return self.function(
+            _views(views),
+            temperature=self.temperature(),
+            similarity=self.similarity,
+            weights=weights,
+            reduction=self.reduction,
+            return_output=return_output,
+            **self.options(),
+        )
+
+
+class NTXent(_ViewsLoss):
     """NT-Xent, the SimCLR loss, for two or more views (see
     :func:`contrastor.functional.nt_xent`). DDP: local anchors against gathered views.
     Chen et al., "A Simple Framework for Contrastive Learning of Visual Representations", 2020.
@@ -60,20 +84,10 @@ class NTXent(TemperatureLoss):
         >>> loss = NTXent(temperature=0.1)(view1, view2)
     """
 
-    def forward(
-        self, *views: Tensor, weights: Tensor | None = None, return_output: bool = False
-    ) -> Tensor | ContrastiveOutput:
-        return nt_xent(
-            _views(views),
-            temperature=self.temperature(),
-            similarity=self.similarity,
-            weights=weights,
-            reduction=self.reduction,
-            return_output=return_output,
-        )
+    function = staticmethod(nt_xent)
 
 
-class DCL(TemperatureLoss):
+class DCL(_ViewsLoss):
     """Decoupled contrastive loss: NT-Xent without the positive in the denominator (see
     :func:`contrastor.functional.dcl`). Yeh et al., "Decoupled Contrastive Learning", 2022.
 
@@ -81,20 +95,10 @@ class DCL(TemperatureLoss):
         >>> loss = DCL(temperature=0.1)(view1, view2)
     """
 
-    def forward(
-        self, *views: Tensor, weights: Tensor | None = None, return_output: bool = False
-    ) -> Tensor | ContrastiveOutput:
-        return dcl(
-            _views(views),
-            temperature=self.temperature(),
-            similarity=self.similarity,
-            weights=weights,
-            reduction=self.reduction,
-            return_output=return_output,
-        )
+    function = staticmethod(dcl)
 
 
-class DCLW(TemperatureLoss):
+class DCLW(_ViewsLoss):
     """Weighted DCL, positive term scaled by a von Mises-Fisher weight with width ``sigma``
     (see :func:`contrastor.functional.dclw`). Two views.
     Yeh et al., "Decoupled Contrastive Learning", ECCV 2022.
@@ -102,6 +106,8 @@ class DCLW(TemperatureLoss):
     Example:
         >>> loss = DCLW(temperature=0.1, sigma=0.5)(view1, view2)
     """
+
+    function = staticmethod(dclw)
 
     def __init__(
         self,
@@ -122,15 +128,5 @@ class DCLW(TemperatureLoss):
         )
         self.sigma = sigma
 
-    def forward(
-        self, *views: Tensor, weights: Tensor | None = None, return_output: bool = False
-    ) -> Tensor | ContrastiveOutput:
-        return dclw(
-            _views(views),
-            temperature=self.temperature(),
-            sigma=self.sigma,
-            similarity=self.similarity,
-            weights=weights,
-            reduction=self.reduction,
-            return_output=return_output,
-        )
+    def options(self) -> dict[str, float]:
+        return {"sigma": self.sigma}

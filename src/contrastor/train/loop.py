@@ -140,7 +140,7 @@ class Run:
     def _identity(self) -> dict[str, Any]:
         """Settings that must match for a checkpoint to be resumable."""
         data = self.config.to_dict()
-        for key in ("resume", "progress", "out", "device"):
+        for key in ("resume", "progress", "out", "device", "checkpoint_every"):
             data.pop(key)
         return data
 
