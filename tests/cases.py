@@ -21,6 +21,7 @@ class Case:
     embeddings: tuple[str, ...]  # keys of the embedding tensors
     views: bool = False  # per-anchor output is (n, V), batch dim 0 of every key
     labelled: str | None = None  # key of the labels, if any
+    tiled: bool = True  # has a tiled execution path
 
 
 def _pairs(n, d, dtype, g):
@@ -142,6 +143,7 @@ CASES = [
         lambda x, t, **kw: CF.alignment(x["query"], x["reference"], alpha=2.0, **kw),
         lambda x, t: ref.alignment(x["query"], x["reference"], 2.0),
         ("query", "reference"),
+        tiled=False,
     ),
 ]
 

@@ -159,14 +159,26 @@ class ViewTargets(Targets):
 
     def block(self, rows: slice, cols: slice) -> Tensor:
         n, m = self.base.shape
-        r = torch.arange(rows.start, rows.stop) % n
-        c = torch.arange(cols.start, cols.stop) % m
-        r0, c0 = int(r.min()), int(c.min())
-        sub = self.base.block(slice(r0, int(r.max()) + 1), slice(c0, int(c.max()) + 1))
-        return sub[(r - r0).to(sub.device)][:, (c - c0).to(sub.device)]
+        return torch.cat(
+            [
+                torch.cat([self.base.block(r, c) for c in _segments(cols, m)], 1)
+                for r in _segments(rows, n)
+            ],
+            0,
+        )
 
     def transpose(self) -> ViewTargets:
         return ViewTargets(self.base.transpose(), self.views)
+
+
+def _segments(span: slice, size: int) -> list[slice]:
+    """Split a range of stacked rows into per-view ranges of sample indices."""
+    out, start = [], span.start
+    while start < span.stop:
+        stop = min(span.stop, (start // size + 1) * size)
+        out.append(slice(start % size, start % size + (stop - start)))
+        start = stop
+    return out
 
 
 def resolve_targets(

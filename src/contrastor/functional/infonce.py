@@ -6,7 +6,7 @@ from torch import Tensor
 
 from contrastor.engine.output import ContrastiveOutput, check_reduction, reduce
 from contrastor.engine.similarity import prepare
-from contrastor.engine.softmax import softmax_objective
+from contrastor.engine.softmax import softmax_objective, symmetric_softmax_objective
 from contrastor.engine.targets import Targets, resolve_targets
 from contrastor.engine.temperature import inverse_temperature
 from contrastor.functional._common import check_pair, finish
@@ -26,6 +26,8 @@ def info_nce(
     weights: Tensor | None = None,
     reduction: str = "mean",
     return_output: bool = False,
+    execution: str = "auto",
+    tile_size: int | None = None,
 ) -> Tensor | ContrastiveOutput:
     """InfoNCE between queries and references; with ``symmetric=True`` the CLIP loss.
 
@@ -47,6 +49,8 @@ def info_nce(
         weights: ``(n,)`` per-anchor weights for the reduction.
         reduction: ``mean`` | ``sum`` | ``none`` (per-anchor values).
         return_output: return a :class:`ContrastiveOutput` with per-anchor terms.
+        execution: ``dense``, ``tiled`` (exact, memory linear in n + m) or ``auto`` (by size);
+            tile_size: block edge of the tiled path.
 
     Example:
         >>> q, r = torch.randn(8, 32), torch.randn(8, 32)
@@ -60,12 +64,14 @@ def info_nce(
     target = resolve_targets(
         n, m, labels=labels, reference_labels=reference_labels, targets=targets, device=q.device
     )
-    forward = softmax_objective(q, r, inv_t, target, decoupled=decoupled)
+    run = {"decoupled": decoupled, "execution": execution, "tile_size": tile_size}
     if not symmetric:
-        return finish(forward, reduction, weights, return_output)
+        return finish(
+            softmax_objective(q, r, inv_t, target, **run), reduction, weights, return_output
+        )
     if n != m:
         raise ValueError(f"symmetric InfoNCE needs as many references as queries, got {n} and {m}")
-    backward = softmax_objective(r, q, inv_t, target.transpose(), decoupled=decoupled)
+    forward, backward = symmetric_softmax_objective(q, r, inv_t, target, **run)
     check_reduction(reduction)
     loss = 0.5 * (
         reduce(forward.per_anchor, forward.mask, reduction, weights)

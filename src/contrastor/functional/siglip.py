@@ -26,6 +26,8 @@ def siglip(
     weights: Tensor | None = None,
     reduction: str = "mean",
     return_output: bool = False,
+    execution: str = "auto",
+    tile_size: int | None = None,
 ) -> Tensor | ContrastiveOutput:
     """Pairwise sigmoid loss: every (i, j) is a binary "do these match?" decision.
 
@@ -53,5 +55,5 @@ def siglip(
     target = resolve_targets(
         n, m, labels=labels, reference_labels=reference_labels, targets=targets, device=q.device
     )
-    output = sigmoid_objective(q, r, inv_t, b, target)
+    output = sigmoid_objective(q, r, inv_t, b, target, execution=execution, tile_size=tile_size)
     return finish(output, reduction, weights, return_output)

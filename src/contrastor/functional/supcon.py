@@ -30,6 +30,8 @@ def supcon(
     weights: Tensor | None = None,
     reduction: str = "mean",
     return_output: bool = False,
+    execution: str = "auto",
+    tile_size: int | None = None,
 ) -> Tensor | ContrastiveOutput:
     """Supervised contrastive loss (SupCon, the "L_out" form) over all views of a batch.
 
@@ -53,6 +55,8 @@ def supcon(
         positive_weight: ``(V*n,)`` view-major multiplier of each anchor's positive term.
         weights: ``(n,)`` per-sample weights, shared by the sample's views.
         reduction: ``mean`` | ``sum`` | ``none`` (an ``(n, V)`` tensor).
+        execution: ``dense``, ``tiled`` (exact, memory linear in the batch) or ``auto``;
+            tile_size: block edge of the tiled path.
 
     Example:
         >>> z = torch.randn(16, 2, 64)                # 16 samples, 2 views
@@ -80,6 +84,8 @@ def supcon(
         self_index=torch.arange(n * views, device=z.device),
         decoupled=decoupled,
         positive_weight=positive_weight,
+        execution=execution,
+        tile_size=tile_size,
     ).map(lambda t: t.reshape(views, n).T)
     if weights is not None:
         weights = weights.reshape(n, 1).expand(n, views)
@@ -94,6 +100,8 @@ def nt_xent(
     weights: Tensor | None = None,
     reduction: str = "mean",
     return_output: bool = False,
+    execution: str = "auto",
+    tile_size: int | None = None,
 ) -> Tensor | ContrastiveOutput:
     """NT-Xent (SimCLR): every view's positives are the other views of its sample.
 
@@ -115,6 +123,8 @@ def nt_xent(
         weights=weights,
         reduction=reduction,
         return_output=return_output,
+        execution=execution,
+        tile_size=tile_size,
     )
 
 
@@ -126,6 +136,8 @@ def dcl(
     weights: Tensor | None = None,
     reduction: str = "mean",
     return_output: bool = False,
+    execution: str = "auto",
+    tile_size: int | None = None,
 ) -> Tensor | ContrastiveOutput:
     """Decoupled contrastive loss: NT-Xent with the positives removed from the denominator.
 
@@ -147,6 +159,8 @@ def dcl(
         weights=weights,
         reduction=reduction,
         return_output=return_output,
+        execution=execution,
+        tile_size=tile_size,
     )
 
 
@@ -159,6 +173,8 @@ def dclw(
     weights: Tensor | None = None,
     reduction: str = "mean",
     return_output: bool = False,
+    execution: str = "auto",
+    tile_size: int | None = None,
 ) -> Tensor | ContrastiveOutput:
     """Weighted DCL: DCL whose positive term is scaled by a von Mises-Fisher weight
 
@@ -188,6 +204,8 @@ def dclw(
         weights=weights,
         reduction=reduction,
         return_output=return_output,
+        execution=execution,
+        tile_size=tile_size,
     )
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from contrastor.engine.output import check_reduction
 from contrastor.engine.similarity import check_similarity
+from contrastor.engine.softmax import use_tiled
 from contrastor.engine.temperature import Temperature
 
 
 class TemperatureLoss(nn.Module):
     """Base of the loss modules: holds ``self.temperature`` (a :class:`Temperature`),
-    ``self.similarity`` and ``self.reduction``; the learnable temperature is a parameter of
+    ``self.similarity``, ``self.reduction`` and how the engine runs (``execution``:
+    ``auto``/``dense``/``tiled``, ``tile_size``); the learnable temperature is a parameter of
     the module, so it trains with the model and lands in its ``state_dict``."""
 
     def __init__(
@@ -22,11 +26,19 @@ class TemperatureLoss(nn.Module):
         temperature_range: tuple[float, float] = (0.01, 1.0),
         similarity: str = "cosine",
         reduction: str = "mean",
+        execution: str = "auto",
+        tile_size: int | None = None,
     ) -> None:
         super().__init__()
         self.temperature = Temperature(temperature, learnable_temperature, *temperature_range)
         self.similarity = check_similarity(similarity)
         self.reduction = check_reduction(reduction)
+        use_tiled(execution, 1, 1)
+        self.execution, self.tile_size = execution, tile_size
+
+    def run_options(self) -> dict[str, Any]:
+        """How the engine runs: ``execution`` and ``tile_size``."""
+        return {"execution": self.execution, "tile_size": self.tile_size}
 
     def extra_repr(self) -> str:
         return f"similarity={self.similarity!r}, reduction={self.reduction!r}"

@@ -34,6 +34,8 @@ class InfoNCE(TemperatureLoss):
         similarity: str = "cosine",
         decoupled: bool = False,
         reduction: str = "mean",
+        execution: str = "auto",
+        tile_size: int | None = None,
     ) -> None:
         super().__init__(
             temperature,
@@ -41,6 +43,8 @@ class InfoNCE(TemperatureLoss):
             temperature_range=temperature_range,
             similarity=similarity,
             reduction=reduction,
+            execution=execution,
+            tile_size=tile_size,
         )
         self.symmetric = symmetric
         self.decoupled = decoupled
@@ -69,6 +73,7 @@ class InfoNCE(TemperatureLoss):
             weights=weights,
             reduction=self.reduction,
             return_output=return_output,
+            **self.run_options(),
         )
 
 
@@ -89,6 +94,8 @@ class CLIPLoss(InfoNCE):
         temperature_range: tuple[float, float] = (0.01, 1.0),
         similarity: str = "cosine",
         reduction: str = "mean",
+        execution: str = "auto",
+        tile_size: int | None = None,
     ) -> None:
         super().__init__(
             temperature,
@@ -97,4 +104,6 @@ class CLIPLoss(InfoNCE):
             temperature_range=temperature_range,
             similarity=similarity,
             reduction=reduction,
+            execution=execution,
+            tile_size=tile_size,
         )

@@ -33,6 +33,8 @@ class SigLIP(TemperatureLoss):
         temperature_range: tuple[float, float] = (1e-3, 1.0),
         similarity: str = "cosine",
         reduction: str = "mean",
+        execution: str = "auto",
+        tile_size: int | None = None,
     ) -> None:
         super().__init__(
             temperature,
@@ -40,6 +42,8 @@ class SigLIP(TemperatureLoss):
             temperature_range=temperature_range,
             similarity=similarity,
             reduction=reduction,
+            execution=execution,
+            tile_size=tile_size,
         )
         value = torch.tensor(float(bias))
         if learnable:
@@ -70,4 +74,5 @@ class SigLIP(TemperatureLoss):
             weights=weights,
             reduction=self.reduction,
             return_output=return_output,
+            **self.run_options(),
         )

@@ -48,6 +48,7 @@ class SupCon(TemperatureLoss):
             weights=weights,
             reduction=self.reduction,
             return_output=return_output,
+            **self.run_options(),
         )
 
 
@@ -72,6 +73,7 @@ class _ViewsLoss(TemperatureLoss):
             reduction=self.reduction,
             return_output=return_output,
             **self.options(),
+            **self.run_options(),
         )
 
 
@@ -118,6 +120,8 @@ class DCLW(_ViewsLoss):
         temperature_range: tuple[float, float] = (0.01, 1.0),
         similarity: str = "cosine",
         reduction: str = "mean",
+        execution: str = "auto",
+        tile_size: int | None = None,
     ) -> None:
         super().__init__(
             temperature,
@@ -125,6 +129,8 @@ class DCLW(_ViewsLoss):
             temperature_range=temperature_range,
             similarity=similarity,
             reduction=reduction,
+            execution=execution,
+            tile_size=tile_size,
         )
         self.sigma = sigma
 
