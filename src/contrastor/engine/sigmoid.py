@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contrastor.engine.output import ContrastiveOutput
-from contrastor.engine.softmax import DEFAULT_TILE, pair_mask, use_tiled
+from contrastor.engine.softmax import default_tile, pair_mask, use_tiled
 from contrastor.engine.targets import Targets
 from contrastor.engine.tiled import TiledSigmoid
 
@@ -46,7 +46,7 @@ def sigmoid_objective(
             bias.to(query.dtype),
             targets,
             self_index,
-            tile_size or DEFAULT_TILE,
+            tile_size or default_tile(query.device),
         )
         return _output(positive, negative, count)
     inv_t = inverse_temperature.reshape(-1, 1) if inverse_temperature.ndim else inverse_temperature

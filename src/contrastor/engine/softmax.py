@@ -24,8 +24,13 @@ from contrastor.engine.tiled import TiledSoftmax
 EXECUTIONS = ("auto", "dense", "tiled")
 #: ``auto`` switches to the tiled path from this many score-matrix entries (64 MiB in fp32)
 TILED_FROM = 1 << 24
-#: default tile edge of the tiled path
-DEFAULT_TILE = 1024
+#: default tile edge of the tiled path on CPU (cache-sized blocks) and on accelerators
+DEFAULT_TILE = {"cpu": 512, "cuda": 4096}
+
+
+def default_tile(device: torch.device) -> int:
+    """The tile edge used when none is given: the best measured for the device type."""
+    return DEFAULT_TILE.get(device.type, DEFAULT_TILE["cuda"])
 
 
 def use_tiled(execution: str, n: int, m: int) -> bool:
@@ -70,7 +75,7 @@ def softmax_objective(
     """
     n, m = query.shape[0], reference.shape[0]
     if use_tiled(execution, n, m):
-        tile = tile_size or DEFAULT_TILE
+        tile = tile_size or default_tile(query.device)
         negative, positive, count = TiledSoftmax.apply(
             query, reference, inverse_temperature, targets, self_index, decoupled, _tile(tile)
         )
@@ -112,7 +117,7 @@ def symmetric_softmax_objective(
             targets,
             None,
             decoupled,
-            _tile(tile_size or DEFAULT_TILE),
+            _tile(tile_size or default_tile(query.device)),
             True,
         )
         forward = _assemble(stats[0], -stats[1], stats[2], None)
