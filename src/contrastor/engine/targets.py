@@ -51,13 +51,16 @@ class LabelTargets(Targets):
         self.shape = (query_labels.shape[0], reference_labels.shape[0])
 
     @classmethod
-    def aligned(cls, n: int, m: int, device: torch.device | None = None) -> LabelTargets:
-        """Query i's positive is reference i; references ``n..m-1`` are extra negatives."""
-        if n > m:
+    def aligned(
+        cls, n: int, m: int, device: torch.device | None = None, offset: int = 0
+    ) -> LabelTargets:
+        """Query i's positive is reference ``offset + i``; the other references are negatives."""
+        if offset + n > m:
             raise ValueError(
                 f"index-aligned pairs need at least as many references as queries, got {n} > {m}"
             )
-        return cls(torch.arange(n, device=device), torch.arange(m, device=device))
+        queries = torch.arange(offset, offset + n, device=device)
+        return cls(queries, torch.arange(m, device=device))
 
     def block(self, rows: slice, cols: slice) -> Tensor:
         eq = self.query_labels[rows, None] == self.reference_labels[None, cols]
@@ -188,13 +191,15 @@ def resolve_targets(
     labels: Tensor | None = None,
     reference_labels: Tensor | None = None,
     targets: Tensor | Targets | None = None,
+    offset: int = 0,
     device: torch.device | None = None,
 ) -> Targets:
     """Build the target descriptor from what a loss call was given.
 
     ``targets`` (a matrix or a :class:`Targets`) wins; otherwise ``labels`` (1-D class ids or
     2-D multi-hot, with ``reference_labels`` defaulting to ``labels``); otherwise index-aligned
-    pairs (query i with reference i).
+    pairs (query i with reference ``offset + i``, ``offset`` being where this rank's
+    references start among the gathered ones).
     """
     if targets is not None:
         if labels is not None:
@@ -208,7 +213,7 @@ def resolve_targets(
             raise ValueError("labels and reference_labels must both be class ids or both multi-hot")
         result = MultiLabelTargets(labels, ref) if labels.ndim == 2 else LabelTargets(labels, ref)
     else:
-        result = LabelTargets.aligned(n, m, device)
+        result = LabelTargets.aligned(n, m, device, offset)
     if result.shape != (n, m):
         raise ValueError(f"targets have shape {result.shape} but the batch needs ({n}, {m})")
     return result

@@ -6,6 +6,7 @@ from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_same_dim
 from contrastor.engine.output import ContrastiveOutput, check_reduction, reduce
+from contrastor.scale.distributed import LOCAL, Exchange
 
 
 def check_pair(query: Tensor, reference: Tensor) -> None:
@@ -20,8 +21,36 @@ def finish(
     reduction: str,
     weights: Tensor | None,
     return_output: bool,
+    exchange: Exchange = LOCAL,
 ) -> Tensor | ContrastiveOutput:
-    """Reduce per-anchor losses; return the loss, or the whole output when asked."""
+    """Reduce per-anchor losses; return the loss, or the whole output when asked.
+
+    Across ranks, ``mean`` and ``sum`` give the rank's share of the global value, scaled so
+    that averaging over ranks (as DDP does with gradients) yields the global loss.
+    """
     check_reduction(reduction)
-    output.loss = reduce(output.per_anchor, output.mask, reduction, weights)
+    output.loss = distributed_reduce(output.per_anchor, output.mask, reduction, weights, exchange)
     return output if return_output else output.loss
+
+
+def distributed_reduce(
+    per_anchor: Tensor,
+    mask: Tensor,
+    reduction: str,
+    weights: Tensor | None,
+    exchange: Exchange = LOCAL,
+) -> Tensor:
+    """:func:`~contrastor.engine.output.reduce` over the anchors of all ranks."""
+    world = exchange.world_size
+    if world == 1 or reduction == "none":
+        return reduce(per_anchor, mask, reduction, weights)
+    local = reduce(per_anchor, mask, "sum", weights)
+    if reduction == "sum":
+        return local * world
+    w = mask.to(per_anchor.dtype)
+    if weights is not None:
+        w = w * weights.reshape(per_anchor.shape).to(per_anchor.dtype)
+    total = exchange.total(w.sum())
+    if not bool(total > 0):
+        raise ValueError("all anchors have zero weight: the weighted mean is undefined")
+    return local * world / total

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from contrastor.engine.output import ContrastiveOutput, check_reduction, reduce
+from contrastor.engine.output import ContrastiveOutput, check_reduction
 from contrastor.engine.similarity import prepare
 from contrastor.engine.softmax import softmax_objective, symmetric_softmax_objective
 from contrastor.engine.targets import Targets, resolve_targets
 from contrastor.engine.temperature import inverse_temperature
-from contrastor.functional._common import check_pair, finish
+from contrastor.functional._common import check_pair, distributed_reduce, finish
+from contrastor.scale.distributed import LOCAL, Exchange
 
 
 def info_nce(
@@ -28,6 +29,7 @@ def info_nce(
     return_output: bool = False,
     execution: str = "auto",
     tile_size: int | None = None,
+    exchange: Exchange | None = None,
 ) -> Tensor | ContrastiveOutput:
     """InfoNCE between queries and references; with ``symmetric=True`` the CLIP loss.
 
@@ -51,6 +53,8 @@ def info_nce(
         return_output: return a :class:`ContrastiveOutput` with per-anchor terms.
         execution: ``dense``, ``tiled`` (exact, memory linear in n + m) or ``auto`` (by size);
             tile_size: block edge of the tiled path.
+        exchange: gather references from other ranks (see :mod:`contrastor.scale.distributed`);
+            soft ``targets`` are then ``(n, total references)``.
 
     Example:
         >>> q, r = torch.randn(8, 32), torch.randn(8, 32)
@@ -58,24 +62,46 @@ def info_nce(
         >>> per_pair = info_nce(q, r, reduction="none")  # shape (8,)
     """
     check_pair(query, reference)
+    ex = exchange or LOCAL
     n, m = query.shape[0], reference.shape[0]
     q, r = prepare(query, similarity), prepare(reference, similarity)
     inv_t = inverse_temperature(temperature, q)
-    target = resolve_targets(
-        n, m, labels=labels, reference_labels=reference_labels, targets=targets, device=q.device
-    )
     run = {"decoupled": decoupled, "execution": execution, "tile_size": tile_size}
+    ref_labels = labels if reference_labels is None else reference_labels
+    everyone = ex.gather(r)
+    target = resolve_targets(
+        n,
+        everyone.shape[0],
+        labels=labels,
+        reference_labels=None if labels is None else ex.gather(ref_labels),
+        targets=targets,
+        offset=ex.offset(m),
+        device=q.device,
+    )
     if not symmetric:
-        return finish(
-            softmax_objective(q, r, inv_t, target, **run), reduction, weights, return_output
-        )
+        output = softmax_objective(q, everyone, inv_t, target, **run)
+        return finish(output, reduction, weights, return_output, ex)
     if n != m:
         raise ValueError(f"symmetric InfoNCE needs as many references as queries, got {n} and {m}")
-    forward, backward = symmetric_softmax_objective(q, r, inv_t, target, **run)
+    if ex.world_size == 1:
+        forward, backward = symmetric_softmax_objective(q, r, inv_t, target, **run)
+    else:
+        if targets is not None:
+            raise ValueError("symmetric InfoNCE across ranks takes labels, not soft targets")
+        reverse = resolve_targets(
+            m,
+            everyone.shape[0],
+            labels=ref_labels,
+            reference_labels=None if labels is None else ex.gather(labels),
+            offset=ex.offset(n),
+            device=q.device,
+        )
+        forward = softmax_objective(q, everyone, inv_t, target, **run)
+        backward = softmax_objective(r, ex.gather(q), inv_t, reverse, **run)
     check_reduction(reduction)
     loss = 0.5 * (
-        reduce(forward.per_anchor, forward.mask, reduction, weights)
-        + reduce(backward.per_anchor, backward.mask, reduction, weights)
+        distributed_reduce(forward.per_anchor, forward.mask, reduction, weights, ex)
+        + distributed_reduce(backward.per_anchor, backward.mask, reduction, weights, ex)
     )
     terms = {name: 0.5 * (forward.terms[name] + backward.terms[name]) for name in forward.terms}
     terms["query_to_reference"] = forward.per_anchor

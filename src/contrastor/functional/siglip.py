@@ -11,6 +11,7 @@ from contrastor.engine.similarity import prepare
 from contrastor.engine.targets import Targets, resolve_targets
 from contrastor.engine.temperature import inverse_temperature
 from contrastor.functional._common import check_pair, finish
+from contrastor.scale.distributed import LOCAL, Exchange
 
 
 def siglip(
@@ -28,6 +29,7 @@ def siglip(
     return_output: bool = False,
     execution: str = "auto",
     tile_size: int | None = None,
+    exchange: Exchange | None = None,
 ) -> Tensor | ContrastiveOutput:
     """Pairwise sigmoid loss: every (i, j) is a binary "do these match?" decision.
 
@@ -52,8 +54,19 @@ def siglip(
     b = bias if isinstance(bias, Tensor) else torch.tensor(float(bias), device=q.device)
     if not bool(torch.isfinite(b).all()):
         raise ValueError("bias must be finite")
+    ex = exchange or LOCAL
+    everyone = ex.gather(r)
+    ref_labels = labels if reference_labels is None else reference_labels
     target = resolve_targets(
-        n, m, labels=labels, reference_labels=reference_labels, targets=targets, device=q.device
+        n,
+        everyone.shape[0],
+        labels=labels,
+        reference_labels=None if labels is None else ex.gather(ref_labels),
+        targets=targets,
+        offset=ex.offset(m),
+        device=q.device,
     )
-    output = sigmoid_objective(q, r, inv_t, b, target, execution=execution, tile_size=tile_size)
-    return finish(output, reduction, weights, return_output)
+    output = sigmoid_objective(
+        q, everyone, inv_t, b, target, execution=execution, tile_size=tile_size
+    )
+    return finish(output, reduction, weights, return_output, ex)

@@ -7,13 +7,21 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from contrastor._validation import check_labels
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.similarity import prepare
 from contrastor.engine.softmax import softmax_objective
-from contrastor.engine.targets import Targets, ViewTargets, resolve_targets
+from contrastor.engine.targets import (
+    LabelTargets,
+    MultiLabelTargets,
+    Targets,
+    ViewTargets,
+    resolve_targets,
+)
 from contrastor.engine.temperature import inverse_temperature
 from contrastor.engine.views import stack_views
 from contrastor.functional._common import finish
+from contrastor.scale.distributed import LOCAL, Exchange
 
 Views = Tensor | Sequence[Tensor]
 
@@ -32,6 +40,7 @@ def supcon(
     return_output: bool = False,
     execution: str = "auto",
     tile_size: int | None = None,
+    exchange: Exchange | None = None,
 ) -> Tensor | ContrastiveOutput:
     """Supervised contrastive loss (SupCon, the "L_out" form) over all views of a batch.
 
@@ -57,6 +66,8 @@ def supcon(
         reduction: ``mean`` | ``sum`` | ``none`` (an ``(n, V)`` tensor).
         execution: ``dense``, ``tiled`` (exact, memory linear in the batch) or ``auto``;
             tile_size: block edge of the tiled path.
+        exchange: contrast local anchors with the views of all ranks
+            (:mod:`contrastor.scale.distributed`); needs labels rather than ``targets``.
 
     Example:
         >>> z = torch.randn(16, 2, 64)                # 16 samples, 2 views
@@ -69,19 +80,32 @@ def supcon(
         raise ValueError(
             "one view without labels has no positives: give labels or at least two views"
         )
-    base = resolve_targets(n, n, labels=labels, targets=targets, device=stacked.device)
+    ex = exchange or LOCAL
     z = prepare(stacked, similarity)
     inv_t = inverse_temperature(temperature, z)
     if inv_t.ndim == 1:
         if inv_t.shape[0] != n:
             raise ValueError(f"per-sample temperature needs {n} values, got {inv_t.shape[0]}")
         inv_t = inv_t.repeat(views)
+    if targets is not None:
+        if ex.world_size > 1:
+            raise ValueError("sample-level targets cannot be gathered across ranks: give labels")
+        target = ViewTargets(resolve_targets(n, n, labels=labels, targets=targets), views)
+        everyone, first = z, 0
+    else:
+        if labels is None:
+            labels = torch.arange(n, device=z.device) + ex.offset(n)
+        check_labels(labels, n)
+        rows = labels.repeat(views, *([1] * (labels.ndim - 1)))
+        kind = MultiLabelTargets if labels.ndim == 2 else LabelTargets
+        target = kind(rows, ex.gather(rows))
+        everyone, first = ex.gather(z), ex.offset(n * views)
     output = softmax_objective(
         z,
-        z,
+        everyone,
         inv_t,
-        ViewTargets(base, views),
-        self_index=torch.arange(n * views, device=z.device),
+        target,
+        self_index=torch.arange(first, first + n * views, device=z.device),
         decoupled=decoupled,
         positive_weight=positive_weight,
         execution=execution,
@@ -89,7 +113,7 @@ def supcon(
     ).map(lambda t: t.reshape(views, n).T)
     if weights is not None:
         weights = weights.reshape(n, 1).expand(n, views)
-    return finish(output, reduction, weights, return_output)
+    return finish(output, reduction, weights, return_output, ex)
 
 
 def nt_xent(
@@ -102,6 +126,7 @@ def nt_xent(
     return_output: bool = False,
     execution: str = "auto",
     tile_size: int | None = None,
+    exchange: Exchange | None = None,
 ) -> Tensor | ContrastiveOutput:
     """NT-Xent (SimCLR): every view's positives are the other views of its sample.
 
@@ -125,6 +150,7 @@ def nt_xent(
         return_output=return_output,
         execution=execution,
         tile_size=tile_size,
+        exchange=exchange,
     )
 
 
@@ -138,6 +164,7 @@ def dcl(
     return_output: bool = False,
     execution: str = "auto",
     tile_size: int | None = None,
+    exchange: Exchange | None = None,
 ) -> Tensor | ContrastiveOutput:
     """Decoupled contrastive loss: NT-Xent with the positives removed from the denominator.
 
@@ -161,6 +188,7 @@ def dcl(
         return_output=return_output,
         execution=execution,
         tile_size=tile_size,
+        exchange=exchange,
     )
 
 
@@ -175,6 +203,7 @@ def dclw(
     return_output: bool = False,
     execution: str = "auto",
     tile_size: int | None = None,
+    exchange: Exchange | None = None,
 ) -> Tensor | ContrastiveOutput:
     """Weighted DCL: DCL whose positive term is scaled by a von Mises-Fisher weight
 
@@ -194,7 +223,8 @@ def dclw(
     if not sigma > 0:
         raise ValueError(f"sigma must be positive, got {sigma}")
     agreement = (z[:n] * z[n:]).sum(1) / sigma
-    w = 2.0 - n * torch.softmax(agreement, dim=0)
+    everyone = (exchange or LOCAL).gather(agreement)
+    w = 2.0 - everyone.shape[0] * torch.exp(agreement - torch.logsumexp(everyone, 0))
     return supcon(
         views,
         temperature=temperature,
@@ -206,6 +236,7 @@ def dclw(
         return_output=return_output,
         execution=execution,
         tile_size=tile_size,
+        exchange=exchange,
     )
 
 

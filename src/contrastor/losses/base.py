@@ -10,12 +10,15 @@ from contrastor.engine.output import check_reduction
 from contrastor.engine.similarity import check_similarity
 from contrastor.engine.softmax import use_tiled
 from contrastor.engine.temperature import Temperature
+from contrastor.scale.distributed import exchange_for
 
 
 class TemperatureLoss(nn.Module):
     """Base of the loss modules: holds ``self.temperature`` (a :class:`Temperature`),
     ``self.similarity``, ``self.reduction`` and how the engine runs (``execution``:
-    ``auto``/``dense``/``tiled``, ``tile_size``); the learnable temperature is a parameter of
+    ``auto``/``dense``/``tiled``, ``tile_size``, and ``gather_distributed``: under
+    ``torch.distributed``, contrast local anchors with the batches of all ranks, see
+    :mod:`contrastor.scale.distributed`); the learnable temperature is a parameter of
     the module, so it trains with the model and lands in its ``state_dict``."""
 
     def __init__(
@@ -28,6 +31,7 @@ class TemperatureLoss(nn.Module):
         reduction: str = "mean",
         execution: str = "auto",
         tile_size: int | None = None,
+        gather_distributed: bool = False,
     ) -> None:
         super().__init__()
         self.temperature = Temperature(temperature, learnable_temperature, *temperature_range)
@@ -35,10 +39,15 @@ class TemperatureLoss(nn.Module):
         self.reduction = check_reduction(reduction)
         use_tiled(execution, 1, 1)
         self.execution, self.tile_size = execution, tile_size
+        self.gather_distributed = gather_distributed
 
     def run_options(self) -> dict[str, Any]:
-        """How the engine runs: ``execution`` and ``tile_size``."""
-        return {"execution": self.execution, "tile_size": self.tile_size}
+        """How the engine runs: ``execution``, ``tile_size`` and the rank exchange."""
+        return {
+            "execution": self.execution,
+            "tile_size": self.tile_size,
+            "exchange": exchange_for(self.gather_distributed),
+        }
 
     def extra_repr(self) -> str:
         return f"similarity={self.similarity!r}, reduction={self.reduction!r}"

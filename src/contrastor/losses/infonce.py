@@ -36,6 +36,7 @@ class InfoNCE(TemperatureLoss):
         reduction: str = "mean",
         execution: str = "auto",
         tile_size: int | None = None,
+        gather_distributed: bool = False,
     ) -> None:
         super().__init__(
             temperature,
@@ -45,6 +46,7 @@ class InfoNCE(TemperatureLoss):
             reduction=reduction,
             execution=execution,
             tile_size=tile_size,
+            gather_distributed=gather_distributed,
         )
         self.symmetric = symmetric
         self.decoupled = decoupled
@@ -96,6 +98,7 @@ class CLIPLoss(InfoNCE):
         reduction: str = "mean",
         execution: str = "auto",
         tile_size: int | None = None,
+        gather_distributed: bool = False,
     ) -> None:
         super().__init__(
             temperature,
@@ -106,4 +109,5 @@ class CLIPLoss(InfoNCE):
             reduction=reduction,
             execution=execution,
             tile_size=tile_size,
+            gather_distributed=gather_distributed,
         )

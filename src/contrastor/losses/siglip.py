@@ -35,6 +35,7 @@ class SigLIP(TemperatureLoss):
         reduction: str = "mean",
         execution: str = "auto",
         tile_size: int | None = None,
+        gather_distributed: bool = False,
     ) -> None:
         super().__init__(
             temperature,
@@ -44,6 +45,7 @@ class SigLIP(TemperatureLoss):
             reduction=reduction,
             execution=execution,
             tile_size=tile_size,
+            gather_distributed=gather_distributed,
         )
         value = torch.tensor(float(bias))
         if learnable:

@@ -122,6 +122,7 @@ class DCLW(_ViewsLoss):
         reduction: str = "mean",
         execution: str = "auto",
         tile_size: int | None = None,
+        gather_distributed: bool = False,
     ) -> None:
         super().__init__(
             temperature,
@@ -131,6 +132,7 @@ class DCLW(_ViewsLoss):
             reduction=reduction,
             execution=execution,
             tile_size=tile_size,
+            gather_distributed=gather_distributed,
         )
         self.sigma = sigma
 
