@@ -152,3 +152,38 @@ def test_tensorboard_events_when_installed(tmp_path):
     result = train(_tiny(tmp_path, "tb", epochs=1))
     events = list((result.folder / "tensorboard").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
+
+
+@pytest.mark.parametrize("loss", ["ntxent", "supcon"])
+def test_torchrun_two_processes_on_cpu(tmp_path, loss):
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    args = [
+        str(torchrun),
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "contrastor",
+        "train",
+        "--dataset",
+        "digits",
+        "--loss",
+        loss,
+        "--epochs",
+        "1",
+        "--width",
+        "4",
+        "--embedding-dim",
+        "16",
+        "--batch-size",
+        "64",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("report:") == 1  # only rank 0 reports
+    history = json.loads((out / "metrics.json").read_text())
+    assert [row["epoch"] for row in history] == [1]
+    assert (out / "report.html").is_file() and (out / "model.safetensors").is_file()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 
 from contrastor.train.config import DATASETS, DEVICES, LOSSES, PRECISIONS, TrainConfig
 
@@ -82,12 +83,15 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = {name: getattr(args, name) for name in field_names()}
     config = load_config(args.config, **overrides)
-    print(
-        f"contrastor train: {config.loss} on {config.dataset}, {config.epochs} epochs, "
-        f"batch {config.batch_size}, run folder {config.out}"
-    )
+    leader = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 reports
+    if leader:
+        print(
+            f"contrastor train: {config.loss} on {config.dataset}, {config.epochs} epochs, "
+            f"batch {config.batch_size}, run folder {config.out}"
+        )
     result = train(config)
-    print()
-    print(format_table(result.table))
-    print(f"\nreport: {result.folder / 'report.html'}")
+    if leader:
+        print()
+        print(format_table(result.table))
+        print(f"\nreport: {result.folder / 'report.html'}")
     return 0

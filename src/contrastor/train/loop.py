@@ -12,18 +12,21 @@ last checkpoint therefore ends with the same weights as an uninterrupted run.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from contrastor.data import ImageDataset, ImageViews, load_image_dataset
 from contrastor.eval import alignment_score, knn_accuracy, linear_probe, uniformity_score
 from contrastor.models import ContrastiveModel, SmallCNN
+from contrastor.scale.distributed import average_gradients
 from contrastor.train.checkpoint import atomic_save, load_checkpoint, save_checkpoint
 from contrastor.train.config import TrainConfig
 from contrastor.train.metrics_log import MetricsLog
@@ -42,12 +45,30 @@ def derived_generator(*parts: int) -> torch.Generator:
     return torch.Generator().manual_seed(value)
 
 
+def setup_distributed() -> tuple[int, int]:
+    """``(rank, world size)``; joins the process group when launched by ``torchrun`` with
+    more than one process (NCCL on GPUs, gloo on CPU)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The device to train on; under ``torchrun`` each process takes its local GPU."""
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but CUDA is not available")
-    return torch.device(name)
+    if name == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def shard(n: int, rank: int, world: int) -> slice:
+    """This rank's contiguous part of a batch of ``n`` (sizes differ by at most one)."""
+    sizes = [n // world + (1 if r < n % world else 0) for r in range(world)]
+    start = sum(sizes[:rank])
+    return slice(start, start + sizes[rank])
 
 
 def build_model(config: TrainConfig, dataset: ImageDataset) -> ContrastiveModel:
@@ -97,13 +118,24 @@ class Run:
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
+        self.rank, self.world = setup_distributed()
         self.folder = Path(config.out)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.device = pick_device(config.device)
         self.data = load_image_dataset(config.dataset, config.test_fraction, config.seed)
         self.model = build_model(config, self.data).to(self.device)
-        self.loss, self.feed = build_objective(config)
+        self.loss, self.feed = build_objective(config, distributed=self.world > 1)
         self.loss.to(self.device)
+        self.net: nn.Module = self.model
+        if self.world > 1:
+            if config.batch_size < self.world:
+                raise ValueError(
+                    f"batch_size {config.batch_size} is smaller than {self.world} ranks"
+                )
+            if self.device.type == "cuda":
+                self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         self.views = ImageViews()
         n = len(self.data.train_labels)
         self.steps_per_epoch = n // config.batch_size
@@ -131,7 +163,7 @@ class Run:
                 meta["step_losses"],
                 meta["history"],
             )
-        self.log = MetricsLog(self.folder, history)
+        self.log = MetricsLog(self.folder, history, tensorboard=self.rank == 0)
 
     @property
     def modules(self) -> dict[str, nn.Module]:
@@ -159,20 +191,28 @@ class Run:
     def train_step(self, images: Tensor, labels: Tensor) -> float:
         cfg = self.config
         g = derived_generator(cfg.seed, 1, self.step)
-        views = [self.views(images, g).to(self.device) for _ in range(cfg.views)]
+        # every rank draws the views of the whole batch, then keeps its own share
+        part = shard(len(images), self.rank, self.world)
+        views = [self.views(images, g)[part].to(self.device) for _ in range(cfg.views)]
+        labels = labels[part]
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
         autocast = torch.autocast(
             self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"
         )
         with autocast:
-            z = self.model(torch.cat(views)).float()
+            z = self.net(torch.cat(views)).float()
         loss = self.feed(self.loss, list(z.chunk(cfg.views)), labels.to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        average_gradients(self.loss)  # DDP averages the model; the loss's own parameters here
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        return float(loss.detach())
+        value = loss.detach()
+        if self.world > 1:  # each rank holds its share: the mean over ranks is the loss
+            dist.all_reduce(value)
+            value = value / self.world
+        return float(value)
 
     def epoch_metrics(self, epoch: int, seconds: float) -> dict[str, Any]:
         cfg, data = self.config, self.data
@@ -208,7 +248,7 @@ class Run:
         bar = tqdm(
             total=self.total_steps,
             initial=self.step,
-            disable=not cfg.progress,
+            disable=not cfg.progress or self.rank != 0,
             desc="train",
             unit="step",
         )
@@ -226,10 +266,15 @@ class Run:
                 )
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{self.step_losses[-1]:.4f}")
-                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                if (
+                    self.rank == 0
+                    and cfg.checkpoint_every
+                    and self.step % cfg.checkpoint_every == 0
+                ):
                     self.save()
-            self.log.add(self.epoch_metrics(epoch + 1, time.perf_counter() - started))
-            self.save()
+            if self.rank == 0:
+                self.log.add(self.epoch_metrics(epoch + 1, time.perf_counter() - started))
+                self.save()
         bar.close()
         self.log.close()
 
@@ -264,8 +309,14 @@ def train(config: TrainConfig) -> RunResult:
     from contrastor.train.report import write_report
 
     run = Run(config.validate())
-    (run.folder / "config.yaml").write_text(_yaml(config.to_dict()))
+    if run.rank == 0:
+        (run.folder / "config.yaml").write_text(_yaml(config.to_dict()))
     run.fit()
+    if run.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+        if run.rank != 0:
+            return RunResult(run.folder, {}, [], run.step_losses)
     atomic_save(
         {f"model.{k}": v for k, v in run.model.state_dict().items()},
         run.folder / "model.safetensors",

@@ -11,10 +11,14 @@ from typing import Any
 class MetricsLog:
     """Keeps the run's history and rewrites ``metrics.csv``/``metrics.json`` after each epoch."""
 
-    def __init__(self, folder: Path, history: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self, folder: Path, history: list[dict[str, Any]] | None = None, tensorboard: bool = True
+    ) -> None:
         self.folder = folder
         self.history: list[dict[str, Any]] = list(history or [])
         self.writer = None
+        if not tensorboard:
+            return
         try:
             from torch.utils.tensorboard import SummaryWriter
 

@@ -26,18 +26,27 @@ def _labelled(loss: nn.Module, views: list[Tensor], labels: Tensor) -> Tensor:
     return loss(torch.stack(views, 1), labels)
 
 
-def build_objective(config: TrainConfig) -> tuple[nn.Module, Feed]:
-    """The loss module for ``config.loss`` and the function that applies it to views."""
-    t, learn = config.temperature, config.learnable_temperature
+def build_objective(config: TrainConfig, distributed: bool = False) -> tuple[nn.Module, Feed]:
+    """The loss module for ``config.loss`` and the function that applies it to views;
+    ``distributed``: the loss contrasts local anchors with the batches of all ranks."""
+    t = config.temperature
+    kw = {"learnable_temperature": config.learnable_temperature, "gather_distributed": distributed}
     table: dict[str, tuple[Callable[[], nn.Module], Feed]] = {
-        "ntxent": (lambda: L.NTXent(t, learnable_temperature=learn), _all_views),
-        "dcl": (lambda: L.DCL(t, learnable_temperature=learn), _all_views),
-        "dclw": (lambda: L.DCLW(t, learnable_temperature=learn), _all_views),
-        "supcon": (lambda: L.SupCon(t, learnable_temperature=learn), _labelled),
-        "infonce": (lambda: L.InfoNCE(t, learnable_temperature=learn), _pair),
-        "clip": (lambda: L.InfoNCE(t, symmetric=True, learnable_temperature=learn), _pair),
-        "siglip": (lambda: L.SigLIP(t, learnable=learn), _pair),
+        "ntxent": (lambda: L.NTXent(t, **kw), _all_views),
+        "dcl": (lambda: L.DCL(t, **kw), _all_views),
+        "dclw": (lambda: L.DCLW(t, **kw), _all_views),
+        "supcon": (lambda: L.SupCon(t, **kw), _labelled),
+        "infonce": (lambda: L.InfoNCE(t, **kw), _pair),
+        "clip": (lambda: L.InfoNCE(t, symmetric=True, **kw), _pair),
+        "siglip": (
+            lambda: L.SigLIP(
+                t, learnable=config.learnable_temperature, gather_distributed=distributed
+            ),
+            _pair,
+        ),
         "align_uniform": (lambda: L.AlignUniform(), _pair),
     }
+    if distributed and config.loss == "align_uniform":
+        raise ValueError("loss 'align_uniform' has no multi-process form yet; pick another loss")
     build, feed = table[config.loss]
     return build(), feed
