@@ -29,8 +29,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
+# peers for the side-by-side tables; lightly and open_clip without their torchvision dependency
 bench: $(STAMP)
+	$(PY) -m pip install --quiet "pytorch-metric-learning>=2.5"
+	$(PY) -m pip install --quiet --no-deps lightly open-clip-torch
 	$(PY) benchmarks/run_all.py --out docs/benchmarks.md
+	$(PY) benchmarks/cached_memory.py --out docs/cached_memory.md
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info src/*.egg-info .pytest_cache

@@ -61,6 +61,7 @@ def _loss_modules(gather: bool) -> dict[str, nn.Module]:
         "dclw": L.DCLW(0.2, **g),
         "siglip": L.SigLIP(**g),
         "clip_tiled": L.CLIPLoss(execution="tiled", tile_size=4, **g),
+        "align_uniform": L.AlignUniform(weight=0.7, **g),
     }
 
 

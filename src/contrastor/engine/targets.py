@@ -37,6 +37,12 @@ class Targets(ABC):
     def transpose(self) -> Targets:
         """The same relation seen from the references (``P.T``)."""
 
+    def pairs(self, rows: slice, cols: slice) -> tuple[Tensor, Tensor, Tensor] | None:
+        """The positives of a block as block-local ``(rows, columns, weights)``, for targets
+        that can list them cheaply (the tiled path then skips dense weight blocks); ``None``
+        otherwise."""
+        return None
+
     def dense(self) -> Tensor:
         """The whole ``(n, m)`` matrix (the dense path)."""
         return self.block(slice(0, self.shape[0]), slice(0, self.shape[1]))
@@ -65,6 +71,11 @@ class LabelTargets(Targets):
     def block(self, rows: slice, cols: slice) -> Tensor:
         eq = self.query_labels[rows, None] == self.reference_labels[None, cols]
         return eq.to(torch.get_default_dtype())
+
+    def pairs(self, rows: slice, cols: slice) -> tuple[Tensor, Tensor, Tensor]:
+        eq = self.query_labels[rows, None] == self.reference_labels[None, cols]
+        i, j = torch.nonzero(eq, as_tuple=True)
+        return i, j, torch.ones(i.shape[0], dtype=torch.get_default_dtype(), device=i.device)
 
     def transpose(self) -> LabelTargets:
         return LabelTargets(self.reference_labels, self.query_labels)

@@ -13,6 +13,7 @@ into the gradients of queries, references and the inverse temperature. Nothing o
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -26,6 +27,44 @@ def _ranges(total: int, tile: int) -> list[tuple[int, int]]:
     return [(start, min(start + tile, total)) for start in range(0, total, tile)]
 
 
+@dataclass
+class _Tile:
+    """One block of the score matrix with what the objective needs of it.
+
+    Positives come either as sparse ``pairs`` (block-local rows, columns, weights) when the
+    targets can list them, or as a dense ``weights`` block. ``den`` masks the denominator;
+    ``None`` means every pair of the block is in it.
+    """
+
+    scores: Tensor
+    logits: Tensor
+    den: Tensor | None
+    pairs: tuple[Tensor, Tensor, Tensor] | None
+    weights: Tensor | None
+
+    def positive_sums(self, dim: int, size: int) -> tuple[Tensor, Tensor]:
+        """Target-weighted logit sum and target mass along ``dim`` (1: per row, 0: per column)."""
+        if self.pairs is None:
+            return (self.weights * self.logits).sum(dim), self.weights.sum(dim)
+        i, j, w = self.pairs
+        at = i if dim == 1 else j
+        zero = self.logits.new_zeros(size)
+        return zero.index_add(0, at, w * self.logits[i, j]), zero.index_add(0, at, w)
+
+    def add_positive_grad(self, g: Tensor, row: Tensor | None, col: Tensor | None) -> Tensor:
+        """``g + row_i * P_ij + col_j * P_ij`` for the block's target weights ``P``."""
+        if self.pairs is None:
+            factor = 0
+            if row is not None:
+                factor = row[:, None] + (col[None, :] if col is not None else 0)
+            elif col is not None:
+                factor = col[None, :]
+            return g + factor * self.weights
+        i, j, w = self.pairs
+        value = (row[i] if row is not None else 0) + (col[j] if col is not None else 0)
+        return g.index_put((i, j), w * value, accumulate=True)
+
+
 def _block(
     query: Tensor,
     reference: Tensor,
@@ -35,21 +74,39 @@ def _block(
     decoupled: bool,
     rows: tuple[int, int],
     cols: tuple[int, int],
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Scores, logits, target weights (zero on excluded pairs) and denominator mask of a block."""
+) -> _Tile:
+    """Scores, logits, positives and denominator mask of one block."""
     (a, b), (c, d) = rows, cols
     scores = query[a:b] @ reference[c:d].T
-    scale = inv_t[a:b, None] if inv_t.ndim else inv_t
-    logits = scores * scale
-    weights = targets.block(slice(a, b), slice(c, d)).to(device=logits.device, dtype=logits.dtype)
-    if self_index is None:
-        valid = torch.ones_like(logits, dtype=torch.bool)
+    logits = scores * (inv_t[a:b, None] if inv_t.ndim else inv_t)
+    excluded = None
+    if self_index is not None:
+        own = self_index[a:b] - c
+        inside = (own >= 0) & (own < d - c)
+        excluded = (torch.nonzero(inside).squeeze(1), own[inside])
+    pairs = targets.pairs(slice(a, b), slice(c, d))
+    weights = None
+    if pairs is not None:
+        i, j, w = (t.to(logits.device) for t in pairs)
+        if excluded is not None:
+            keep = own[i] != j
+            i, j, w = i[keep], j[keep], w[keep]
+        pairs = (i, j, w.to(logits.dtype))
     else:
-        own = self_index[a:b, None] - c
-        valid = own != torch.arange(d - c, device=logits.device)[None, :]
-        weights = weights * valid
-    denominator = valid & (weights <= 0) if decoupled else valid
-    return scores, logits, weights, denominator
+        weights = targets.block(slice(a, b), slice(c, d)).to(logits.device, logits.dtype)
+        if excluded is not None:
+            weights = weights.index_put(excluded, weights.new_zeros(()))
+    den = None
+    if excluded is not None or decoupled:
+        den = torch.ones_like(logits, dtype=torch.bool)
+        if excluded is not None:
+            den[excluded] = False
+        if decoupled:
+            if pairs is not None:
+                den[pairs[0], pairs[1]] = False
+            else:
+                den &= weights <= 0
+    return _Tile(scores, logits, den, pairs, weights)
 
 
 class _Online:
@@ -61,18 +118,19 @@ class _Online:
         self.positive = torch.zeros_like(self.max)
         self.count = torch.zeros_like(self.max)
 
-    def update(
-        self, at: slice, masked: Tensor, weighted: Tensor, weights: Tensor, dim: int
-    ) -> None:
+    def update(self, at: slice, block: _Tile, dim: int) -> None:
         """Fold in a block whose anchors lie along ``1 - dim`` (``dim``: the reduced axis)."""
+        den = block.den
+        masked = block.logits if den is None else block.logits.masked_fill(~den, -torch.inf)
         old = self.max[at]
         new = torch.maximum(old, masked.amax(dim))
-        safe = torch.where(torch.isinf(new), torch.zeros_like(new), new)
+        safe = new if den is None else torch.where(torch.isinf(new), 0.0, new)
         shifted = masked - (safe[:, None] if dim == 1 else safe[None, :])
         self.sum[at] = self.sum[at] * torch.exp(old - safe) + torch.exp(shifted).sum(dim)
         self.max[at] = new
-        self.positive[at] += weighted.sum(dim)
-        self.count[at] += weights.sum(dim)
+        positive, count = block.positive_sums(dim, len(new))
+        self.positive[at] += positive
+        self.count[at] += count
 
     def result(self) -> tuple[Tensor, Tensor, Tensor]:
         lse = torch.where(self.sum > 0, self.max + torch.log(self.sum), self.max)
@@ -104,14 +162,10 @@ class TiledSoftmax(torch.autograd.Function):
         for rows in _ranges(n, tile):
             a, b = rows
             for cols in _ranges(m, tile):
-                _, logits, weights, den = _block(
-                    query, reference, inv_t, targets, self_index, decoupled, rows, cols
-                )
-                masked = logits.masked_fill(~den, float("-inf"))
-                weighted = weights * logits
-                rows_state.update(slice(a, b), masked, weighted, weights, 1)
+                block = _block(query, reference, inv_t, targets, self_index, decoupled, rows, cols)
+                rows_state.update(slice(a, b), block, 1)
                 if cols_state is not None:
-                    cols_state.update(slice(*cols), masked, weighted, weights, 0)
+                    cols_state.update(slice(*cols), block, 0)
         outputs = rows_state.result() + (cols_state.result() if cols_state is not None else ())
         ctx.save_for_backward(query, reference, inv_t, *outputs[0::3], *outputs[2::3])
         ctx.config = (targets, self_index, decoupled, tile, both)
@@ -134,15 +188,16 @@ class TiledSoftmax(torch.autograd.Function):
             a, b = rows
             for cols in _ranges(m, tile):
                 c, d = cols
-                scores, logits, weights, den = _block(
-                    query, reference, inv_t, targets, self_index, decoupled, rows, cols
-                )
-                zero = torch.zeros_like(logits)
-                soft = torch.where(den, torch.exp(logits - lse[0][a:b, None]), zero)
-                g = g_lse[0][a:b, None] * soft + per_target[0][a:b, None] * weights
+                block = _block(query, reference, inv_t, targets, self_index, decoupled, rows, cols)
+                g = g_lse[0][a:b, None] * torch.exp(block.logits - lse[0][a:b, None])
                 if both:
-                    soft = torch.where(den, torch.exp(logits - lse[1][None, c:d]), zero)
-                    g += g_lse[1][None, c:d] * soft + per_target[1][None, c:d] * weights
+                    g += g_lse[1][None, c:d] * torch.exp(block.logits - lse[1][None, c:d])
+                if block.den is not None:
+                    g = g.masked_fill(~block.den, 0.0)
+                g = block.add_positive_grad(
+                    g, per_target[0][a:b], per_target[1][c:d] if both else None
+                )
+                scores = block.scores
                 grad_inv[a:b] += (g * scores).sum(1)
                 g = g * (inv_t[a:b, None] if inv_t.ndim else inv_t)
                 grad_q[a:b] += g @ reference[c:d]

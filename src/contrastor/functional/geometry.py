@@ -13,6 +13,7 @@ from contrastor._validation import check_embeddings, check_positive, check_same_
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.similarity import compute_dtype
 from contrastor.functional._common import check_pair, finish
+from contrastor.scale.distributed import LOCAL, Exchange
 
 
 def _embed(x: Tensor, normalize: bool) -> Tensor:
@@ -35,8 +36,11 @@ def alignment(
     weights: Tensor | None = None,
     reduction: str = "mean",
     return_output: bool = False,
+    exchange: Exchange | None = None,
 ) -> Tensor | ContrastiveOutput:
     """Alignment loss ``E ||f(x) - f(y)||_2^alpha`` over positive pairs ``(x_i, y_i)``.
+
+    DDP (``exchange``): local pairs, averaged over the pairs of all ranks.
 
     Example:
         >>> loss = alignment(torch.randn(32, 16), torch.randn(32, 16), alpha=2)
@@ -49,7 +53,7 @@ def alignment(
     output = ContrastiveOutput(
         per_anchor, torch.ones_like(per_anchor, dtype=torch.bool), {"alignment": per_anchor}
     )
-    return finish(output, reduction, weights, return_output)
+    return finish(output, reduction, weights, return_output, exchange or LOCAL)
 
 
 def uniformity(
@@ -59,11 +63,14 @@ def uniformity(
     normalize: bool = True,
     reduction: str = "mean",
     return_output: bool = False,
+    exchange: Exchange | None = None,
 ) -> Tensor | ContrastiveOutput:
     """Uniformity loss ``log E_{i != j} exp(-t ||f(x_i) - f(x_j)||^2)``.
 
     ``mean`` gives the paper's global form over all ordered pairs; ``none`` gives each anchor's
     own ``log mean_{j != i} exp(-t d_ij)`` (its mean differs from the global value by Jensen).
+    DDP (``exchange``): local anchors against the gathered batch; the value is the global one
+    and its gradient, averaged over ranks, is the global gradient.
 
     Example:
         >>> loss = uniformity(torch.randn(64, 16), t=2)
@@ -74,13 +81,26 @@ def uniformity(
     if n < 2:
         raise ValueError("uniformity needs at least two samples")
     z = _embed(x, normalize)
-    off = ~torch.eye(n, dtype=torch.bool, device=z.device)
-    logits = (-t * squared_distances(z, z)).masked_fill(~off, float("-inf"))
-    per_anchor = torch.logsumexp(logits, dim=1) - math.log(n - 1)
+    ex = exchange or LOCAL
+    everyone = ex.gather(z)
+    total = everyone.shape[0]
+    own = torch.arange(n, device=z.device) + ex.offset(n)
+    off = own[:, None] != torch.arange(total, device=z.device)[None, :]
+    logits = (-t * squared_distances(z, everyone)).masked_fill(~off, float("-inf"))
+    per_anchor = torch.logsumexp(logits, dim=1) - math.log(total - 1)
     output = ContrastiveOutput(
         per_anchor, torch.ones(n, dtype=torch.bool, device=z.device), {"uniformity": per_anchor}
     )
-    if reduction == "mean":
-        output.loss = torch.logsumexp(logits.reshape(-1), 0) - math.log(n * (n - 1))
-        return output if return_output else output.loss
-    return finish(output, reduction, None, return_output)
+    if reduction != "mean":
+        return finish(output, reduction, None, return_output, ex)
+    local = torch.logsumexp(logits.reshape(-1), 0)
+    if ex.world_size == 1:
+        output.loss = local - math.log(total * (total - 1))
+    else:
+        # log of the global sum, with a gradient that DDP's averaging turns into the global one
+        shift = ex.total(local.detach()) / ex.world_size
+        part = torch.exp(local - shift)
+        whole = ex.total(part.detach())
+        value = torch.log(whole) + shift - math.log(total * (total - 1))
+        output.loss = value + ex.world_size * (part - part.detach()) / whole
+    return output if return_output else output.loss

@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from contrastor.engine.output import check_reduction
 from contrastor.functional.geometry import alignment, uniformity
+from contrastor.scale.distributed import exchange_for
 
 
 class Alignment(nn.Module):
@@ -16,10 +17,18 @@ class Alignment(nn.Module):
         >>> loss = Alignment(alpha=2)(view1, view2)
     """
 
-    def __init__(self, alpha: float = 2.0, *, normalize: bool = True, reduction: str = "mean"):
+    def __init__(
+        self,
+        alpha: float = 2.0,
+        *,
+        normalize: bool = True,
+        reduction: str = "mean",
+        gather_distributed: bool = False,
+    ):
         super().__init__()
         self.alpha, self.normalize = alpha, normalize
         self.reduction = check_reduction(reduction)
+        self.gather_distributed = gather_distributed
 
     def forward(self, x: Tensor, y: Tensor, *, weights: Tensor | None = None) -> Tensor:
         return alignment(
@@ -29,6 +38,7 @@ class Alignment(nn.Module):
             normalize=self.normalize,
             weights=weights,
             reduction=self.reduction,
+            exchange=exchange_for(self.gather_distributed),
         )
 
 
@@ -40,13 +50,27 @@ class Uniformity(nn.Module):
         >>> loss = Uniformity(t=2)(embeddings)
     """
 
-    def __init__(self, t: float = 2.0, *, normalize: bool = True, reduction: str = "mean"):
+    def __init__(
+        self,
+        t: float = 2.0,
+        *,
+        normalize: bool = True,
+        reduction: str = "mean",
+        gather_distributed: bool = False,
+    ):
         super().__init__()
         self.t, self.normalize = t, normalize
         self.reduction = check_reduction(reduction)
+        self.gather_distributed = gather_distributed
 
     def forward(self, x: Tensor) -> Tensor:
-        return uniformity(x, t=self.t, normalize=self.normalize, reduction=self.reduction)
+        return uniformity(
+            x,
+            t=self.t,
+            normalize=self.normalize,
+            reduction=self.reduction,
+            exchange=exchange_for(self.gather_distributed),
+        )
 
 
 class AlignUniform(nn.Module):
@@ -60,10 +84,17 @@ class AlignUniform(nn.Module):
         >>> loss = AlignUniform(alpha=2, t=2, weight=1.0)(view1, view2)
     """
 
-    def __init__(self, alpha: float = 2.0, t: float = 2.0, weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        alpha: float = 2.0,
+        t: float = 2.0,
+        weight: float = 1.0,
+        *,
+        gather_distributed: bool = False,
+    ) -> None:
         super().__init__()
-        self.alignment = Alignment(alpha)
-        self.uniformity = Uniformity(t)
+        self.alignment = Alignment(alpha, gather_distributed=gather_distributed)
+        self.uniformity = Uniformity(t, gather_distributed=gather_distributed)
         self.weight = weight
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:

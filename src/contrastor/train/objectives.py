@@ -44,9 +44,7 @@ def build_objective(config: TrainConfig, distributed: bool = False) -> tuple[nn.
             ),
             _pair,
         ),
-        "align_uniform": (lambda: L.AlignUniform(), _pair),
+        "align_uniform": (lambda: L.AlignUniform(gather_distributed=distributed), _pair),
     }
-    if distributed and config.loss == "align_uniform":
-        raise ValueError("loss 'align_uniform' has no multi-process form yet; pick another loss")
     build, feed = table[config.loss]
     return build(), feed

@@ -1,0 +1,85 @@
+"""The losses users would otherwise pick, loaded for side-by-side runs when installed.
+
+lightly's and open_clip's package ``__init__`` import torchvision, which does not install
+beside the pinned torch here; their loss modules are self-contained, so they are loaded
+from their files with empty parent packages. Each loader returns ``None`` when the package
+is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+Loss = Callable[[Tensor, Tensor], Tensor]
+
+
+def _root(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _load(name: str, path: Path) -> types.ModuleType:
+    parts = name.split(".")
+    for i in range(1, len(parts)):
+        parent = ".".join(parts[:i])
+        sys.modules.setdefault(parent, types.ModuleType(parent))
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def pml_ntxent(temperature: float) -> Loss | None:
+    try:
+        from pytorch_metric_learning.losses import NTXentLoss
+    except ImportError:
+        return None
+    loss = NTXentLoss(temperature=temperature)
+
+    def run(a: Tensor, b: Tensor) -> Tensor:
+        labels = torch.arange(a.shape[0]).repeat(2)
+        return loss(torch.cat([a, b]), labels)
+
+    return run
+
+
+def lightly_ntxent(temperature: float) -> Loss | None:
+    root = _root("lightly")
+    if root is None:
+        return None
+    _load("lightly.utils.dist", root / "utils" / "dist.py")
+    _load("lightly.models.utils", root / "utils" / "dist.py")  # unused by the loss path
+    _load("lightly.models.modules.memory_bank", root / "models" / "modules" / "memory_bank.py")
+    module = _load("lightly.loss.ntx_ent_loss", root / "loss" / "ntx_ent_loss.py")
+    return module.NTXentLoss(temperature=temperature)
+
+
+def open_clip_loss(temperature: float) -> Loss | None:
+    root = _root("open_clip")
+    if root is None:
+        return None
+    module = _load("open_clip.loss", root / "loss.py")
+    loss = module.ClipLoss()
+    return lambda a, b: loss(a, b, torch.tensor(1.0 / temperature))
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("torch", "pytorch-metric-learning", "lightly", "open-clip-torch"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
