@@ -42,7 +42,7 @@ class Model(nn.Module):
         za, zb = self.embed(xa), self.embed(xb)
         if self.name.startswith("supcon"):
             return self.loss(torch.stack([za, zb], 1), labels)
-        if self.name == "infonce_labels":
+        if self.name in ("infonce_labels", "clip_labels"):
             return self.loss(za, zb, labels=labels)
         return self.loss(za, zb)
 
@@ -53,6 +53,7 @@ def _loss_modules(gather: bool) -> dict[str, nn.Module]:
         "infonce": L.InfoNCE(0.2, **g),
         "infonce_labels": L.InfoNCE(0.2, **g),
         "clip": L.CLIPLoss(**g),
+        "clip_labels": L.CLIPLoss(**g),
         "ntxent": L.NTXent(0.2, **g),
         "ntxent_tiled": L.NTXent(0.2, execution="tiled", tile_size=5, **g),
         "supcon": L.SupCon(0.2, **g),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_same_dim
 from contrastor.engine.output import ContrastiveOutput, check_reduction, reduce
+from contrastor.engine.targets import Targets, resolve_targets
 from contrastor.scale.distributed import LOCAL, Exchange
 
 
@@ -54,3 +56,28 @@ def distributed_reduce(
     if not bool(total > 0):
         raise ValueError("all anchors have zero weight: the weighted mean is undefined")
     return local * world / total
+
+
+def gathered_targets(
+    exchange: Exchange,
+    n: int,
+    local_references: int,
+    all_references: int,
+    *,
+    labels: Tensor | None,
+    reference_labels: Tensor | None,
+    targets: Tensor | Targets | None,
+    device: torch.device,
+) -> Targets:
+    """Targets of ``n`` local queries against the references gathered from all ranks: labels
+    are gathered alongside, index alignment points into this rank's share."""
+    ref_labels = labels if reference_labels is None else reference_labels
+    return resolve_targets(
+        n,
+        all_references,
+        labels=labels,
+        reference_labels=None if labels is None else exchange.gather(ref_labels),
+        targets=targets,
+        offset=exchange.offset(local_references),
+        device=device,
+    )

@@ -7,9 +7,14 @@ from torch import Tensor
 from contrastor.engine.output import ContrastiveOutput, check_reduction
 from contrastor.engine.similarity import prepare
 from contrastor.engine.softmax import softmax_objective, symmetric_softmax_objective
-from contrastor.engine.targets import Targets, resolve_targets
+from contrastor.engine.targets import Targets
 from contrastor.engine.temperature import inverse_temperature
-from contrastor.functional._common import check_pair, distributed_reduce, finish
+from contrastor.functional._common import (
+    check_pair,
+    distributed_reduce,
+    finish,
+    gathered_targets,
+)
 from contrastor.scale.distributed import LOCAL, Exchange
 
 
@@ -67,15 +72,15 @@ def info_nce(
     q, r = prepare(query, similarity), prepare(reference, similarity)
     inv_t = inverse_temperature(temperature, q)
     run = {"decoupled": decoupled, "execution": execution, "tile_size": tile_size}
-    ref_labels = labels if reference_labels is None else reference_labels
     everyone = ex.gather(r)
-    target = resolve_targets(
+    target = gathered_targets(
+        ex,
         n,
+        m,
         everyone.shape[0],
         labels=labels,
-        reference_labels=None if labels is None else ex.gather(ref_labels),
+        reference_labels=reference_labels,
         targets=targets,
-        offset=ex.offset(m),
         device=q.device,
     )
     if not symmetric:
@@ -88,12 +93,15 @@ def info_nce(
     else:
         if targets is not None:
             raise ValueError("symmetric InfoNCE across ranks takes labels, not soft targets")
-        reverse = resolve_targets(
+        own = labels if reference_labels is None or labels is None else reference_labels
+        reverse = gathered_targets(
+            ex,
             m,
+            n,
             everyone.shape[0],
-            labels=ref_labels,
-            reference_labels=None if labels is None else ex.gather(labels),
-            offset=ex.offset(n),
+            labels=own,
+            reference_labels=labels,
+            targets=None,
             device=q.device,
         )
         forward = softmax_objective(q, everyone, inv_t, target, **run)

@@ -8,9 +8,9 @@ from torch import Tensor
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.sigmoid import sigmoid_objective
 from contrastor.engine.similarity import prepare
-from contrastor.engine.targets import Targets, resolve_targets
+from contrastor.engine.targets import Targets
 from contrastor.engine.temperature import inverse_temperature
-from contrastor.functional._common import check_pair, finish
+from contrastor.functional._common import check_pair, finish, gathered_targets
 from contrastor.scale.distributed import LOCAL, Exchange
 
 
@@ -56,14 +56,14 @@ def siglip(
         raise ValueError("bias must be finite")
     ex = exchange or LOCAL
     everyone = ex.gather(r)
-    ref_labels = labels if reference_labels is None else reference_labels
-    target = resolve_targets(
+    target = gathered_targets(
+        ex,
         n,
+        m,
         everyone.shape[0],
         labels=labels,
-        reference_labels=None if labels is None else ex.gather(ref_labels),
+        reference_labels=reference_labels,
         targets=targets,
-        offset=ex.offset(m),
         device=q.device,
     )
     output = sigmoid_objective(
