@@ -21,6 +21,17 @@ from contrastor.train.loop import CHECKPOINT, train
 TINY = dict(dataset="digits", width=4, embedding_dim=16, batch_size=64, lr=3e-3, progress=False)
 
 
+def _tiny_flags(out: Path, **kw) -> list[str]:
+    """The command-line form of the tiny configuration."""
+    flags = []
+    for key, value in {**TINY, "out": str(out), **kw}.items():
+        if isinstance(value, bool):
+            flags.append(f"--{'' if value else 'no-'}{key.replace('_', '-')}")
+        else:
+            flags += [f"--{key.replace('_', '-')}", str(value)]
+    return flags
+
+
 def _tiny(tmp_path: Path, name: str, **kw):
     return load_config(None, **{**TINY, "out": str(tmp_path / name), **kw})
 
@@ -78,23 +89,7 @@ def test_resume_after_kill_gives_identical_weights(tmp_path):
         "-m",
         "contrastor",
         "train",
-        "--dataset",
-        "digits",
-        "--width",
-        "4",
-        "--embedding-dim",
-        "16",
-        "--batch-size",
-        "64",
-        "--lr",
-        "0.003",
-        "--no-progress",
-        "--epochs",
-        "3",
-        "--checkpoint-every",
-        "4",
-        "--out",
-        str(out),
+        *_tiny_flags(out, epochs=3, checkpoint_every=4),
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -158,29 +153,8 @@ def test_tensorboard_events_when_installed(tmp_path):
 def test_torchrun_two_processes_on_cpu(tmp_path, loss):
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).with_name("torchrun")
-    args = [
-        str(torchrun),
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "contrastor",
-        "train",
-        "--dataset",
-        "digits",
-        "--loss",
-        loss,
-        "--epochs",
-        "1",
-        "--width",
-        "4",
-        "--embedding-dim",
-        "16",
-        "--batch-size",
-        "64",
-        "--no-progress",
-        "--out",
-        str(out),
-    ]
+    flags = _tiny_flags(out, loss=loss, epochs=1)
+    args = [str(torchrun), "--nproc_per_node", "2", "-m", "contrastor", "train", *flags]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("report:") == 1  # only rank 0 reports

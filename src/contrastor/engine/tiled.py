@@ -13,6 +13,7 @@ into the gradients of queries, references and the inverse temperature. Nothing o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +24,32 @@ from torch import Tensor
 from contrastor.engine.targets import Targets
 
 
-def _ranges(total: int, tile: int) -> list[tuple[int, int]]:
-    return [(start, min(start + tile, total)) for start in range(0, total, tile)]
+def _blocks(n: int, m: int, tile: int) -> Iterator[tuple[int, int, int, int]]:
+    """Row range ``a:b`` and column range ``c:d`` of every block, row-major."""
+    for a in range(0, n, tile):
+        for c in range(0, m, tile):
+            yield a, min(a + tile, n), c, min(c + tile, m)
+
+
+def _scores(
+    query: Tensor, reference: Tensor, inv_t: Tensor, a: int, b: int, c: int, d: int
+) -> tuple[Tensor, Tensor]:
+    """Scores ``s_ij`` and logits ``s_ij / tau`` of a block."""
+    scores = query[a:b] @ reference[c:d].T
+    return scores, scores * (inv_t[a:b, None] if inv_t.ndim else inv_t)
+
+
+def _self_pairs(
+    self_index: Tensor | None, a: int, b: int, c: int, d: int
+) -> tuple[Tensor, tuple[Tensor, Tensor]] | None:
+    """Each row's own column inside the block (-1 when outside) and the excluded
+    ``(rows, columns)`` pairs; ``None`` without a self index."""
+    if self_index is None:
+        return None
+    own = self_index[a:b] - c
+    inside = (own >= 0) & (own < d - c)
+    own = torch.where(inside, own, -1)
+    return own, (torch.nonzero(inside).squeeze(1), own[inside])
 
 
 @dataclass
@@ -72,35 +97,31 @@ def _block(
     targets: Targets,
     self_index: Tensor | None,
     decoupled: bool,
-    rows: tuple[int, int],
-    cols: tuple[int, int],
+    a: int,
+    b: int,
+    c: int,
+    d: int,
 ) -> _Tile:
-    """Scores, logits, positives and denominator mask of one block."""
-    (a, b), (c, d) = rows, cols
-    scores = query[a:b] @ reference[c:d].T
-    logits = scores * (inv_t[a:b, None] if inv_t.ndim else inv_t)
-    excluded = None
-    if self_index is not None:
-        own = self_index[a:b] - c
-        inside = (own >= 0) & (own < d - c)
-        excluded = (torch.nonzero(inside).squeeze(1), own[inside])
+    """Scores, logits, positives and denominator mask of the block ``[a:b, c:d]``."""
+    scores, logits = _scores(query, reference, inv_t, a, b, c, d)
+    self_pairs = _self_pairs(self_index, a, b, c, d)
     pairs = targets.pairs(slice(a, b), slice(c, d))
     weights = None
     if pairs is not None:
         i, j, w = (t.to(logits.device) for t in pairs)
-        if excluded is not None:
-            keep = own[i] != j
+        if self_pairs is not None:
+            keep = self_pairs[0][i] != j
             i, j, w = i[keep], j[keep], w[keep]
         pairs = (i, j, w.to(logits.dtype))
     else:
         weights = targets.block(slice(a, b), slice(c, d)).to(logits.device, logits.dtype)
-        if excluded is not None:
-            weights = weights.index_put(excluded, weights.new_zeros(()))
+        if self_pairs is not None:
+            weights = weights.index_put(self_pairs[1], weights.new_zeros(()))
     den = None
-    if excluded is not None or decoupled:
+    if self_pairs is not None or decoupled:
         den = torch.ones_like(logits, dtype=torch.bool)
-        if excluded is not None:
-            den[excluded] = False
+        if self_pairs is not None:
+            den[self_pairs[1]] = False
         if decoupled:
             if pairs is not None:
                 den[pairs[0], pairs[1]] = False
@@ -159,13 +180,11 @@ class TiledSoftmax(torch.autograd.Function):
     ) -> tuple[Tensor, ...]:
         n, m = query.shape[0], reference.shape[0]
         rows_state, cols_state = _Online(n, query), _Online(m, query) if both else None
-        for rows in _ranges(n, tile):
-            a, b = rows
-            for cols in _ranges(m, tile):
-                block = _block(query, reference, inv_t, targets, self_index, decoupled, rows, cols)
-                rows_state.update(slice(a, b), block, 1)
-                if cols_state is not None:
-                    cols_state.update(slice(*cols), block, 0)
+        for a, b, c, d in _blocks(n, m, tile):
+            block = _block(query, reference, inv_t, targets, self_index, decoupled, a, b, c, d)
+            rows_state.update(slice(a, b), block, 1)
+            if cols_state is not None:
+                cols_state.update(slice(c, d), block, 0)
         outputs = rows_state.result() + (cols_state.result() if cols_state is not None else ())
         ctx.save_for_backward(query, reference, inv_t, *outputs[0::3], *outputs[2::3])
         ctx.config = (targets, self_index, decoupled, tile, both)
@@ -184,24 +203,20 @@ class TiledSoftmax(torch.autograd.Function):
         grad_q = torch.zeros_like(query)
         grad_r = torch.zeros_like(reference)
         grad_inv = torch.zeros(n, dtype=query.dtype, device=query.device)
-        for rows in _ranges(n, tile):
-            a, b = rows
-            for cols in _ranges(m, tile):
-                c, d = cols
-                block = _block(query, reference, inv_t, targets, self_index, decoupled, rows, cols)
-                g = g_lse[0][a:b, None] * torch.exp(block.logits - lse[0][a:b, None])
-                if both:
-                    g += g_lse[1][None, c:d] * torch.exp(block.logits - lse[1][None, c:d])
-                if block.den is not None:
-                    g = g.masked_fill(~block.den, 0.0)
-                g = block.add_positive_grad(
-                    g, per_target[0][a:b], per_target[1][c:d] if both else None
-                )
-                scores = block.scores
-                grad_inv[a:b] += (g * scores).sum(1)
-                g = g * (inv_t[a:b, None] if inv_t.ndim else inv_t)
-                grad_q[a:b] += g @ reference[c:d]
-                grad_r[c:d] += g.T @ query[a:b]
+        want_t = ctx.needs_input_grad[2]
+        for a, b, c, d in _blocks(n, m, tile):
+            block = _block(query, reference, inv_t, targets, self_index, decoupled, a, b, c, d)
+            g = g_lse[0][a:b, None] * torch.exp(block.logits - lse[0][a:b, None])
+            if both:
+                g += g_lse[1][None, c:d] * torch.exp(block.logits - lse[1][None, c:d])
+            if block.den is not None:
+                g = g.masked_fill(~block.den, 0.0)
+            g = block.add_positive_grad(g, per_target[0][a:b], per_target[1][c:d] if both else None)
+            if want_t:
+                grad_inv[a:b] += (g * block.scores).sum(1)
+            g = g * (inv_t[a:b, None] if inv_t.ndim else inv_t)
+            grad_q[a:b] += g @ reference[c:d]
+            grad_r[c:d] += g.T @ query[a:b]
         grad_t = grad_inv if inv_t.ndim else grad_inv.sum()
         return grad_q, grad_r, grad_t.to(inv_t.dtype), None, None, None, None, None
 
@@ -224,18 +239,16 @@ class TiledSigmoid(torch.autograd.Function):
         positive = torch.zeros(n, dtype=query.dtype, device=query.device)
         negative = torch.zeros_like(positive)
         count = torch.zeros_like(positive)
-        for rows in _ranges(n, tile):
-            a, b = rows
-            for cols in _ranges(m, tile):
-                _, logits, labels, valid = _sigmoid_block(
-                    query, reference, inv_t, bias, targets, self_index, rows, cols
-                )
-                zero = torch.zeros_like(logits)
-                count[a:b] += torch.where(valid, labels, zero).sum(1)
-                positive[a:b] += torch.where(valid, -labels * F.logsigmoid(logits), zero).sum(1)
-                negative[a:b] += torch.where(
-                    valid, -(1.0 - labels) * F.logsigmoid(-logits), zero
-                ).sum(1)
+        for a, b, c, d in _blocks(n, m, tile):
+            _, logits, labels, valid = _sigmoid_block(
+                query, reference, inv_t, bias, targets, self_index, a, b, c, d
+            )
+            zero = torch.zeros_like(logits)
+            count[a:b] += torch.where(valid, labels, zero).sum(1)
+            positive[a:b] += torch.where(valid, -labels * F.logsigmoid(logits), zero).sum(1)
+            negative[a:b] += torch.where(valid, -(1.0 - labels) * F.logsigmoid(-logits), zero).sum(
+                1
+            )
         ctx.save_for_backward(query, reference, inv_t, bias)
         ctx.config = (targets, self_index, tile)
         ctx.mark_non_differentiable(count)
@@ -251,23 +264,22 @@ class TiledSigmoid(torch.autograd.Function):
         grad_q, grad_r = torch.zeros_like(query), torch.zeros_like(reference)
         grad_inv = torch.zeros(n, dtype=query.dtype, device=query.device)
         grad_b = torch.zeros((), dtype=query.dtype, device=query.device)
-        for rows in _ranges(n, tile):
-            a, b = rows
-            for cols in _ranges(m, tile):
-                c, d = cols
-                scores, logits, labels, valid = _sigmoid_block(
-                    query, reference, inv_t, bias, targets, self_index, rows, cols
-                )
-                sig = torch.sigmoid(logits)
-                g = grad_pos[a:b, None] * (-labels * (1.0 - sig)) + grad_neg[a:b, None] * (
-                    (1.0 - labels) * sig
-                )
-                g = torch.where(valid, g, torch.zeros_like(g))
-                grad_b += g.sum()
+        want_t = ctx.needs_input_grad[2]
+        for a, b, c, d in _blocks(n, m, tile):
+            scores, logits, labels, valid = _sigmoid_block(
+                query, reference, inv_t, bias, targets, self_index, a, b, c, d
+            )
+            sig = torch.sigmoid(logits)
+            g = grad_pos[a:b, None] * (-labels * (1.0 - sig)) + grad_neg[a:b, None] * (
+                (1.0 - labels) * sig
+            )
+            g = torch.where(valid, g, torch.zeros_like(g))
+            grad_b += g.sum()
+            if want_t:
                 grad_inv[a:b] += (g * scores).sum(1)
-                g = g * (inv_t[a:b, None] if inv_t.ndim else inv_t)
-                grad_q[a:b] += g @ reference[c:d]
-                grad_r[c:d] += g.T @ query[a:b]
+            g = g * (inv_t[a:b, None] if inv_t.ndim else inv_t)
+            grad_q[a:b] += g @ reference[c:d]
+            grad_r[c:d] += g.T @ query[a:b]
         grad_t = grad_inv if inv_t.ndim else grad_inv.sum()
         return grad_q, grad_r, grad_t.to(inv_t.dtype), grad_b.to(bias.dtype), None, None, None
 
@@ -279,16 +291,16 @@ def _sigmoid_block(
     bias: Tensor,
     targets: Targets,
     self_index: Tensor | None,
-    rows: tuple[int, int],
-    cols: tuple[int, int],
+    a: int,
+    b: int,
+    c: int,
+    d: int,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Scores, logits, labels in [0, 1] and compared-pair mask of one block."""
-    (a, b), (c, d) = rows, cols
-    scores = query[a:b] @ reference[c:d].T
-    logits = scores * (inv_t[a:b, None] if inv_t.ndim else inv_t) + bias
+    """Scores, logits, labels in [0, 1] and compared-pair mask of the block ``[a:b, c:d]``."""
+    scores, logits = _scores(query, reference, inv_t, a, b, c, d)
     labels = targets.block(slice(a, b), slice(c, d)).to(device=logits.device, dtype=logits.dtype)
-    if self_index is None:
-        valid = torch.ones_like(logits, dtype=torch.bool)
-    else:
-        valid = (self_index[a:b, None] - c) != torch.arange(d - c, device=logits.device)[None, :]
-    return scores, logits, labels.clamp(0.0, 1.0), valid
+    valid = torch.ones_like(logits, dtype=torch.bool)
+    self_pairs = _self_pairs(self_index, a, b, c, d)
+    if self_pairs is not None:
+        valid[self_pairs[1]] = False
+    return scores, logits + bias, labels.clamp(0.0, 1.0), valid

@@ -1,13 +1,18 @@
-"""Steps every functional loss shares: input checks and the final reduction."""
+"""Steps every functional loss shares: input checks, preparing a (query, reference) batch,
+and the final reduction."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_same_dim
 from contrastor.engine.output import ContrastiveOutput, check_reduction, reduce
+from contrastor.engine.similarity import prepare
 from contrastor.engine.targets import Targets, resolve_targets
+from contrastor.engine.temperature import inverse_temperature
 from contrastor.scale.distributed import LOCAL, Exchange
 
 
@@ -16,6 +21,51 @@ def check_pair(query: Tensor, reference: Tensor) -> None:
     check_embeddings(query, "query")
     check_embeddings(reference, "reference")
     check_same_dim(query, reference, ("query", "reference"))
+
+
+@dataclass
+class PairBatch:
+    """Queries and references ready for an objective.
+
+    ``query``/``reference``: this rank's prepared embeddings; ``everyone``: the references of
+    all ranks; ``targets``: local queries against ``everyone``.
+    """
+
+    query: Tensor
+    reference: Tensor
+    everyone: Tensor
+    inverse_temperature: Tensor
+    targets: Targets
+    exchange: Exchange
+
+
+def prepare_pair(
+    query: Tensor,
+    reference: Tensor,
+    *,
+    temperature: float | Tensor,
+    similarity: str,
+    labels: Tensor | None,
+    reference_labels: Tensor | None,
+    targets: Tensor | Targets | None,
+    exchange: Exchange | None,
+) -> PairBatch:
+    """Check, prepare (similarity, temperature) and gather a (query, reference) batch."""
+    check_pair(query, reference)
+    ex = exchange or LOCAL
+    q, r = prepare(query, similarity), prepare(reference, similarity)
+    everyone = ex.gather(r)
+    target = gathered_targets(
+        ex,
+        q.shape[0],
+        r.shape[0],
+        everyone.shape[0],
+        labels=labels,
+        reference_labels=reference_labels,
+        targets=targets,
+        device=q.device,
+    )
+    return PairBatch(q, r, everyone, inverse_temperature(temperature, q), target, ex)
 
 
 def finish(

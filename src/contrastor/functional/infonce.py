@@ -5,17 +5,15 @@ from __future__ import annotations
 from torch import Tensor
 
 from contrastor.engine.output import ContrastiveOutput, check_reduction
-from contrastor.engine.similarity import prepare
 from contrastor.engine.softmax import softmax_objective, symmetric_softmax_objective
 from contrastor.engine.targets import Targets
-from contrastor.engine.temperature import inverse_temperature
 from contrastor.functional._common import (
-    check_pair,
     distributed_reduce,
     finish,
     gathered_targets,
+    prepare_pair,
 )
-from contrastor.scale.distributed import LOCAL, Exchange
+from contrastor.scale.distributed import Exchange
 
 
 def info_nce(
@@ -66,23 +64,20 @@ def info_nce(
         >>> loss = info_nce(q, r, temperature=0.1, symmetric=True)
         >>> per_pair = info_nce(q, r, reduction="none")  # shape (8,)
     """
-    check_pair(query, reference)
-    ex = exchange or LOCAL
-    n, m = query.shape[0], reference.shape[0]
-    q, r = prepare(query, similarity), prepare(reference, similarity)
-    inv_t = inverse_temperature(temperature, q)
-    run = {"decoupled": decoupled, "execution": execution, "tile_size": tile_size}
-    everyone = ex.gather(r)
-    target = gathered_targets(
-        ex,
-        n,
-        m,
-        everyone.shape[0],
+    batch = prepare_pair(
+        query,
+        reference,
+        temperature=temperature,
+        similarity=similarity,
         labels=labels,
         reference_labels=reference_labels,
         targets=targets,
-        device=q.device,
+        exchange=exchange,
     )
+    q, r, everyone = batch.query, batch.reference, batch.everyone
+    inv_t, target, ex = batch.inverse_temperature, batch.targets, batch.exchange
+    n, m = q.shape[0], r.shape[0]
+    run = {"decoupled": decoupled, "execution": execution, "tile_size": tile_size}
     if not symmetric:
         output = softmax_objective(q, everyone, inv_t, target, **run)
         return finish(output, reduction, weights, return_output, ex)

@@ -7,11 +7,9 @@ from torch import Tensor
 
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.sigmoid import sigmoid_objective
-from contrastor.engine.similarity import prepare
 from contrastor.engine.targets import Targets
-from contrastor.engine.temperature import inverse_temperature
-from contrastor.functional._common import check_pair, finish, gathered_targets
-from contrastor.scale.distributed import LOCAL, Exchange
+from contrastor.functional._common import finish, prepare_pair
+from contrastor.scale.distributed import Exchange
 
 
 def siglip(
@@ -47,26 +45,26 @@ def siglip(
         >>> img, txt = torch.randn(16, 64), torch.randn(16, 64)
         >>> loss = siglip(img, txt, temperature=0.1, bias=-10.0)
     """
-    check_pair(query, reference)
-    n, m = query.shape[0], reference.shape[0]
-    q, r = prepare(query, similarity), prepare(reference, similarity)
-    inv_t = inverse_temperature(temperature, q)
-    b = bias if isinstance(bias, Tensor) else torch.tensor(float(bias), device=q.device)
-    if not bool(torch.isfinite(b).all()):
-        raise ValueError("bias must be finite")
-    ex = exchange or LOCAL
-    everyone = ex.gather(r)
-    target = gathered_targets(
-        ex,
-        n,
-        m,
-        everyone.shape[0],
+    batch = prepare_pair(
+        query,
+        reference,
+        temperature=temperature,
+        similarity=similarity,
         labels=labels,
         reference_labels=reference_labels,
         targets=targets,
-        device=q.device,
+        exchange=exchange,
     )
+    b = bias if isinstance(bias, Tensor) else torch.tensor(float(bias), device=batch.query.device)
+    if not bool(torch.isfinite(b).all()):
+        raise ValueError("bias must be finite")
     output = sigmoid_objective(
-        q, everyone, inv_t, b, target, execution=execution, tile_size=tile_size
+        batch.query,
+        batch.everyone,
+        batch.inverse_temperature,
+        b,
+        batch.targets,
+        execution=execution,
+        tile_size=tile_size,
     )
-    return finish(output, reduction, weights, return_output, ex)
+    return finish(output, reduction, weights, return_output, batch.exchange)
