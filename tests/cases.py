@@ -147,4 +147,71 @@ CASES = [
     ),
 ]
 
+CASES += [
+    Case(
+        "debiased",
+        _views(2),
+        lambda x, t, **kw: CF.debiased_contrastive(x["z"], temperature=t, class_prior=0.1, **kw),
+        lambda x, t: _flat(ref.debiased(x["z"], t, 0.1, 0.0)),
+        ("z",),
+        views=True,
+    ),
+    Case(
+        "hard_negatives_3views",
+        _views(3),
+        lambda x, t, **kw: CF.debiased_contrastive(
+            x["z"], temperature=t, class_prior=0.05, concentration=1.0, **kw
+        ),
+        lambda x, t: _flat(ref.debiased(x["z"], t, 0.05, 1.0)),
+        ("z",),
+        views=True,
+    ),
+    Case(
+        "hard_negatives_labelled",
+        _labelled_views(2, 3),
+        lambda x, t, **kw: CF.debiased_contrastive(
+            x["z"], x["labels"], temperature=t, class_prior=0.0, concentration=0.5, **kw
+        ),
+        lambda x, t: _flat(ref.debiased(x["z"], t, 0.0, 0.5, x["labels"].tolist())),
+        ("z",),
+        views=True,
+        labelled="labels",
+    ),
+    Case(
+        "cacr",
+        _views(3),
+        lambda x, t, **kw: CF.cacr(
+            x["z"], attraction_temperature=1 / t, repulsion_temperature=2.0, **kw
+        ),
+        lambda x, t: _flat(ref.cacr(x["z"], 1 / t, 2.0)),
+        ("z",),
+        views=True,
+        tiled=False,
+    ),
+    Case(
+        "mv_info_nce",
+        _views(3),
+        lambda x, t, **kw: CF.mv_info_nce(x["z"], temperature=t, **kw),
+        lambda x, t: ref.mv_info_nce(x["z"], t),
+        ("z",),
+        views=True,
+    ),
+    Case(
+        "mv_dhel",
+        _views(3),
+        lambda x, t, **kw: CF.mv_dhel(x["z"], temperature=t, **kw),
+        lambda x, t: ref.mv_dhel(x["z"], t),
+        ("z",),
+        views=True,
+    ),
+    Case(
+        "predictive_cosine",
+        _pairs,
+        lambda x, t, **kw: CF.predictive_cosine(x["query"], x["reference"], **kw),
+        lambda x, t: ref.predictive_cosine(x["query"], x["reference"]),
+        ("query",),
+        tiled=False,
+    ),
+]
+
 BY_NAME = {c.name: c for c in CASES}

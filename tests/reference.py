@@ -114,3 +114,154 @@ def uniformity(x, t):
         if i != j
     ]
     return math.log(sum(terms) / len(terms))
+
+
+def _view_vectors(z, cosine=True):
+    n, V = z.shape[0], z.shape[1]
+    return {(i, v): _rows(z[i, v : v + 1], cosine)[0] for i in range(n) for v in range(V)}
+
+
+def debiased(z, tau, prior, beta, labels=None):
+    """Chuang et al. / Robinson et al. with explicit loops; per-anchor [i][v]."""
+    n, V = z.shape[0], z.shape[1]
+    vec = _view_vectors(z)
+    out = [[None] * V for _ in range(n)]
+    for i in range(n):
+        for v in range(V):
+            a = vec[(i, v)]
+            negs = [
+                _dot(a, vec[(j, w)]) / tau
+                for j in range(n)
+                for w in range(V)
+                if j != i and (labels is None or labels[j] != labels[i])
+            ]
+            N = len(negs)
+            imp = [math.exp(beta * x) for x in negs]
+            reweighted = N * sum(m * math.exp(x) for m, x in zip(imp, negs, strict=True)) / sum(imp)
+            terms = []
+            for w in range(V):
+                if w == v:
+                    continue
+                p = _dot(a, vec[(i, w)]) / tau
+                ng = (reweighted - N * prior * math.exp(p)) / (1 - prior)
+                ng = max(ng, N * math.exp(-1 / tau))
+                terms.append(-math.log(math.exp(p) / (math.exp(p) + ng)))
+            out[i][v] = sum(terms) / len(terms)
+    return out
+
+
+def cacr(z, t_pos, t_neg, alpha=1.0, beta=1.0):
+    n, V = z.shape[0], z.shape[1]
+    vec = _view_vectors(z)
+
+    def cost(a, b):
+        return sum((x - y) ** 2 for x, y in zip(a, b, strict=True))
+
+    def softmax_mean(scores, values):
+        m = max(scores)
+        e = [math.exp(s - m) for s in scores]
+        return sum(x * y for x, y in zip(e, values, strict=True)) / sum(e)
+
+    out = [[None] * V for _ in range(n)]
+    for i in range(n):
+        for v in range(V):
+            a = vec[(i, v)]
+            pc = [cost(a, vec[(i, w)]) for w in range(V) if w != v]
+            nc = [cost(a, vec[(j, w)]) for j in range(n) for w in range(V) if j != i]
+            out[i][v] = alpha * softmax_mean([t_pos * c for c in pc], pc) - beta * softmax_mean(
+                [-t_neg * c for c in nc], nc
+            )
+    return out
+
+
+def mv_info_nce(z, tau):
+    n, V = z.shape[0], z.shape[1]
+    vec = _view_vectors(z)
+    out = []
+    for i in range(n):
+        num = [_dot(vec[(i, v)], vec[(i, w)]) / tau for v in range(V) for w in range(V) if v != w]
+        den = [
+            _dot(vec[(i, v)], vec[(j, w)]) / tau
+            for v in range(V)
+            for j in range(n)
+            for w in range(V)
+            if (j, w) != (i, v)
+        ]
+        out.append(_lse(den) - _lse(num))
+    return out
+
+
+def mv_dhel(z, tau):
+    n, V = z.shape[0], z.shape[1]
+    vec = _view_vectors(z)
+    out = []
+    for i in range(n):
+        num = [_dot(vec[(i, v)], vec[(i, w)]) / tau for v in range(V) for w in range(v + 1, V)]
+        unif = sum(
+            _lse([_dot(vec[(i, v)], vec[(j, v)]) / tau for j in range(n) if j != i])
+            for v in range(V)
+        )
+        out.append(unif - _lse(num))
+    return out
+
+
+def _columns(t):
+    rows = [list(map(float, r)) for r in t.tolist()]
+    return [list(c) for c in zip(*rows, strict=True)]
+
+
+def _mean(xs):
+    return sum(xs) / len(xs)
+
+
+def barlow_twins(a, b, lam, eps=1e-5):
+    A, B = _columns(a), _columns(b)
+    n = len(A[0])
+
+    def standardise(col):
+        m = _mean(col)
+        var = sum((x - m) ** 2 for x in col) / n
+        return [(x - m) / math.sqrt(var + eps) for x in col]
+
+    A, B = [standardise(c) for c in A], [standardise(c) for c in B]
+    total = 0.0
+    for k, ck in enumerate(A):
+        for m_, cm in enumerate(B):
+            c = sum(x * y for x, y in zip(ck, cm, strict=True)) / n
+            total += (1 - c) ** 2 if k == m_ else lam * c * c
+    return total
+
+
+def vicreg(a, b, lam=25.0, mu=25.0, nu=1.0, gamma=1.0, eps=1e-4):
+    ra = [list(map(float, r)) for r in a.tolist()]
+    rb = [list(map(float, r)) for r in b.tolist()]
+    n, d = len(ra), len(ra[0])
+    inv = sum((x - y) ** 2 for u, v in zip(ra, rb, strict=True) for x, y in zip(u, v, strict=True))
+    inv /= n * d
+    var = cov = 0.0
+    for cols in (_columns(a), _columns(b)):
+        centred = [[x - _mean(c) for x in c] for c in cols]
+        for k in range(d):
+            std = math.sqrt(sum(x * x for x in centred[k]) / (n - 1) + eps)
+            var += max(0.0, gamma - std) / d / 2
+            for m_ in range(d):
+                if m_ != k:
+                    c = sum(x * y for x, y in zip(centred[k], centred[m_], strict=True)) / (n - 1)
+                    cov += c * c / d
+    return lam * inv + mu * var + nu * cov
+
+
+def predictive_cosine(p, t):
+    P, T = _rows(p), _rows(t)
+    return [2 - 2 * _dot(x, y) for x, y in zip(P, T, strict=True)]
+
+
+def z_loss(logits, target, a, b):
+    out = []
+    for row, y in zip(logits.tolist(), target.tolist(), strict=True):
+        m = _mean(row)
+        sd = math.sqrt(sum((x - m) ** 2 for x in row) / len(row))
+        zy = (row[y] - m) / sd
+        x = a * (b - zy)
+        out.append((max(x, 0.0) + math.log1p(math.exp(-abs(x)))) / a)
+    return out

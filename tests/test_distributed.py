@@ -38,8 +38,12 @@ class Model(nn.Module):
         self.embed = CachedEncoder(self.encoder, chunk) if chunk else self.encoder
         self.loss = loss
 
-    def forward(self, xa, xb, labels):
+    def forward(self, xa, xb, labels, index):
         za, zb = self.embed(xa), self.embed(xb)
+        if self.name.startswith("global"):
+            # a first step fills the moving averages, the second uses them
+            self.loss(zb.detach(), za.detach(), index=index)
+            return self.loss(za, zb, index=index)
         if self.name.startswith("supcon"):
             return self.loss(torch.stack([za, zb], 1), labels)
         if self.name in ("infonce_labels", "clip_labels"):
@@ -63,6 +67,17 @@ def _loss_modules(gather: bool) -> dict[str, nn.Module]:
         "siglip": L.SigLIP(**g),
         "clip_tiled": L.CLIPLoss(execution="tiled", tile_size=4, **g),
         "align_uniform": L.AlignUniform(weight=0.7, **g),
+        "debiased_hard": L.DebiasedContrastive(0.5, concentration=1.0, **g),
+        "debiased_tiled": L.DebiasedContrastive(0.5, execution="tiled", tile_size=5, **g),
+        "cacr": L.CACR(repulsion_temperature=2.0, **g),
+        "mv_info_nce": L.MVInfoNCE(0.2, **g),
+        "mv_dhel_tiled": L.MVDHEL(0.2, execution="tiled", tile_size=4, **g),
+        "barlow_twins": L.BarlowTwins(0.01, **g),
+        "vicreg": L.VICReg(**g),
+        "global_sogclr": L.GlobalContrastive(N, 0.3, gamma=0.6, **g),
+        "global_isogclr_tiled": L.GlobalContrastive(
+            N, 0.3, individual_temperature=True, execution="tiled", tile_size=5, **g
+        ),
     }
 
 
@@ -74,15 +89,20 @@ def _data():
     xa = torch.randn(N, D, generator=g)
     xb = xa + 0.3 * torch.randn(N, D, generator=g)
     labels = torch.randint(0, 4, (N,), generator=g)
-    return xa, xb, labels
+    return xa, xb, labels, torch.randperm(N, generator=g)
 
 
 def _grads(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {
+    """Parameter gradients, and the per-sample state a loss keeps (equal on every rank)."""
+    out = {
         k.removeprefix("module."): p.grad.clone()
         for k, p in model.named_parameters()
         if p.grad is not None
     }
+    for k, b in model.named_buffers():
+        if ".state." in k:
+            out[k.removeprefix("module.")] = b.clone().double()
+    return out
 
 
 def _reference(name: str, cached: bool) -> dict[str, torch.Tensor]:
@@ -104,12 +124,12 @@ def _worker(rank: int, world: int, port: int, cached: bool, queue) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world)
     torch.set_num_threads(1)
     try:
-        xa, xb, labels = _data()
+        xa, xb, labels, index = _data()
         rows = _split(world)[rank]
         results = {}
         for name in NAMES:
             model = Model(name, _loss_modules(True)[name], 3 if cached else None)
-            batch = (xa[rows], xb[rows], labels[rows])
+            batch = (xa[rows], xb[rows], labels[rows], index[rows])
             if cached:
                 # DDP's hooks would count the re-run chunks several times: average by hand
                 model(*batch).backward()

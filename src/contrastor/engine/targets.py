@@ -9,6 +9,7 @@ so the same descriptor serves the dense path and a streamed (tiled) one.
 - :class:`ComparatorTargets`: a user function of two label blocks.
 - :class:`SoftTargets`: an explicit soft weight matrix.
 - :class:`ViewTargets`: a sample-level target repeated over stacked views.
+- :class:`UniformTargets`: every pair weighted 1 (a plain log-partition).
 """
 
 from __future__ import annotations
@@ -183,6 +184,21 @@ class ViewTargets(Targets):
 
     def transpose(self) -> ViewTargets:
         return ViewTargets(self.base.transpose(), self.views)
+
+
+class UniformTargets(Targets):
+    """``P[i, j] = 1`` for every pair: the objective's log-sum-exp is the plain log-partition
+    over all compared references."""
+
+    def __init__(self, n: int, m: int, device: torch.device | None = None) -> None:
+        self.shape = (n, m)
+        self.device = device
+
+    def block(self, rows: slice, cols: slice) -> Tensor:
+        return torch.ones(rows.stop - rows.start, cols.stop - cols.start, device=self.device)
+
+    def transpose(self) -> UniformTargets:
+        return UniformTargets(self.shape[1], self.shape[0], self.device)
 
 
 def _segments(span: slice, size: int) -> list[slice]:

@@ -2,7 +2,30 @@
 
 from contrastor.functional.geometry import alignment, uniformity
 from contrastor.functional.infonce import info_nce
+from contrastor.functional.mixing import mix_hard_negatives
+from contrastor.functional.multiview import mv_dhel, mv_info_nce
+from contrastor.functional.negatives import cacr, debiased_contrastive
+from contrastor.functional.predictive import predictive_cosine, z_loss
+from contrastor.functional.redundancy import barlow_twins, vicreg
 from contrastor.functional.siglip import siglip
 from contrastor.functional.supcon import dcl, dclw, nt_xent, supcon
 
-__all__ = ["alignment", "dcl", "dclw", "info_nce", "nt_xent", "siglip", "supcon", "uniformity"]
+__all__ = [
+    "alignment",
+    "barlow_twins",
+    "cacr",
+    "dcl",
+    "dclw",
+    "debiased_contrastive",
+    "info_nce",
+    "mix_hard_negatives",
+    "mv_dhel",
+    "mv_info_nce",
+    "nt_xent",
+    "predictive_cosine",
+    "siglip",
+    "supcon",
+    "uniformity",
+    "vicreg",
+    "z_loss",
+]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
+from contrastor._validation import check_embeddings
 from contrastor.engine.output import ContrastiveOutput, check_reduction
+from contrastor.engine.similarity import prepare
 from contrastor.engine.softmax import softmax_objective, symmetric_softmax_objective
 from contrastor.engine.targets import Targets
 from contrastor.functional._common import (
@@ -25,6 +28,7 @@ def info_nce(
     labels: Tensor | None = None,
     reference_labels: Tensor | None = None,
     targets: Tensor | Targets | None = None,
+    anchor_negatives: Tensor | None = None,
     similarity: str = "cosine",
     decoupled: bool = False,
     weights: Tensor | None = None,
@@ -41,7 +45,9 @@ def info_nce(
     (references beyond ``n`` are extra negatives, e.g. a queue or mined hard negatives);
     ``labels``/``reference_labels`` make equal labels positive (2-D multi-hot: any overlap);
     ``targets`` gives a soft ``(n, m)`` matrix or a :class:`~contrastor.engine.Targets`.
-    Symmetric: ``0.5 * (L_{q->r} + L_{r->q})`` (needs ``n == m``).
+    Symmetric: ``0.5 * (L_{q->r} + L_{r->q})`` (needs ``n == m``). ``anchor_negatives``
+    ``(n, k, d)`` adds k negatives of each query's own to its denominator (e.g. synthetic hard
+    negatives from :func:`mix_hard_negatives`).
 
     Oord et al., "Representation Learning with Contrastive Predictive Coding", 2018;
     Radford et al., "Learning Transferable Visual Models From Natural Language Supervision"
@@ -80,7 +86,11 @@ def info_nce(
     run = {"decoupled": decoupled, "execution": execution, "tile_size": tile_size}
     if not symmetric:
         output = softmax_objective(q, everyone, inv_t, target, **run)
+        if anchor_negatives is not None:
+            output = _add_anchor_negatives(output, q, anchor_negatives, inv_t, similarity)
         return finish(output, reduction, weights, return_output, ex)
+    if anchor_negatives is not None:
+        raise ValueError("anchor_negatives are defined for the one-directional loss only")
     if n != m:
         raise ValueError(f"symmetric InfoNCE needs as many references as queries, got {n} and {m}")
     if ex.world_size == 1:
@@ -116,3 +126,25 @@ def info_nce(
         loss=loss,
     )
     return output if return_output else loss
+
+
+def _add_anchor_negatives(
+    output: ContrastiveOutput, q: Tensor, negatives: Tensor, inv_t: Tensor, similarity: str
+) -> ContrastiveOutput:
+    """Fold each query's own extra negatives into its log-sum-exp term."""
+    check_embeddings(negatives, "anchor_negatives", ndim=3)
+    if negatives.shape[0] != q.shape[0] or negatives.shape[2] != q.shape[1]:
+        raise ValueError(
+            f"anchor_negatives must have shape ({q.shape[0]}, k, {q.shape[1]}), "
+            f"got {tuple(negatives.shape)}"
+        )
+    scale = inv_t.reshape(-1, 1) if inv_t.ndim else inv_t
+    logits = torch.einsum("nd,nkd->nk", q, prepare(negatives, similarity)) * scale
+    negative = torch.logaddexp(output.terms["negative"], torch.logsumexp(logits, 1))
+    negative = torch.where(output.mask, negative, torch.zeros_like(negative))
+    positive = output.terms["positive"]
+    return ContrastiveOutput(
+        per_anchor=positive + negative,
+        mask=output.mask,
+        terms={"positive": positive, "negative": negative},
+    )

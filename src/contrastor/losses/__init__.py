@@ -4,20 +4,37 @@ per-anchor terms."""
 
 from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.geometry import Alignment, AlignUniform, Uniformity
+from contrastor.losses.global_contrastive import GlobalContrastive
 from contrastor.losses.infonce import CLIPLoss, InfoNCE
+from contrastor.losses.moco import MoCo
+from contrastor.losses.multiview import MVDHEL, MVInfoNCE
+from contrastor.losses.negatives import CACR, DebiasedContrastive
+from contrastor.losses.predictive import DirectPredictor, PredictiveCosine, ZLoss
+from contrastor.losses.redundancy import BarlowTwins, VICReg
 from contrastor.losses.siglip import SigLIP
 from contrastor.losses.supcon import DCL, DCLW, NTXent, SupCon
 
 __all__ = [
+    "CACR",
     "DCL",
     "DCLW",
+    "MVDHEL",
     "AlignUniform",
     "Alignment",
+    "BarlowTwins",
     "CLIPLoss",
+    "DebiasedContrastive",
+    "DirectPredictor",
+    "GlobalContrastive",
     "InfoNCE",
+    "MVInfoNCE",
+    "MoCo",
     "NTXent",
+    "PredictiveCosine",
     "SigLIP",
     "SupCon",
     "TemperatureLoss",
     "Uniformity",
+    "VICReg",
+    "ZLoss",
 ]

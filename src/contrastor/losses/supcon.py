@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from torch import Tensor
 
 from contrastor.engine.output import ContrastiveOutput
@@ -54,13 +56,22 @@ class SupCon(TemperatureLoss):
 
 class _ViewsLoss(TemperatureLoss):
     """A label-free multi-view loss: ``loss(v1, v2, ...)``, ``loss([v1, v2])`` or
-    ``loss(z)`` with ``z`` of shape ``(n, V, d)``; ``function`` is its functional form."""
+    ``loss(z)`` with ``z`` of shape ``(n, V, d)``; ``function`` is its functional form and
+    ``defaults`` its own keyword options (given to the constructor by name, kept as
+    attributes); every other constructor argument is :class:`TemperatureLoss`'s."""
 
     function = staticmethod(nt_xent)
+    defaults: ClassVar[dict[str, float]] = {}
 
-    def options(self) -> dict[str, float]:
-        """Extra keyword arguments of ``function``."""
-        return {}
+    def __init__(self, temperature: float = 0.1, **kwargs: Any) -> None:
+        own = {name: kwargs.pop(name, value) for name, value in self.defaults.items()}
+        super().__init__(temperature, **kwargs)
+        for name, value in own.items():
+            setattr(self, name, value)
+
+    def options(self) -> dict[str, Any]:
+        """The loss's own keyword arguments of ``function``."""
+        return {name: getattr(self, name) for name in self.defaults}
 
     def forward(
         self, *views: Tensor, weights: Tensor | None = None, return_output: bool = False
@@ -110,31 +121,4 @@ class DCLW(_ViewsLoss):
     """
 
     function = staticmethod(dclw)
-
-    def __init__(
-        self,
-        temperature: float = 0.1,
-        *,
-        sigma: float = 0.5,
-        learnable_temperature: bool = False,
-        temperature_range: tuple[float, float] = (0.01, 1.0),
-        similarity: str = "cosine",
-        reduction: str = "mean",
-        execution: str = "auto",
-        tile_size: int | None = None,
-        gather_distributed: bool = False,
-    ) -> None:
-        super().__init__(
-            temperature,
-            learnable_temperature=learnable_temperature,
-            temperature_range=temperature_range,
-            similarity=similarity,
-            reduction=reduction,
-            execution=execution,
-            tile_size=tile_size,
-            gather_distributed=gather_distributed,
-        )
-        self.sigma = sigma
-
-    def options(self) -> dict[str, float]:
-        return {"sigma": self.sigma}
+    defaults: ClassVar[dict[str, float]] = {"sigma": 0.5}

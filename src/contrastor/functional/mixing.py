@@ -1,0 +1,76 @@
+"""Synthetic hard negatives mixed from the hardest real ones (MoCHi)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from contrastor.engine.similarity import compute_dtype
+from contrastor.functional._common import check_pair
+
+
+@torch.no_grad()
+def mix_hard_negatives(
+    query: Tensor,
+    negatives: Tensor,
+    *,
+    hardest: int = 64,
+    mixed: int = 16,
+    query_mixed: int = 8,
+    query_weight_max: float = 0.5,
+    exclude: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Per-query synthetic hard negatives, ``(n, mixed + query_mixed, d)``, without gradient.
+
+    For query ``q`` the ``hardest`` negatives by cosine similarity are ranked; ``mixed``
+    points ``h = normalize(a n_i + (1 - a) n_j)`` (``a ~ U(0, 1)``, ``n_i, n_j`` drawn from the
+    hardest) and ``query_mixed`` harder points ``h' = normalize(b q + (1 - b) n_j)``
+    (``b ~ U(0, query_weight_max)``) are made. Pass them to
+    :func:`~contrastor.functional.info_nce` as ``anchor_negatives``. ``negatives`` ``(m, d)``
+    is a queue or the batch's keys; ``exclude`` ``(n,)`` gives each query's own positive among
+    them (never used for mixing).
+
+    Kalantidis et al., "Hard Negative Mixing for Contrastive Learning", NeurIPS 2020.
+
+    Example:
+        >>> extra = mix_hard_negatives(q, queue.features_in_use(), hardest=128, mixed=32)
+        >>> loss = info_nce(q, torch.cat([k, queue.features_in_use()]), anchor_negatives=extra)
+    """
+    check_pair(query, negatives)
+    if hardest < 1 or mixed < 0 or query_mixed < 0 or mixed + query_mixed == 0:
+        raise ValueError("need hardest >= 1 and at least one mixed or query-mixed negative")
+    if not 0.0 <= query_weight_max <= 1.0:
+        raise ValueError(f"query_weight_max must be in [0, 1], got {query_weight_max}")
+    dtype = compute_dtype(query.dtype)
+    q = F.normalize(query.to(dtype), dim=-1)
+    negs = F.normalize(negatives.to(dtype), dim=-1)
+    n, m = q.shape[0], negs.shape[0]
+    scores = q @ negs.T
+    if exclude is not None:
+        if exclude.shape != (n,):
+            raise ValueError(f"exclude must have shape ({n},), got {tuple(exclude.shape)}")
+        scores[torch.arange(n, device=q.device), exclude.to(q.device)] = float("-inf")
+    available = m - (0 if exclude is None else 1)
+    if available < 1:
+        raise ValueError("no negatives left to mix")
+    k = min(hardest, available)
+    top = scores.topk(k, dim=1).indices
+
+    def draw(count: int) -> Tensor:
+        picks = torch.randint(0, k, (n, count), generator=generator, device="cpu").to(q.device)
+        return negs[top.gather(1, picks)]
+
+    def uniform(count: int, high: float) -> Tensor:
+        u = torch.rand(n, count, 1, generator=generator, dtype=dtype, device="cpu")
+        return (u * high).to(q.device)
+
+    parts = []
+    if mixed:
+        a = uniform(mixed, 1.0)
+        parts.append(a * draw(mixed) + (1 - a) * draw(mixed))
+    if query_mixed:
+        b = uniform(query_mixed, query_weight_max)
+        parts.append(b * q[:, None, :] + (1 - b) * draw(query_mixed))
+    return F.normalize(torch.cat(parts, 1), dim=-1)

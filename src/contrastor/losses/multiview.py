@@ -1,0 +1,28 @@
+"""Modules for the multi-view objectives MV-InfoNCE and MV-DHEL."""
+
+from __future__ import annotations
+
+from contrastor.functional.multiview import mv_dhel, mv_info_nce
+from contrastor.losses.supcon import _ViewsLoss
+
+
+class MVInfoNCE(_ViewsLoss):
+    """MV-InfoNCE, one term per sample over all view interactions (see
+    :func:`contrastor.functional.mv_info_nce`). Koromilas et al., 2025.
+
+    Example:
+        >>> loss = MVInfoNCE(temperature=0.2)(v1, v2, v3)
+    """
+
+    function = staticmethod(mv_info_nce)
+
+
+class MVDHEL(_ViewsLoss):
+    """MV-DHEL, multi-view decoupled hyperspherical energy (see
+    :func:`contrastor.functional.mv_dhel`). Koromilas et al., 2025.
+
+    Example:
+        >>> loss = MVDHEL(temperature=0.2)(v1, v2, v3, v4)
+    """
+
+    function = staticmethod(mv_dhel)

@@ -1,0 +1,71 @@
+"""Modules for reweighted-negative losses: debiased / hard-negative contrast and CACR."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from torch import Tensor, nn
+
+from contrastor.engine.output import ContrastiveOutput, check_reduction
+from contrastor.engine.similarity import check_similarity
+from contrastor.functional.negatives import cacr, debiased_contrastive
+from contrastor.losses.supcon import _views, _ViewsLoss
+from contrastor.scale.distributed import exchange_for
+
+
+class DebiasedContrastive(_ViewsLoss):
+    """Debiased contrastive loss with hardness-reweighted negatives (see
+    :func:`contrastor.functional.debiased_contrastive`): ``class_prior`` tau+ debiases
+    against false negatives, ``concentration`` beta > 0 up-weights hard negatives (HCL).
+    Chuang et al., NeurIPS 2020; Robinson et al., ICLR 2021.
+
+    Example:
+        >>> loss = DebiasedContrastive(0.5, class_prior=0.1, concentration=1.0)(v1, v2)
+    """
+
+    function = staticmethod(debiased_contrastive)
+    defaults: ClassVar[dict[str, float]] = {"class_prior": 0.1, "concentration": 0.0}
+
+
+class CACR(nn.Module):
+    """Contrastive attraction and contrastive repulsion (see
+    :func:`contrastor.functional.cacr`). Zheng et al., TMLR 2023.
+
+    Example:
+        >>> loss = CACR(repulsion_temperature=2.0)(view1, view2)
+    """
+
+    def __init__(
+        self,
+        *,
+        attraction_temperature: float = 1.0,
+        repulsion_temperature: float = 1.0,
+        attraction_weight: float = 1.0,
+        repulsion_weight: float = 1.0,
+        similarity: str = "cosine",
+        reduction: str = "mean",
+        gather_distributed: bool = False,
+    ) -> None:
+        super().__init__()
+        self.options = {
+            "attraction_temperature": attraction_temperature,
+            "repulsion_temperature": repulsion_temperature,
+            "attraction_weight": attraction_weight,
+            "repulsion_weight": repulsion_weight,
+        }
+        self.similarity = check_similarity(similarity)
+        self.reduction = check_reduction(reduction)
+        self.gather_distributed = gather_distributed
+
+    def forward(
+        self, *views: Tensor, weights: Tensor | None = None, return_output: bool = False
+    ) -> Tensor | ContrastiveOutput:
+        return cacr(
+            _views(views),
+            similarity=self.similarity,
+            weights=weights,
+            reduction=self.reduction,
+            return_output=return_output,
+            exchange=exchange_for(self.gather_distributed),
+            **self.options,
+        )

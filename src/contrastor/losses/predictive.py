@@ -1,0 +1,119 @@
+"""Negative-free predictive objectives (BYOL / SimSiam), DirectPred's closed-form linear
+predictor, and the Z-loss module for supervised heads."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from contrastor.engine.output import check_reduction
+from contrastor.functional.predictive import predictive_cosine, z_loss
+from contrastor.scale.distributed import exchange_for
+
+
+class PredictiveCosine(nn.Module):
+    """BYOL/SimSiam loss ``2 - 2 cos(p, sg(t))`` (see
+    :func:`contrastor.functional.predictive_cosine`); with four arguments it is symmetrised,
+    ``(L(p1, t2) + L(p2, t1)) / 2``. Pair it with a :class:`~contrastor.state.MomentumEncoder`
+    target (BYOL), the online network itself (SimSiam) and a predictor (an MLP, or
+    :class:`DirectPredictor`). DDP: local pairs.
+
+    Example:
+        >>> loss = PredictiveCosine()(predictor(z1), predictor(z2), target(x1), target(x2))
+    """
+
+    def __init__(self, *, reduction: str = "mean", gather_distributed: bool = False) -> None:
+        super().__init__()
+        self.reduction = check_reduction(reduction)
+        self.gather_distributed = gather_distributed
+
+    def forward(self, *tensors: Tensor, weights: Tensor | None = None) -> Tensor:
+        run = {
+            "weights": weights,
+            "reduction": self.reduction,
+            "exchange": exchange_for(self.gather_distributed),
+        }
+        if len(tensors) == 2:
+            return predictive_cosine(tensors[0], tensors[1], **run)
+        if len(tensors) == 4:
+            p1, p2, t1, t2 = tensors
+            return 0.5 * (predictive_cosine(p1, t2, **run) + predictive_cosine(p2, t1, **run))
+        raise ValueError("give (prediction, target) or (p1, p2, t1, t2)")
+
+
+class DirectPredictor(nn.Module):
+    """Linear predictor set directly from the correlation of its inputs (DirectPred).
+
+    During training, ``F <- rho F + (1 - rho) E_B[f f^T]`` (``f`` the detached inputs, the
+    batch mean taken over all ranks under DDP); every ``every`` steps, with
+    ``F = U diag(s) U^T``, the weight becomes ``W = U diag(p) U^T`` with
+    ``p_j = sqrt(max(s_j, 0) / max_k s_k) + eps``. The output is ``f W`` (gradient flows to
+    ``f``; ``W`` is a buffer, not trained). Tian, Chen & Ganguli, "Understanding
+    self-supervised Learning Dynamics without Contrastive Pairs", ICML 2021 (rho = 0.3,
+    eps = 0.1, every = 5 in its experiments).
+
+    Example:
+        >>> predictor = DirectPredictor(64)
+        >>> loss = PredictiveCosine()(predictor(z1), predictor(z2), t1, t2)
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        rho: float = 0.3,
+        eps: float = 0.1,
+        every: int = 5,
+        gather_distributed: bool = False,
+    ) -> None:
+        super().__init__()
+        if dim < 1 or every < 1 or not 0.0 <= rho < 1.0:
+            raise ValueError("need dim >= 1, every >= 1 and rho in [0, 1)")
+        self.rho, self.eps, self.every = rho, eps, every
+        self.gather_distributed = gather_distributed
+        self.register_buffer("correlation", torch.zeros(dim, dim))
+        self.register_buffer("weight", torch.eye(dim))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    def forward(self, f: Tensor) -> Tensor:
+        if f.ndim != 2 or f.shape[1] != self.weight.shape[0]:
+            raise ValueError(f"inputs must be (n, {self.weight.shape[0]}), got {tuple(f.shape)}")
+        if self.training:
+            self._observe(f.detach())
+        return f @ self.weight.to(f.dtype)
+
+    @torch.no_grad()
+    def _observe(self, f: Tensor) -> None:
+        ex = exchange_for(self.gather_distributed)
+        f = f.to(self.correlation.dtype)
+        count = ex.total(torch.tensor(float(f.shape[0]), device=f.device))
+        batch = ex.total(f.T @ f) / count
+        first = int(self.updates) == 0
+        self.correlation.copy_(
+            batch if first else self.rho * self.correlation + (1 - self.rho) * batch
+        )
+        if int(self.updates) % self.every == 0:
+            s, u = torch.linalg.eigh(self.correlation)
+            top = s.max().clamp_min(1e-12)
+            p = torch.sqrt(s.clamp_min(0) / top) + self.eps
+            self.weight.copy_(u @ torch.diag(p) @ u.T)
+        self.updates += 1
+
+    def extra_repr(self) -> str:
+        return f"dim={self.weight.shape[0]}, rho={self.rho}, eps={self.eps}, every={self.every}"
+
+
+class ZLoss(nn.Module):
+    """The Z-loss for classification heads (see :func:`contrastor.functional.z_loss`).
+
+    Example:
+        >>> loss = ZLoss(a=1.0, b=1.0)(logits, labels)
+    """
+
+    def __init__(self, a: float = 1.0, b: float = 1.0, *, reduction: str = "mean") -> None:
+        super().__init__()
+        self.a, self.b = a, b
+        self.reduction = check_reduction(reduction)
+
+    def forward(self, logits: Tensor, target: Tensor, *, weights: Tensor | None = None) -> Tensor:
+        return z_loss(logits, target, a=self.a, b=self.b, weights=weights, reduction=self.reduction)

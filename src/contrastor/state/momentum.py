@@ -1,0 +1,58 @@
+"""A momentum (exponential moving average) copy of an encoder: the key encoder of MoCo and
+the target network of BYOL."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+
+class MomentumEncoder(nn.Module):
+    """``theta_k <- m * theta_k + (1 - m) * theta_q`` after every step; no gradient.
+
+    Holds a frozen deep copy of ``online`` (saved in ``state_dict`` as ``target.*``); floating
+    buffers (e.g. batch-norm statistics) follow the same average, others are copied.
+    ``update(online, momentum)`` takes an optional per-step momentum (for BYOL's schedule
+    ``1 - (1 - m0) (cos(pi k / K) + 1) / 2``, see :meth:`cosine_momentum`).
+
+    Example:
+        >>> key_encoder = MomentumEncoder(encoder, momentum=0.99)
+        >>> k = key_encoder(x2)          # no gradient
+        >>> key_encoder.update(encoder)  # after optimizer.step()
+    """
+
+    def __init__(self, online: nn.Module, momentum: float = 0.99) -> None:
+        super().__init__()
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        self.momentum = momentum
+        self.target = copy.deepcopy(online)
+        for p in self.target.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def forward(self, *args, **kwargs) -> Tensor:
+        return self.target(*args, **kwargs)
+
+    @torch.no_grad()
+    def update(self, online: nn.Module, momentum: float | None = None) -> None:
+        """Move the copy towards ``online``'s current weights."""
+        m = self.momentum if momentum is None else momentum
+        online_state = online.state_dict()
+        for name, value in self.target.state_dict().items():
+            source = online_state[name]
+            if value.is_floating_point():
+                value.mul_(m).add_(source.detach().to(value.dtype), alpha=1.0 - m)
+            else:
+                value.copy_(source)
+
+    @staticmethod
+    def cosine_momentum(base: float, step: int, total_steps: int) -> float:
+        """BYOL's schedule: ``base`` at step 0 rising to 1 at ``total_steps``."""
+        progress = min(max(step / max(total_steps, 1), 0.0), 1.0)
+        return 1.0 - (1.0 - base) * (torch.cos(torch.tensor(torch.pi * progress)).item() + 1) / 2
+
+    def extra_repr(self) -> str:
+        return f"momentum={self.momentum}"
