@@ -14,9 +14,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from contrastor.losses.catalogue import trainable
 from contrastor.train.checkpoint import read_metadata
 from contrastor.train.config import LOSSES, load_config
-from contrastor.train.loop import CHECKPOINT, train
+from contrastor.train.loop import CHECKPOINT, Run, derived_generator, train
 
 TINY = dict(dataset="digits", width=4, embedding_dim=16, batch_size=64, lr=3e-3, progress=False)
 
@@ -63,12 +64,42 @@ def test_tiny_run_writes_the_run_folder(tmp_path):
     assert meta["step"] == 2 * (1437 // 64)
 
 
-@pytest.mark.parametrize("loss", [name for name in LOSSES if name != "ntxent"])
+@pytest.mark.parametrize("loss", [name for name in trainable() if name != "ntxent"])
 def test_every_loss_trains_one_epoch(tmp_path, loss):
     result = train(
         _tiny(tmp_path, loss, loss=loss, epochs=1, learnable_temperature=loss in ("clip", "siglip"))
     )
     assert all(torch.isfinite(torch.tensor(result.step_losses)))
+
+
+def test_losses_that_do_not_fit_the_task_are_refused_with_a_reason(tmp_path):
+    unfit = [name for name in LOSSES if name not in trainable()]
+    assert unfit
+    for name in unfit:
+        with pytest.raises(ValueError, match=f"loss {name!r} cannot train on the image task"):
+            _tiny(tmp_path, name, loss=name)
+    with pytest.raises(ValueError, match="exactly two views"):
+        _tiny(tmp_path, "moco", loss="moco", views=3)
+
+
+@pytest.mark.parametrize("loss", ["isogclr", "mochi", "directpred"])
+def test_resume_restores_the_state_of_stateful_losses(tmp_path, loss):
+    common = {"loss": loss, "epochs": 2}
+    whole = train(_tiny(tmp_path, "whole", **common))
+    # stop a run mid-epoch after a checkpoint, as a crash would, then resume it
+    run = Run(_tiny(tmp_path, "part", **common))
+    order = torch.randperm(len(run.data.train_labels), generator=derived_generator(0, 0, 0))
+    for i in range(5):
+        idx = order[i * 64 : (i + 1) * 64]
+        run.step_losses.append(
+            run.train_step(run.data.train_images[idx], run.data.train_labels[idx], idx)
+        )
+    run.save()
+    del run
+    resumed = train(_tiny(tmp_path, "part", resume=True, **common))
+    assert resumed.step_losses == whole.step_losses
+    a, b = _weights(whole.folder), _weights(resumed.folder)
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_bf16_autocast_run(tmp_path):

@@ -45,7 +45,7 @@ class DirectPredictor(nn.Module):
     """Linear predictor set directly from the correlation of its inputs (DirectPred).
 
     During training, ``F <- rho F + (1 - rho) E_B[f f^T]`` (``f`` the detached inputs, the
-    batch mean taken over all ranks under DDP); every ``every`` steps, with
+    batch mean taken over all ranks under DDP); every ``every`` calls, with
     ``F = U diag(s) U^T``, the weight becomes ``W = U diag(p) U^T`` with
     ``p_j = sqrt(max(s_j, 0) / max_k s_k) + eps``. The output is ``f W`` (gradient flows to
     ``f``; ``W`` is a buffer, not trained). Tian, Chen & Ganguli, "Understanding
@@ -80,7 +80,7 @@ class DirectPredictor(nn.Module):
             raise ValueError(f"inputs must be (n, {self.weight.shape[0]}), got {tuple(f.shape)}")
         if self.training:
             self._observe(f.detach())
-        return f @ self.weight.to(f.dtype)
+        return f @ self.weight.to(f.dtype).clone()  # later updates must not touch this graph
 
     @torch.no_grad()
     def _observe(self, f: Tensor) -> None:

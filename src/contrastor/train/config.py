@@ -9,7 +9,9 @@ from typing import Any
 
 import yaml
 
-LOSSES = ("ntxent", "supcon", "dcl", "dclw", "infonce", "clip", "siglip", "align_uniform")
+from contrastor.losses.catalogue import BY_NAME, CATALOGUE, PAIRWISE
+
+LOSSES = tuple(entry.name for entry in CATALOGUE)
 DATASETS = ("mnist", "digits")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -64,6 +66,10 @@ class TrainConfig:
                 problems.append(f"{name} must be {bound} (got {value!r})")
 
         choice("loss", LOSSES)
+        if self.loss in BY_NAME and BY_NAME[self.loss].unfit:
+            problems.append(
+                f"loss {self.loss!r} cannot train on the image task: {BY_NAME[self.loss].unfit}"
+            )
         choice("dataset", DATASETS)
         choice("precision", PRECISIONS)
         choice("device", DEVICES)
@@ -77,7 +83,7 @@ class TrainConfig:
             positive(name, (int, float), allow_zero=True)
         if not isinstance(self.views, int) or self.views < 2:
             problems.append(f"views must be an integer >= 2 (got {self.views!r})")
-        elif self.views > 2 and self.loss in ("dclw", "infonce", "clip", "siglip", "align_uniform"):
+        elif self.views > 2 and self.loss in PAIRWISE:
             problems.append(
                 f"loss {self.loss!r} compares exactly two views (got views={self.views})"
             )

@@ -30,7 +30,7 @@ from contrastor.scale.distributed import average_gradients
 from contrastor.train.checkpoint import atomic_save, load_checkpoint, save_checkpoint
 from contrastor.train.config import TrainConfig
 from contrastor.train.metrics_log import MetricsLog
-from contrastor.train.objectives import build_objective
+from contrastor.train.objectives import Batch, build_objective
 from contrastor.train.schedule import warmup_cosine
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -124,8 +124,9 @@ class Run:
         self.device = pick_device(config.device)
         self.data = load_image_dataset(config.dataset, config.test_fraction, config.seed)
         self.model = build_model(config, self.data).to(self.device)
-        self.loss, self.feed = build_objective(config, distributed=self.world > 1)
-        self.loss.to(self.device)
+        self.loss = build_objective(
+            config, self.model, len(self.data.train_labels), distributed=self.world > 1
+        ).to(self.device)
         self.net: nn.Module = self.model
         if self.world > 1:
             if config.batch_size < self.world:
@@ -188,24 +189,28 @@ class Run:
             self.folder / CHECKPOINT, self.modules, self.optimizer, self.scheduler, meta
         )
 
-    def train_step(self, images: Tensor, labels: Tensor) -> float:
+    def train_step(self, images: Tensor, labels: Tensor, index: Tensor) -> float:
         cfg = self.config
         g = derived_generator(cfg.seed, 1, self.step)
         # every rank draws the views of the whole batch, then keeps its own share
         part = shard(len(images), self.rank, self.world)
         views = [self.views(images, g)[part].to(self.device) for _ in range(cfg.views)]
-        labels = labels[part]
+        labels, index = labels[part], index[part]
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
         autocast = torch.autocast(
             self.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"
         )
         with autocast:
             z = self.net(torch.cat(views)).float()
-        loss = self.feed(self.loss, list(z.chunk(cfg.views)), labels.to(self.device))
+        batch = Batch(
+            list(z.chunk(cfg.views)), views, labels.to(self.device), index.to(self.device)
+        )
+        loss = self.loss(batch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         average_gradients(self.loss)  # DDP averages the model; the loss's own parameters here
         self.optimizer.step()
+        self.loss.after_step(self.model)
         self.scheduler.step()
         self.step += 1
         value = loss.detach()
@@ -227,7 +232,7 @@ class Run:
         )
         train_f = embed(self.model, data.train_images, self.device)
         test_f = embed(self.model, data.test_images, self.device)
-        temperature = getattr(self.loss, "temperature", None)
+        temperature = self.loss.temperature
         return {
             "epoch": epoch,
             "step": self.step,
@@ -262,7 +267,7 @@ class Run:
             for i in range(first, self.steps_per_epoch):
                 idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
                 self.step_losses.append(
-                    self.train_step(data.train_images[idx], data.train_labels[idx])
+                    self.train_step(data.train_images[idx], data.train_labels[idx], idx)
                 )
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{self.step_losses[-1]:.4f}")
