@@ -214,4 +214,74 @@ CASES += [
     ),
 ]
 
+
+def _labelled_pairs(classes):
+    def build(n, d, dtype, g):
+        out = _pairs(n, d, dtype, g)
+        out["labels"] = torch.randint(0, classes, (n,), generator=g)
+        return out
+
+    return build
+
+
+def _guided_pairs(n, d, dtype, g):
+    out = _pairs(n, d, dtype, g)
+    out["guide"] = torch.randn(n, 3, generator=g, dtype=torch.float64)
+    return out
+
+
+def _label_matrix(labels):
+    values = labels.tolist()
+    return [[float(a == b) for b in values] for a in values]
+
+
+def _modalities(n, d, dtype, g):
+    return {k: torch.randn(n, d, generator=g, dtype=torch.float64).to(dtype) for k in "abc"}
+
+
+CASES += [
+    Case(
+        "cwcl",
+        _guided_pairs,
+        lambda x, t, **kw: CF.cwcl(
+            x["query"], x["reference"], guide=x["guide"], temperature=t, **kw
+        ),
+        lambda x, t: _sym(
+            ref.info_nce(x["query"], x["reference"], t, ref.cwcl_targets(x["guide"])),
+            ref.info_nce(x["reference"], x["query"], t, ref.cwcl_targets(x["guide"])),
+        ),
+        ("query", "reference"),
+    ),
+    Case(
+        "decoupled_softmax",
+        _labelled_pairs(3),
+        lambda x, t, **kw: CF.decoupled_softmax(
+            x["query"], x["reference"], temperature=t, labels=x["labels"], **kw
+        ),
+        lambda x, t: ref.decoupled_softmax(
+            x["query"], x["reference"], t, _label_matrix(x["labels"])
+        ),
+        ("query", "reference"),
+        labelled="labels",
+    ),
+    Case(
+        "mann_whitney",
+        _labelled_pairs(2),
+        lambda x, t, **kw: CF.mann_whitney(
+            x["query"], x["reference"], temperature=t, labels=x["labels"], **kw
+        ),
+        lambda x, t: ref.mann_whitney(x["query"], x["reference"], t, _label_matrix(x["labels"])),
+        ("query", "reference"),
+        labelled="labels",
+        tiled=False,
+    ),
+    Case(
+        "symile",
+        _modalities,
+        lambda x, t, **kw: CF.symile([x["a"], x["b"], x["c"]], temperature=t, **kw),
+        lambda x, t: _flat(ref.symile([x["a"], x["b"], x["c"]], t)),
+        ("a", "b", "c"),
+    ),
+]
+
 BY_NAME = {c.name: c for c in CASES}

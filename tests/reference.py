@@ -265,3 +265,103 @@ def z_loss(logits, target, a, b):
         x = a * (b - zy)
         out.append((max(x, 0.0) + math.log1p(math.exp(-abs(x)))) / a)
     return out
+
+
+def cwcl_targets(g):
+    G = _rows(g)
+    return [[0.5 * (1 + _dot(a, b)) for b in G] for a in G]
+
+
+def decoupled_softmax(q, r, tau, pos):
+    Q, R = _rows(q), _rows(r)
+    out = []
+    for i, qi in enumerate(Q):
+        logits = [_dot(qi, rj) / tau for rj in R]
+        negs = [logits[j] for j in range(len(R)) if pos[i][j] <= 0]
+        if not negs or sum(pos[i]) == 0:
+            out.append(None)
+            continue
+        terms = [
+            (pos[i][j], _lse([logits[j], *negs]) - logits[j])
+            for j in range(len(R))
+            if pos[i][j] > 0
+        ]
+        out.append(sum(w * t for w, t in terms) / sum(w for w, _ in terms))
+    return out
+
+
+def mann_whitney(q, r, tau, pos):
+    Q, R = _rows(q), _rows(r)
+    out = []
+    for i, qi in enumerate(Q):
+        s = [_dot(qi, rj) / tau for rj in R]
+        gaps = [
+            s[k] - s[p] for p in range(len(R)) for k in range(len(R)) if pos[i][p] > 0 >= pos[i][k]
+        ]
+        out.append(sum(math.log1p(math.exp(x)) for x in gaps) / len(gaps) if gaps else None)
+    return out
+
+
+def symile(xs, tau):
+    M = len(xs)
+    rows = [_rows(x) for x in xs]
+    n = len(rows[0])
+    out = [[None] * M for _ in range(n)]
+    for m in range(M):
+        for i in range(n):
+            scores = []
+            for j in range(n):
+                total = 0.0
+                for d in range(len(rows[0][0])):
+                    prod = rows[m][j][d]
+                    for k in range(M):
+                        if k != m:
+                            prod *= rows[k][i][d]
+                    total += prod
+                scores.append(total / tau)
+            out[i][m] = _lse(scores) - scores[i]
+    return out
+
+
+def _softmax(xs):
+    m = max(xs)
+    e = [math.exp(x - m) for x in xs]
+    return [v / sum(e) for v in e]
+
+
+def listwise(q, docs, rel, tau, order):
+    """Wasserstein distance on the relevance axis via the monotone (north-west) coupling."""
+    Q = _rows(q)
+    out = []
+    for i, qi in enumerate(Q):
+        D = _rows(docs[i])
+        p = _softmax([_dot(qi, dj) / tau for dj in D])
+        r = [float(x) for x in rel[i].tolist()]
+        t = [x / sum(r) for x in r]
+        order_idx = sorted(range(len(r)), key=lambda j: r[j])
+        a = [[r[j], p[j]] for j in order_idx]
+        b = [[r[j], t[j]] for j in order_idx]
+        ia = ib = 0
+        cost = 0.0
+        while ia < len(a) and ib < len(b):
+            flow = min(a[ia][1], b[ib][1])
+            cost += flow * abs(a[ia][0] - b[ib][0]) ** order
+            a[ia][1] -= flow
+            b[ib][1] -= flow
+            if a[ia][1] <= 1e-15:
+                ia += 1
+            if ib < len(b) and b[ib][1] <= 1e-15:
+                ib += 1
+        out.append(cost)
+    return out
+
+
+def listnet(q, docs, rel, tau):
+    Q = _rows(q)
+    out = []
+    for i, qi in enumerate(Q):
+        D = _rows(docs[i])
+        logits = [_dot(qi, dj) / tau for dj in D]
+        r = [float(x) for x in rel[i].tolist()]
+        out.append(-sum(x / sum(r) * (l - _lse(logits)) for x, l in zip(r, logits, strict=True)))
+    return out

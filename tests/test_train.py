@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from contrastor.losses.catalogue import trainable
+from contrastor.losses.catalogue import MIN_VIEWS, trainable
 from contrastor.train.checkpoint import read_metadata
 from contrastor.train.config import LOSSES, load_config
 from contrastor.train.loop import CHECKPOINT, Run, derived_generator, train
@@ -66,9 +66,15 @@ def test_tiny_run_writes_the_run_folder(tmp_path):
 
 @pytest.mark.parametrize("loss", [name for name in trainable() if name != "ntxent"])
 def test_every_loss_trains_one_epoch(tmp_path, loss):
-    result = train(
-        _tiny(tmp_path, loss, loss=loss, epochs=1, learnable_temperature=loss in ("clip", "siglip"))
+    config = _tiny(
+        tmp_path,
+        loss,
+        loss=loss,
+        epochs=1,
+        views=MIN_VIEWS.get(loss, 2),
+        learnable_temperature=loss in ("clip", "siglip"),
     )
+    result = train(config)
     assert all(torch.isfinite(torch.tensor(result.step_losses)))
 
 
@@ -80,6 +86,8 @@ def test_losses_that_do_not_fit_the_task_are_refused_with_a_reason(tmp_path):
             _tiny(tmp_path, name, loss=name)
     with pytest.raises(ValueError, match="exactly two views"):
         _tiny(tmp_path, "moco", loss="moco", views=3)
+    with pytest.raises(ValueError, match="at least 3 views"):
+        _tiny(tmp_path, "symile", loss="symile")
 
 
 @pytest.mark.parametrize("loss", ["isogclr", "mochi", "directpred"])

@@ -135,7 +135,7 @@ class ComparatorTargets(Targets):
             )
         if bool((out < 0).any()) or not bool(torch.isfinite(out).all()):
             raise ValueError("comparator returned negative or non-finite weights")
-        return out.to(torch.get_default_dtype())
+        return out if out.is_floating_point() else out.to(torch.get_default_dtype())
 
     def transpose(self) -> ComparatorTargets:
         fn = self.comparator

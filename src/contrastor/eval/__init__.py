@@ -3,6 +3,7 @@
 from contrastor.eval.geometry import (
     alignment_score,
     effective_rank,
+    modality_gap,
     similarity_gap,
     uniformity_score,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "knn_accuracy",
     "knn_predict",
     "linear_probe",
+    "modality_gap",
     "retrieval_metrics",
     "similarity_gap",
     "uniformity_score",

@@ -91,3 +91,37 @@ def similarity_gap(
     pos = pos_sum / pos_pairs if pos_pairs else float("nan")
     neg = (all_sum - pos_sum) / neg_pairs if neg_pairs else float("nan")
     return {"positive_similarity": pos, "negative_similarity": neg, "similarity_gap": pos - neg}
+
+
+@torch.no_grad()
+def modality_gap(x: Tensor, y: Tensor, t: float = 2.0) -> dict[str, float]:
+    """Diagnostics of the gap between two modalities' L2-normalised embeddings of the same
+    ``n`` pairs ``(x_i, y_i)``:
+
+    - ``centroid_distance``: ``||mean(x) - mean(y)||`` (the modality gap of Liang et al.,
+      "Mind the Gap", NeurIPS 2022);
+    - ``matched_cosine`` / ``unmatched_cosine``: mean cosine of the pairs and of all
+      cross-modal non-pairs (computed in O(nd));
+    - ``uniformity_x``, ``uniformity_y``, ``uniformity_joint``: Wang-Isola uniformity of each
+      modality and of both together; a joint value far above the single ones means the
+      modalities occupy separate regions (the contrastive gap of Fahim et al., 2024).
+    """
+    check_embeddings(x, "x")
+    check_embeddings(y, "y")
+    check_same_length(x, y, ("x", "y"))
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y have different embedding sizes: {x.shape[1]} vs {y.shape[1]}")
+    n = x.shape[0]
+    if n < 2:
+        raise ValueError("the modality gap needs at least two pairs")
+    a, b = _unit(x), _unit(y)
+    matched = (a * b).sum(1)
+    total = a.sum(0) @ b.sum(0)
+    return {
+        "centroid_distance": float((a.mean(0) - b.mean(0)).norm()),
+        "matched_cosine": float(matched.mean()),
+        "unmatched_cosine": float((total - matched.sum()) / (n * (n - 1))),
+        "uniformity_x": uniformity_score(a, t),
+        "uniformity_y": uniformity_score(b, t),
+        "uniformity_joint": uniformity_score(torch.cat([a, b]), t),
+    }

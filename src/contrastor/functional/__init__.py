@@ -1,11 +1,18 @@
 """Pure functional losses: tensors in, a loss (or a ``ContrastiveOutput``) out."""
 
+from contrastor.functional.crossmodal import contrastive_gap, cwcl, symile
 from contrastor.functional.geometry import alignment, uniformity
 from contrastor.functional.infonce import info_nce
 from contrastor.functional.mixing import mix_hard_negatives
 from contrastor.functional.multiview import mv_dhel, mv_info_nce
 from contrastor.functional.negatives import cacr, debiased_contrastive
 from contrastor.functional.predictive import predictive_cosine, z_loss
+from contrastor.functional.ranking import (
+    decoupled_softmax,
+    listnet,
+    listwise_wasserstein,
+    mann_whitney,
+)
 from contrastor.functional.redundancy import barlow_twins, vicreg
 from contrastor.functional.siglip import siglip
 from contrastor.functional.supcon import dcl, dclw, nt_xent, supcon
@@ -14,10 +21,16 @@ __all__ = [
     "alignment",
     "barlow_twins",
     "cacr",
+    "contrastive_gap",
+    "cwcl",
     "dcl",
     "dclw",
     "debiased_contrastive",
+    "decoupled_softmax",
     "info_nce",
+    "listnet",
+    "listwise_wasserstein",
+    "mann_whitney",
     "mix_hard_negatives",
     "mv_dhel",
     "mv_info_nce",
@@ -25,6 +38,7 @@ __all__ = [
     "predictive_cosine",
     "siglip",
     "supcon",
+    "symile",
     "uniformity",
     "vicreg",
     "z_loss",

@@ -3,6 +3,7 @@ scalar, or per-anchor values with ``reduction="none"``; ``return_output=True`` a
 per-anchor terms."""
 
 from contrastor.losses.base import TemperatureLoss
+from contrastor.losses.crossmodal import CWCL, ContrastiveGap, Symile
 from contrastor.losses.geometry import Alignment, AlignUniform, Uniformity
 from contrastor.losses.global_contrastive import GlobalContrastive
 from contrastor.losses.infonce import CLIPLoss, InfoNCE
@@ -10,12 +11,14 @@ from contrastor.losses.moco import MoCo
 from contrastor.losses.multiview import MVDHEL, MVInfoNCE
 from contrastor.losses.negatives import CACR, DebiasedContrastive
 from contrastor.losses.predictive import DirectPredictor, PredictiveCosine, ZLoss
+from contrastor.losses.ranking import DecoupledSoftmax, ListNet, ListwiseWasserstein, MannWhitney
 from contrastor.losses.redundancy import BarlowTwins, VICReg
 from contrastor.losses.siglip import SigLIP
 from contrastor.losses.supcon import DCL, DCLW, NTXent, SupCon
 
 __all__ = [
     "CACR",
+    "CWCL",
     "DCL",
     "DCLW",
     "MVDHEL",
@@ -23,16 +26,22 @@ __all__ = [
     "Alignment",
     "BarlowTwins",
     "CLIPLoss",
+    "ContrastiveGap",
     "DebiasedContrastive",
+    "DecoupledSoftmax",
     "DirectPredictor",
     "GlobalContrastive",
     "InfoNCE",
+    "ListNet",
+    "ListwiseWasserstein",
     "MVInfoNCE",
+    "MannWhitney",
     "MoCo",
     "NTXent",
     "PredictiveCosine",
     "SigLIP",
     "SupCon",
+    "Symile",
     "TemperatureLoss",
     "Uniformity",
     "VICReg",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import nn
 
@@ -19,7 +19,12 @@ class TemperatureLoss(nn.Module):
     ``auto``/``dense``/``tiled``, ``tile_size``, and ``gather_distributed``: under
     ``torch.distributed``, contrast local anchors with the batches of all ranks, see
     :mod:`contrastor.scale.distributed`); the learnable temperature is a parameter of
-    the module, so it trains with the model and lands in its ``state_dict``."""
+    the module, so it trains with the model and lands in its ``state_dict``.
+
+    A subclass lists its own keyword options in ``defaults``; they are given to the
+    constructor by name, kept as attributes, and returned by :meth:`options`."""
+
+    defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,
@@ -32,14 +37,24 @@ class TemperatureLoss(nn.Module):
         execution: str = "auto",
         tile_size: int | None = None,
         gather_distributed: bool = False,
+        **options: Any,
     ) -> None:
         super().__init__()
+        unknown = sorted(set(options) - set(self.defaults))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected options {unknown}")
+        for name, default in self.defaults.items():
+            setattr(self, name, options.get(name, default))
         self.temperature = Temperature(temperature, learnable_temperature, *temperature_range)
         self.similarity = check_similarity(similarity)
         self.reduction = check_reduction(reduction)
         use_tiled(execution, 1, 1)
         self.execution, self.tile_size = execution, tile_size
         self.gather_distributed = gather_distributed
+
+    def options(self) -> dict[str, Any]:
+        """The loss's own keyword options (``defaults`` with their current values)."""
+        return {name: getattr(self, name) for name in self.defaults}
 
     def run_options(self) -> dict[str, Any]:
         """How the engine runs: ``execution``, ``tile_size`` and the rank exchange."""

@@ -293,6 +293,93 @@ CATALOGUE: tuple[LossEntry, ...] = (
     ),
 )
 
+CATALOGUE += (
+    LossEntry(
+        "clip_gap",
+        "CLIP + contrastive-gap terms",
+        "ContrastiveGap / contrastive_gap",
+        "paired embeddings of two modalities",
+        "index-aligned pair; plus alignment and joint uniformity",
+        True,
+        "CLIP and uniformity over the gathered batch",
+        "learnable temperature",
+        "Fahim et al. 2024, It's Not a Modality Gap: Characterizing and Addressing the "
+        "Contrastive Gap",
+    ),
+    LossEntry(
+        "cwcl",
+        "Continuously weighted contrastive",
+        "CWCL / cwcl",
+        "trainable and frozen-modality embeddings of pairs",
+        "every pair, weighted (1 + cos) / 2 in the frozen modality",
+        True,
+        "one direction: local queries vs gathered references and guides",
+        "-",
+        "Srinivasa et al. 2023, CWCL: Cross-Modal Transfer with Continuously Weighted "
+        "Contrastive Loss",
+        unfit="needs a frozen, pretrained second modality to weight the targets",
+    ),
+    LossEntry(
+        "symile",
+        "Symile",
+        "Symile / symile",
+        "3 or more modalities (+ presence mask)",
+        "the sample's own target-modality embedding under the multilinear product",
+        True,
+        _LOCAL_GATHERED,
+        "learned missing-modality embeddings",
+        "Saporta et al. 2024, Contrasting with Symile: Simple Model-Agnostic Representation "
+        "Learning for Unlimited Modalities",
+    ),
+    LossEntry(
+        "decoupled_softmax",
+        "Decoupled softmax (multi-label)",
+        "DecoupledSoftmax / decoupled_softmax",
+        "queries, references + labels, multi-hot or soft targets",
+        "every labelled match; other positives left out of each term",
+        True,
+        _LOCAL_GATHERED,
+        "-",
+        "Gupta et al. 2024, Dual-Encoders for Extreme Multi-Label Classification",
+    ),
+    LossEntry(
+        "auc",
+        "Mann-Whitney (AUC) loss",
+        "MannWhitney / mann_whitney",
+        "queries, references (+ labels or targets)",
+        "index-aligned or labelled; BCE on every positive-negative gap",
+        False,
+        _LOCAL_GATHERED,
+        "-",
+        "Optimizing What Matters: AUC-Driven Learning for Robust Neural Retrieval, 2025",
+    ),
+    LossEntry(
+        "listwise_wasserstein",
+        "List-wise Wasserstein",
+        "ListwiseWasserstein / listwise_wasserstein",
+        "query, its document list, graded relevance",
+        "graded: distance between score and relevance distributions",
+        False,
+        "local lists",
+        "-",
+        "Esfandiarpoor et al. 2025, Beyond Contrastive Learning: Synthetic Data Enables "
+        "List-wise Training with Multiple Levels of Relevance",
+        unfit="needs document lists with graded relevance",
+    ),
+    LossEntry(
+        "listnet",
+        "ListNet",
+        "ListNet / listnet",
+        "query, its document list, graded relevance",
+        "graded: cross-entropy to the relevance distribution",
+        False,
+        "local lists",
+        "-",
+        "Cao et al. 2007, Learning to Rank: From Pairwise Approach to Listwise Approach",
+        unfit="needs document lists with graded relevance",
+    ),
+)
+
 BY_NAME = {entry.name: entry for entry in CATALOGUE}
 
 
@@ -316,5 +403,11 @@ PAIRWISE = frozenset(
         "directpred",
         "barlow_twins",
         "vicreg",
+        "clip_gap",
+        "decoupled_softmax",
+        "auc",
     }
 )
+
+#: losses that need more than two views (modalities)
+MIN_VIEWS = {"symile": 3}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from torch import Tensor
 
@@ -56,22 +56,10 @@ class SupCon(TemperatureLoss):
 
 class _ViewsLoss(TemperatureLoss):
     """A label-free multi-view loss: ``loss(v1, v2, ...)``, ``loss([v1, v2])`` or
-    ``loss(z)`` with ``z`` of shape ``(n, V, d)``; ``function`` is its functional form and
-    ``defaults`` its own keyword options (given to the constructor by name, kept as
-    attributes); every other constructor argument is :class:`TemperatureLoss`'s."""
+    ``loss(z)`` with ``z`` of shape ``(n, V, d)``; ``function`` is its functional form, called
+    with the loss's own ``defaults`` options."""
 
     function = staticmethod(nt_xent)
-    defaults: ClassVar[dict[str, float]] = {}
-
-    def __init__(self, temperature: float = 0.1, **kwargs: Any) -> None:
-        own = {name: kwargs.pop(name, value) for name, value in self.defaults.items()}
-        super().__init__(temperature, **kwargs)
-        for name, value in own.items():
-            setattr(self, name, value)
-
-    def options(self) -> dict[str, Any]:
-        """The loss's own keyword arguments of ``function``."""
-        return {name: getattr(self, name) for name in self.defaults}
 
     def forward(
         self, *views: Tensor, weights: Tensor | None = None, return_output: bool = False

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from contrastor.losses.catalogue import BY_NAME, CATALOGUE, PAIRWISE
+from contrastor.losses.catalogue import BY_NAME, CATALOGUE, MIN_VIEWS, PAIRWISE
 
 LOSSES = tuple(entry.name for entry in CATALOGUE)
 DATASETS = ("mnist", "digits")
@@ -86,6 +86,11 @@ class TrainConfig:
         elif self.views > 2 and self.loss in PAIRWISE:
             problems.append(
                 f"loss {self.loss!r} compares exactly two views (got views={self.views})"
+            )
+        elif self.views < MIN_VIEWS.get(self.loss, 2):
+            problems.append(
+                f"loss {self.loss!r} needs at least {MIN_VIEWS[self.loss]} views "
+                f"(got views={self.views}): add --views {MIN_VIEWS[self.loss]}"
             )
         if not isinstance(self.test_fraction, float) or not 0.0 < self.test_fraction < 1.0:
             problems.append(f"test_fraction must be a float in (0, 1) (got {self.test_fraction!r})")

@@ -77,6 +77,10 @@ def _labelled(o: Objective, b: Batch) -> Tensor:
     return o.loss(torch.stack(b.z, 1), b.labels)
 
 
+def _labelled_pair(o: Objective, b: Batch) -> Tensor:
+    return o.loss(b.z[0], b.z[1], labels=b.labels)
+
+
 def _indexed(o: Objective, b: Batch) -> Tensor:
     return o.loss(*b.z, index=b.index)
 
@@ -153,6 +157,10 @@ def build_objective(
             target=momentum(),
             predictor=L.DirectPredictor(e, **g),
         ),
+        "clip_gap": lambda: Objective(L.ContrastiveGap(t, **kw), _pair),
+        "symile": lambda: Objective(L.Symile(t, modalities=config.views, dim=e, **kw), _all_views),
+        "decoupled_softmax": lambda: Objective(L.DecoupledSoftmax(t, **kw), _labelled_pair),
+        "auc": lambda: Objective(L.MannWhitney(t, **kw), _pair),
         "barlow_twins": lambda: Objective(L.BarlowTwins(**g), _pair),
         "vicreg": lambda: Objective(L.VICReg(**g), _pair),
     }

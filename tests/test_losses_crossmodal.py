@@ -1,0 +1,154 @@
+"""Cross-modal and ranking losses: contrastive gap, CWCL defaults, Symile with missing
+modalities, list-wise losses over graded relevance, and the modality-gap diagnostic."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import contrastor.functional as CF
+from contrastor.eval import modality_gap
+from tests import reference as ref
+
+
+def _randn(gen, *shape):
+    return torch.randn(*shape, generator=gen, dtype=torch.float64)
+
+
+def test_contrastive_gap_adds_alignment_and_uniformity(gen):
+    u, v = _randn(gen, 6, 4), _randn(gen, 6, 4)
+    loss, terms = CF.contrastive_gap(
+        u, v, temperature=0.3, uniformity_weight=0.5, alignment_weight=2.0, return_terms=True
+    )
+    eye = [[float(i == j) for j in range(6)] for i in range(6)]
+    clip = 0.5 * (
+        ref.mean_defined(ref.info_nce(u, v, 0.3, eye))
+        + ref.mean_defined(ref.info_nce(v, u, 0.3, eye))
+    )
+    align = ref.mean_defined(ref.alignment(u, v, 2.0))
+    unif = ref.uniformity(torch.cat([u, v]), 2.0)
+    assert math.isclose(float(loss), clip + 2.0 * align + 0.5 * unif, rel_tol=1e-10)
+    assert math.isclose(float(terms["uniformity"]), unif, rel_tol=1e-10)
+    split = CF.contrastive_gap(u, v, temperature=0.3, alignment_weight=0.0, joint_uniformity=False)
+    each = 0.5 * (ref.uniformity(u, 2.0) + ref.uniformity(v, 2.0))
+    assert math.isclose(float(split), clip + each, rel_tol=1e-10)
+    with pytest.raises(ValueError, match="per-anchor"):
+        CF.contrastive_gap(u, v, reduction="none")
+
+
+def test_cwcl_defaults_to_the_frozen_references_and_reduces_to_clip_for_orthogonal_guides(gen):
+    q, r = _randn(gen, 5, 4), _randn(gen, 5, 4)
+    default = CF.cwcl(q, r, temperature=0.2)
+    assert torch.allclose(default, CF.cwcl(q, r, guide=r.detach(), temperature=0.2))
+    # guides at cosine -1 to every other sample give weight 0 off the diagonal: plain CLIP
+    simplex = torch.tensor([[1.0, 0.0], [-1.0, 0.0]], dtype=torch.float64)
+    q2, r2 = q[:2], r[:2]
+    got = CF.cwcl(q2, r2, guide=simplex, temperature=0.2)
+    assert torch.allclose(got, CF.info_nce(q2, r2, temperature=0.2, symmetric=True))
+    with pytest.raises(ValueError, match="same number of rows"):
+        CF.cwcl(q, r, guide=simplex)
+
+
+def test_symile_with_missing_modalities(gen):
+    xs = [_randn(gen, 5, 3) for _ in range(3)]
+    present = torch.ones(5, 3, dtype=torch.bool)
+    present[1, 2] = present[3, 0] = False
+    fill = _randn(gen, 3, 3)
+    out = CF.symile(xs, temperature=0.3, present=present, missing=fill, return_output=True)
+    filled = [
+        torch.where(
+            present[:, m : m + 1], F.normalize(x, dim=1), F.normalize(fill[m], dim=0).expand_as(x)
+        )
+        for m, x in enumerate(xs)
+    ]
+    expected = ref.symile(filled, 0.3)
+    for i in range(5):
+        for m in range(3):
+            if present[i, m]:
+                assert math.isclose(float(out.per_anchor[i, m]), expected[i][m], rel_tol=1e-10)
+            else:
+                assert not out.mask[i, m] and float(out.per_anchor[i, m]) == 0.0
+    with pytest.raises(ValueError, match="at least three"):
+        CF.symile(xs[:2])
+    with pytest.raises(ValueError, match="missing"):
+        CF.symile(xs, present=present)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_listwise_wasserstein_matches_optimal_transport(order, gen):
+    q, docs = _randn(gen, 4, 3), _randn(gen, 4, 5, 3)
+    rel = torch.tensor([[3, 0, 1, 2, 0], [1, 1, 0, 0, 0], [0, 2, 2, 0, 1], [0, 0, 0, 0, 4]])
+    got = CF.listwise_wasserstein(
+        q, docs, rel.double(), temperature=0.4, order=order, reduction="none"
+    )
+    expected = ref.listwise(q, docs, rel, 0.4, order)
+    assert torch.allclose(got, torch.tensor(expected, dtype=torch.float64), rtol=1e-9, atol=1e-12)
+    x = q.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda a: CF.listwise_wasserstein(a, docs, rel.double(), temperature=0.4, order=order),
+        (x,),
+        eps=1e-6,
+        atol=1e-6,
+    )
+
+
+def test_listwise_loss_is_zero_for_a_perfect_ranking(gen):
+    q = F.normalize(_randn(gen, 1, 3), dim=1)
+    docs = torch.stack([q[0], -q[0], -q[0]])[None]
+    rel = torch.tensor([[2.0, 0.0, 0.0]], dtype=torch.float64)
+    assert float(CF.listwise_wasserstein(q, docs, rel, temperature=0.01)) < 1e-12
+    assert float(CF.listwise_wasserstein(q, docs.flip(1), rel, temperature=0.01)) > 1.0
+
+
+def test_listnet_matches_reference_and_checks_inputs(gen):
+    q, docs = _randn(gen, 3, 4), _randn(gen, 3, 6, 4)
+    rel = torch.rand(3, 6, generator=gen, dtype=torch.float64)
+    got = CF.listnet(q, docs, rel, temperature=0.5, reduction="none")
+    assert torch.allclose(got, torch.tensor(ref.listnet(q, docs, rel, 0.5), dtype=torch.float64))
+    with pytest.raises(ValueError, match="relevant"):
+        CF.listnet(q, docs, torch.zeros(3, 6))
+    with pytest.raises(ValueError, match="relevance must have shape"):
+        CF.listwise_wasserstein(q, docs, rel[:, :4])
+    with pytest.raises(ValueError, match="non-negative"):
+        CF.listwise_wasserstein(q, docs, -rel)
+
+
+def test_decoupled_softmax_with_one_positive_is_info_nce(gen):
+    q, r = _randn(gen, 5, 4), _randn(gen, 7, 4)
+    assert torch.allclose(
+        CF.decoupled_softmax(q, r, temperature=0.2), CF.info_nce(q, r, temperature=0.2)
+    )
+    soft = torch.rand(5, 7, generator=gen, dtype=torch.float64) * (
+        torch.rand(5, 7, generator=gen) > 0.5
+    )
+    soft[:, 0] = 0.5  # everyone has a positive
+    soft[:, 1] = 0.0  # and a negative
+    got = CF.decoupled_softmax(q, r, temperature=0.2, targets=soft, reduction="none")
+    expected = ref.decoupled_softmax(q, r, 0.2, soft.tolist())
+    assert torch.allclose(got, torch.tensor(expected, dtype=torch.float64), rtol=1e-10)
+
+
+def test_mann_whitney_is_small_when_positives_outrank_negatives(gen):
+    q = _randn(gen, 4, 3)
+    good = CF.mann_whitney(q, q + 0.01 * _randn(gen, 4, 3), temperature=0.05)
+    bad = CF.mann_whitney(q, -q, temperature=0.05)
+    assert float(good) < 0.05 < 1.0 < float(bad)
+
+
+def test_modality_gap_diagnostics(gen):
+    x = _randn(gen, 50, 8)
+    shifted = F.normalize(F.normalize(x, dim=1) + 3.0 * torch.eye(8, dtype=torch.float64)[0], dim=1)
+    same = modality_gap(x, x)
+    apart = modality_gap(x, shifted)
+    assert same["centroid_distance"] < 1e-12 and math.isclose(same["matched_cosine"], 1.0)
+    assert apart["centroid_distance"] > 0.5
+    assert apart["uniformity_joint"] > apart["uniformity_x"]
+    a, b = F.normalize(x, dim=1), shifted
+    sims = a @ b.T
+    off = (sims.sum() - sims.diag().sum()) / (50 * 49)
+    assert math.isclose(apart["unmatched_cosine"], float(off), rel_tol=1e-10)
+    with pytest.raises(ValueError, match="same number of rows"):
+        modality_gap(x, x[:3])
