@@ -284,4 +284,58 @@ CASES += [
     ),
 ]
 
+
+def _paths_views(n, d, dtype, g):
+    out = _views(2)(n, d, dtype, g)
+    out["paths"] = torch.stack(
+        [torch.randint(0, 2, (n,), generator=g), torch.randint(0, 3, (n,), generator=g)], 1
+    )
+    return out
+
+
+def _shared_prefix(paths):
+    rows = paths.tolist()
+
+    def weight(i, j):
+        shared = 0
+        for a, b in zip(rows[i], rows[j], strict=True):
+            if a != b:
+                break
+            shared += 1
+        return shared / len(rows[i])
+
+    return weight
+
+
+def _subclassed_views(n, d, dtype, g):
+    out = _views(2)(n, d, dtype, g)
+    out["labels"] = torch.randint(0, 2, (n,), generator=g)
+    out["subclasses"] = out["labels"] * 2 + torch.randint(0, 2, (n,), generator=g)
+    return out
+
+
+CASES += [
+    Case(
+        "hierarchical_supcon",
+        _paths_views,
+        lambda x, t, **kw: CF.hierarchical_supcon(x["z"], x["paths"], temperature=t, **kw),
+        lambda x, t: _flat(ref.multiview(x["z"], _shared_prefix(x["paths"]), t)),
+        ("z",),
+        views=True,
+    ),
+    Case(
+        "sbcl",
+        _subclassed_views,
+        lambda x, t, **kw: CF.sbcl(
+            x["z"], x["labels"], x["subclasses"], temperature=t, class_temperature=2 * t, **kw
+        ),
+        lambda x, t: _flat(
+            ref.sbcl(x["z"], x["labels"].tolist(), x["subclasses"].tolist(), t, 2 * t, 1.0)
+        ),
+        ("z",),
+        views=True,
+        labelled="labels",
+    ),
+]
+
 BY_NAME = {c.name: c for c in CASES}

@@ -365,3 +365,68 @@ def listnet(q, docs, rel, tau):
         r = [float(x) for x in rel[i].tolist()]
         out.append(-sum(x / sum(r) * (l - _lse(logits)) for x, l in zip(r, logits, strict=True)))
     return out
+
+
+def sbcl(z, labels, subs, t1, t2, beta):
+    n, V = z.shape[0], z.shape[1]
+    vec = _view_vectors(z)
+    out = [[None] * V for _ in range(n)]
+    for i in range(n):
+        for v in range(V):
+            a = vec[(i, v)]
+            others = [(j, w) for j in range(n) for w in range(V) if (j, w) != (i, v)]
+            l1 = {k: _dot(a, vec[k]) / t1 for k in others}
+            pos = [k for k in others if subs[k[0]] == subs[i]]
+            first = _lse(list(l1.values())) - sum(l1[k] for k in pos) / len(pos)
+            l2 = {k: _dot(a, vec[k]) / t2 for k in others}
+            cls = [k for k in others if labels[k[0]] == labels[i] and subs[k[0]] != subs[i]]
+            second = 0.0
+            if cls:
+                den = [l2[k] for k in others if subs[k[0]] != subs[i]]
+                second = beta * (_lse(den) - sum(l2[k] for k in cls) / len(cls))
+            out[i][v] = first + second
+    return out
+
+
+def supremix(z, targets, tau, mix_emb, mix_targets, weighting=True):
+    """z: (n, V, d) tensor; mixtures for the view-major anchor rows."""
+    n, V = z.shape[0], z.shape[1]
+    rows = [(i, v) for v in range(V) for i in range(n)]
+    vec = _view_vectors(z)
+    y = [float(x) for x in targets.tolist()]
+    out = [[None] * V for _ in range(n)]
+    for r, (i, v) in enumerate(rows):
+        a = vec[(i, v)]
+        cands = [(vec[k], y[k[0]]) for k in rows if k != (i, v)]
+        cands += [
+            (list(map(float, e)), float(t))
+            for e, t in zip(mix_emb[r].tolist(), mix_targets[r].tolist(), strict=True)
+            if math.isfinite(t)
+        ]
+        logits = [(_dot(a, e) / tau, t) for e, t in cands]
+        pos = [lg for lg, t in logits if t == y[i]]
+        if not pos:
+            continue
+        den = [
+            lg + (0.0 if t == y[i] or not weighting else -math.log1p(abs(t - y[i])))
+            for lg, t in logits
+        ]
+        out[i][v] = _lse(den) - sum(pos) / len(pos)
+    return out
+
+
+def conr(f, y, p, omega, eta, tau):
+    Z = _rows(f)
+    y = [float(v) for v in y.tolist()]
+    p = [float(v) for v in p.tolist()]
+    out = []
+    for j in range(len(Z)):
+        pos = [i for i in range(len(Z)) if i != j and abs(y[i] - y[j]) <= omega]
+        neg = [i for i in range(len(Z)) if abs(y[i] - y[j]) > omega and abs(p[i] - p[j]) <= omega]
+        if not pos or not neg:
+            out.append(None)
+            continue
+        lg = {i: _dot(Z[j], Z[i]) / tau for i in range(len(Z))}
+        den = [lg[i] for i in pos] + [lg[q] + eta * abs(y[j] - y[q]) for q in neg]
+        out.append(_lse(den) - sum(lg[i] for i in pos) / len(pos))
+    return out

@@ -44,6 +44,8 @@ class Model(nn.Module):
             # a first step fills the moving averages, the second uses them
             self.loss(zb.detach(), za.detach(), index=index)
             return self.loss(za, zb, index=index)
+        if self.name == "sbcl":
+            return self.loss(torch.stack([za, zb], 1), labels, index=index)
         if self.name.startswith("supcon"):
             return self.loss(torch.stack([za, zb], 1), labels)
         if self.name in ("infonce_labels", "clip_labels"):
@@ -75,13 +77,11 @@ def _loss_modules(gather: bool) -> dict[str, nn.Module]:
         "barlow_twins": L.BarlowTwins(0.01, **g),
         "vicreg": L.VICReg(**g),
         "global_sogclr": L.GlobalContrastive(N, 0.3, gamma=0.6, **g),
+        "sbcl": _sbcl(g),
         "global_isogclr_tiled": L.GlobalContrastive(
             N, 0.3, individual_temperature=True, execution="tiled", tile_size=5, **g
         ),
     }
-
-
-NAMES = sorted(_loss_modules(False))
 
 
 def _data():
@@ -90,6 +90,16 @@ def _data():
     xb = xa + 0.3 * torch.randn(N, D, generator=g)
     labels = torch.randint(0, 4, (N,), generator=g)
     return xa, xb, labels, torch.randperm(N, generator=g)
+
+
+def _sbcl(g: dict) -> nn.Module:
+    loss = L.SBCL(N, 0.2, class_temperature=0.4, **g)
+    _, _, labels, _ = _data()
+    loss.state.subclass.copy_(labels * 2 + torch.arange(N) % 2)  # two subclasses per class
+    return loss
+
+
+NAMES = sorted(_loss_modules(False))
 
 
 def _grads(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from contrastor.losses.catalogue import MIN_VIEWS, trainable
 from contrastor.train.checkpoint import read_metadata
 from contrastor.train.config import LOSSES, load_config
-from contrastor.train.loop import CHECKPOINT, Run, derived_generator, train
+from contrastor.train.loop import CHECKPOINT, Run, derived_generator, embed, train
 
 TINY = dict(dataset="digits", width=4, embedding_dim=16, batch_size=64, lr=3e-3, progress=False)
 
@@ -90,13 +90,16 @@ def test_losses_that_do_not_fit_the_task_are_refused_with_a_reason(tmp_path):
         _tiny(tmp_path, "symile", loss="symile")
 
 
-@pytest.mark.parametrize("loss", ["isogclr", "mochi", "directpred"])
+@pytest.mark.parametrize("loss", ["isogclr", "mochi", "directpred", "sbcl"])
 def test_resume_restores_the_state_of_stateful_losses(tmp_path, loss):
     common = {"loss": loss, "epochs": 2}
     whole = train(_tiny(tmp_path, "whole", **common))
     # stop a run mid-epoch after a checkpoint, as a crash would, then resume it
     run = Run(_tiny(tmp_path, "part", **common))
     order = torch.randperm(len(run.data.train_labels), generator=derived_generator(0, 0, 0))
+    model, images, labels = run.model, run.data.train_images, run.data.train_labels
+    device = run.device
+    run.loss.before_epoch(0, lambda: embed(model, images, device, head=True), labels)
     for i in range(5):
         idx = order[i * 64 : (i + 1) * 64]
         run.step_losses.append(

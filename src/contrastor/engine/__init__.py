@@ -9,6 +9,7 @@ from contrastor.engine.similarity import SIMILARITIES, prepare, similarity_matri
 from contrastor.engine.softmax import softmax_objective
 from contrastor.engine.targets import (
     ComparatorTargets,
+    HierarchyTargets,
     LabelTargets,
     MultiLabelTargets,
     SoftTargets,
@@ -23,6 +24,7 @@ __all__ = [
     "SIMILARITIES",
     "ComparatorTargets",
     "ContrastiveOutput",
+    "HierarchyTargets",
     "LabelTargets",
     "MultiLabelTargets",
     "SoftTargets",

@@ -10,6 +10,7 @@ so the same descriptor serves the dense path and a streamed (tiled) one.
 - :class:`SoftTargets`: an explicit soft weight matrix.
 - :class:`ViewTargets`: a sample-level target repeated over stacked views.
 - :class:`UniformTargets`: every pair weighted 1 (a plain log-partition).
+- :class:`HierarchyTargets`: graded by the depth of the deepest shared ancestor in a label tree.
 """
 
 from __future__ import annotations
@@ -199,6 +200,34 @@ class UniformTargets(Targets):
 
     def transpose(self) -> UniformTargets:
         return UniformTargets(self.shape[1], self.shape[0], self.device)
+
+
+class HierarchyTargets(Targets):
+    """Graded positives from a label hierarchy: each sample carries its path of ancestors from
+    the root's children down to its leaf, ``(n, L)`` integer ids per level, and
+
+        P[i, j] = (number of leading levels where the paths agree) / L
+
+    so samples sharing the leaf get 1, siblings under a deep parent get more than cousins,
+    and samples that differ at the top level get 0 (not positives).
+    """
+
+    def __init__(self, query_paths: Tensor, reference_paths: Tensor) -> None:
+        for name, paths in (("query_paths", query_paths), ("reference_paths", reference_paths)):
+            if paths.ndim != 2 or paths.is_floating_point():
+                raise ValueError(f"{name} must be a 2-D integer tensor (samples x levels)")
+        if query_paths.shape[1] != reference_paths.shape[1]:
+            raise ValueError("query and reference paths have different depths")
+        self.query_paths, self.reference_paths = query_paths, reference_paths
+        self.shape = (query_paths.shape[0], reference_paths.shape[0])
+
+    def block(self, rows: slice, cols: slice) -> Tensor:
+        a, b = self.query_paths[rows], self.reference_paths[cols]
+        agree = (a[:, None, :] == b[None, :, :]).to(torch.float64).cumprod(-1)
+        return agree.sum(-1) / a.shape[1]
+
+    def transpose(self) -> HierarchyTargets:
+        return HierarchyTargets(self.reference_paths, self.query_paths)
 
 
 def _segments(span: slice, size: int) -> list[slice]:

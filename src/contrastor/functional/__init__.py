@@ -2,6 +2,7 @@
 
 from contrastor.functional.crossmodal import contrastive_gap, cwcl, symile
 from contrastor.functional.geometry import alignment, uniformity
+from contrastor.functional.hierarchy import hierarchical_supcon, sbcl, subclass_labels
 from contrastor.functional.infonce import info_nce
 from contrastor.functional.mixing import mix_hard_negatives
 from contrastor.functional.multiview import mv_dhel, mv_info_nce
@@ -14,19 +15,23 @@ from contrastor.functional.ranking import (
     mann_whitney,
 )
 from contrastor.functional.redundancy import barlow_twins, vicreg
+from contrastor.functional.regression import conr, regression_mixtures, supremix
 from contrastor.functional.siglip import siglip
 from contrastor.functional.supcon import dcl, dclw, nt_xent, supcon
+from contrastor.functional.whitening import shuffled_group_whitening, whitened_contrastive
 
 __all__ = [
     "alignment",
     "barlow_twins",
     "cacr",
+    "conr",
     "contrastive_gap",
     "cwcl",
     "dcl",
     "dclw",
     "debiased_contrastive",
     "decoupled_softmax",
+    "hierarchical_supcon",
     "info_nce",
     "listnet",
     "listwise_wasserstein",
@@ -36,10 +41,16 @@ __all__ = [
     "mv_info_nce",
     "nt_xent",
     "predictive_cosine",
+    "regression_mixtures",
+    "sbcl",
+    "shuffled_group_whitening",
     "siglip",
+    "subclass_labels",
     "supcon",
+    "supremix",
     "symile",
     "uniformity",
     "vicreg",
+    "whitened_contrastive",
     "z_loss",
 ]

@@ -14,6 +14,13 @@ from contrastor.losses.predictive import DirectPredictor, PredictiveCosine, ZLos
 from contrastor.losses.ranking import DecoupledSoftmax, ListNet, ListwiseWasserstein, MannWhitney
 from contrastor.losses.redundancy import BarlowTwins, VICReg
 from contrastor.losses.siglip import SigLIP
+from contrastor.losses.structured import (
+    SBCL,
+    ConR,
+    HierarchicalSupCon,
+    SupReMix,
+    WhitenedContrastive,
+)
 from contrastor.losses.supcon import DCL, DCLW, NTXent, SupCon
 
 __all__ = [
@@ -22,15 +29,18 @@ __all__ = [
     "DCL",
     "DCLW",
     "MVDHEL",
+    "SBCL",
     "AlignUniform",
     "Alignment",
     "BarlowTwins",
     "CLIPLoss",
+    "ConR",
     "ContrastiveGap",
     "DebiasedContrastive",
     "DecoupledSoftmax",
     "DirectPredictor",
     "GlobalContrastive",
+    "HierarchicalSupCon",
     "InfoNCE",
     "ListNet",
     "ListwiseWasserstein",
@@ -41,9 +51,11 @@ __all__ = [
     "PredictiveCosine",
     "SigLIP",
     "SupCon",
+    "SupReMix",
     "Symile",
     "TemperatureLoss",
     "Uniformity",
     "VICReg",
+    "WhitenedContrastive",
     "ZLoss",
 ]

@@ -380,6 +380,68 @@ CATALOGUE += (
     ),
 )
 
+CATALOGUE += (
+    LossEntry(
+        "hierarchical_supcon",
+        "Hierarchy-aware SupCon",
+        "HierarchicalSupCon / hierarchical_supcon",
+        "views + ancestor path per sample",
+        "graded by the depth of the deepest shared ancestor",
+        True,
+        "single process (sample-level targets)",
+        "-",
+        "Cai et al. 2022, Hierarchical Pretraining for Biomedical Term Embeddings",
+        unfit="needs a label hierarchy (an ancestor path per sample)",
+    ),
+    LossEntry(
+        "sbcl",
+        "Subclass-balancing contrastive (SBCL)",
+        "SBCL / sbcl, subclass_labels",
+        "views + class ids + dataset indices",
+        "own subclass; then same class, other subclass",
+        True,
+        _LOCAL_GATHERED,
+        "subclass id per sample (re-clustered each epoch)",
+        "Hou et al. 2023, Subclass-balancing Contrastive Learning for Long-tailed Recognition",
+    ),
+    LossEntry(
+        "whitened",
+        "WhitenedCSE (shuffled group whitening)",
+        "WhitenedContrastive / whitened_contrastive",
+        "V >= 2 views",
+        "all whitened views of the sample",
+        True,
+        _LOCAL_GATHERED + " (whitening statistics per rank)",
+        "-",
+        "Zhuo et al. 2023, WhitenedCSE: Whitening-based Contrastive Learning of Sentence "
+        "Embeddings",
+    ),
+    LossEntry(
+        "supremix",
+        "SupReMix (regression, mixup pairs)",
+        "SupReMix / supremix, regression_mixtures",
+        "views + continuous targets",
+        "equal target; anchor-exclusive mixtures; distance-weighted negatives",
+        False,
+        "single process",
+        "-",
+        "Wu et al. 2023, Mixup Your Own Pairs",
+        unfit="needs continuous (regression) targets",
+    ),
+    LossEntry(
+        "conr",
+        "ConR (imbalanced regression regularizer)",
+        "ConR / conr",
+        "features + continuous targets + predictions",
+        "label-close samples; negatives are label-far but prediction-close",
+        False,
+        "single process",
+        "-",
+        "Keramati et al. 2024, ConR: Contrastive Regularizer for Deep Imbalanced Regression",
+        unfit="a regularizer for regression models (needs targets and predictions)",
+    ),
+)
+
 BY_NAME = {entry.name: entry for entry in CATALOGUE}
 
 

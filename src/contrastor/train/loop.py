@@ -264,6 +264,12 @@ class Run:
                 len(data.train_labels), generator=derived_generator(cfg.seed, 0, epoch)
             )
             first = self.step - epoch * self.steps_per_epoch
+            if first == 0:
+                self.loss.before_epoch(
+                    epoch,
+                    lambda: embed(self.model, data.train_images, self.device, head=True),
+                    data.train_labels.to(self.device),
+                )
             for i in range(first, self.steps_per_epoch):
                 idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
                 self.step_losses.append(

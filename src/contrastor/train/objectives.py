@@ -54,6 +54,14 @@ class Objective(nn.Module):
         if self.target is not None:
             self.target.update(model)
 
+    @torch.no_grad()
+    def before_epoch(self, epoch: int, embeddings: Callable[[], Tensor], labels: Tensor) -> None:
+        """Run at the start of every epoch: losses that cluster the training set (SBCL)
+        re-cluster ``embeddings()`` (projections of all training samples, in index order)."""
+        recluster = getattr(self.loss, "recluster", None)
+        if recluster is not None:
+            recluster(embeddings(), labels, seed=epoch)
+
     @property
     def temperature(self) -> Temperature | None:
         """The loss's temperature module, for logging (``None`` if it has none)."""
@@ -79,6 +87,10 @@ def _labelled(o: Objective, b: Batch) -> Tensor:
 
 def _labelled_pair(o: Objective, b: Batch) -> Tensor:
     return o.loss(b.z[0], b.z[1], labels=b.labels)
+
+
+def _labelled_indexed(o: Objective, b: Batch) -> Tensor:
+    return o.loss(torch.stack(b.z, 1), b.labels, index=b.index)
 
 
 def _indexed(o: Objective, b: Batch) -> Tensor:
@@ -161,6 +173,13 @@ def build_objective(
         "symile": lambda: Objective(L.Symile(t, modalities=config.views, dim=e, **kw), _all_views),
         "decoupled_softmax": lambda: Objective(L.DecoupledSoftmax(t, **kw), _labelled_pair),
         "auc": lambda: Objective(L.MannWhitney(t, **kw), _pair),
+        "sbcl": lambda: Objective(
+            L.SBCL(dataset_size, t, subclass_size=max(10, dataset_size // 40), **kw),
+            _labelled_indexed,
+        ),
+        "whitened": lambda: Objective(
+            L.WhitenedContrastive(t, groups=4 if e % 4 == 0 else 1, **kw), _all_views
+        ),
         "barlow_twins": lambda: Objective(L.BarlowTwins(**g), _pair),
         "vicreg": lambda: Objective(L.VICReg(**g), _pair),
     }

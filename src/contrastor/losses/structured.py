@@ -1,0 +1,168 @@
+"""Modules for losses over structured targets: label hierarchies, subclass-balancing (SBCL),
+whitening-based contrast, and regression (SupReMix, ConR)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from contrastor.engine.output import ContrastiveOutput
+from contrastor.functional.hierarchy import hierarchical_supcon, sbcl, subclass_labels
+from contrastor.functional.regression import conr, supremix
+from contrastor.functional.supcon import Views
+from contrastor.functional.whitening import whitened_contrastive
+from contrastor.losses.base import TemperatureLoss
+from contrastor.losses.supcon import _ViewsLoss
+from contrastor.state.per_sample import PerSampleState
+
+
+class HierarchicalSupCon(TemperatureLoss):
+    """SupCon with positives graded by a label hierarchy (see
+    :func:`contrastor.functional.hierarchical_supcon`).
+
+    Example:
+        >>> loss = HierarchicalSupCon(0.1)(z, paths)   # paths: (n, levels) ids, top first
+    """
+
+    def forward(self, features: Views, paths: Tensor, *, weights: Tensor | None = None) -> Tensor:
+        run = self.run_options()
+        run.pop("exchange")
+        return hierarchical_supcon(
+            features,
+            paths,
+            temperature=self.temperature(),
+            weights=weights,
+            reduction=self.reduction,
+            **run,
+        )
+
+
+class WhitenedContrastive(_ViewsLoss):
+    """WhitenedCSE: NT-Xent over views whitened by shuffled group whitening (see
+    :func:`contrastor.functional.whitened_contrastive`). Zhuo et al., ACL 2023.
+
+    Example:
+        >>> loss = WhitenedContrastive(0.05, groups=4)(z1, z2, z3)
+    """
+
+    function = staticmethod(whitened_contrastive)
+    defaults: ClassVar[dict[str, Any]] = {"groups": 1}
+
+
+class SBCL(TemperatureLoss):
+    """Subclass-balancing contrastive learning (see :func:`contrastor.functional.sbcl`): keeps
+    every training sample's subclass id in ``state.subclass`` (saved in ``state_dict``) and
+    re-clusters with :meth:`recluster` (every few epochs, on the current embeddings).
+    Before the first clustering, each class is one subclass. Hou et al., ICCV 2023.
+
+    Example:
+        >>> loss_fn = SBCL(len(dataset), subclass_size=50, temperature=0.1)
+        >>> loss_fn.recluster(all_embeddings, all_labels)        # at epoch start
+        >>> loss = loss_fn(z, labels, index=batch_indices)
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {"class_temperature": 0.2, "class_weight": 1.0}
+
+    def __init__(
+        self, dataset_size: int, temperature: float = 0.1, *, subclass_size: int = 100, **kwargs
+    ) -> None:
+        super().__init__(temperature, **kwargs)
+        if subclass_size < 1:
+            raise ValueError(f"subclass_size must be positive, got {subclass_size}")
+        self.subclass_size = subclass_size
+        self.state = PerSampleState(dataset_size, dtype=torch.long, subclass=())
+        self.state.fill("subclass", -1)
+
+    @torch.no_grad()
+    def recluster(self, features: Tensor, labels: Tensor, seed: int = 0) -> None:
+        """Cluster every class of the whole training set (``features`` and ``labels`` of all
+        ``dataset_size`` samples, in index order) into subclasses."""
+        if features.shape[0] != self.state.size:
+            raise ValueError(f"recluster takes all {self.state.size} samples")
+        generator = torch.Generator().manual_seed(seed)
+        ids = subclass_labels(features, labels, self.subclass_size, generator=generator)
+        self.state.subclass.copy_(ids.to(self.state.subclass.device))
+
+    def forward(
+        self,
+        features: Views,
+        labels: Tensor,
+        *,
+        index: Tensor,
+        weights: Tensor | None = None,
+        return_output: bool = False,
+    ) -> Tensor | ContrastiveOutput:
+        sub = self.state.read("subclass", index).to(labels.device)
+        sub = torch.where(sub < 0, labels.long(), sub)  # not clustered yet: one per class
+        return sbcl(
+            features,
+            labels,
+            sub,
+            temperature=self.temperature(),
+            weights=weights,
+            reduction=self.reduction,
+            return_output=return_output,
+            **self.options(),
+            **self.run_options(),
+        )
+
+
+class SupReMix(TemperatureLoss):
+    """Supervised contrastive regression with mixup pairs (see
+    :func:`contrastor.functional.supremix`). Wu et al., 2023.
+
+    Example:
+        >>> loss = SupReMix(0.1, negatives=4, positives=4)(torch.stack([z1, z2], 1), y)
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {
+        "negatives": 4,
+        "positives": 4,
+        "distance_weighting": True,
+    }
+
+    def forward(self, features: Views, targets: Tensor, *, weights: Tensor | None = None) -> Tensor:
+        return supremix(
+            features,
+            targets,
+            temperature=self.temperature(),
+            weights=weights,
+            reduction=self.reduction,
+            **self.options(),
+        )
+
+
+class ConR(nn.Module):
+    """ConR regularizer for imbalanced regression (see :func:`contrastor.functional.conr`);
+    add ``weight * ConR()(features, y, predictions)`` to the regression loss. Keramati et al.,
+    ICLR 2024.
+
+    Example:
+        >>> loss = mse(pred, y) + 0.2 * ConR(threshold=1.0)(features, y, pred)
+    """
+
+    def __init__(
+        self, threshold: float = 1.0, pushing: float = 0.01, temperature: float = 0.07
+    ) -> None:
+        super().__init__()
+        self.threshold, self.pushing, self.temperature = threshold, pushing, temperature
+
+    def forward(
+        self,
+        features: Tensor,
+        targets: Tensor,
+        predictions: Tensor,
+        *,
+        sample_weights: Tensor | None = None,
+    ) -> Tensor:
+        return conr(
+            features,
+            targets,
+            predictions,
+            threshold=self.threshold,
+            pushing=self.pushing,
+            sample_weights=sample_weights,
+            temperature=self.temperature,
+        )
