@@ -16,18 +16,14 @@ the mean and spread over seeds.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import torch
-
 from contrastor.losses.catalogue import BY_NAME, CATALOGUE, MIN_VIEWS, trainable
+
+sys.path.insert(0, str(Path(__file__).parent))
+from training_runs import Results, mean_spread, train_run
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "losses.jsonl"
@@ -39,63 +35,21 @@ BUDGET = {
 }
 
 
-def _done() -> set[tuple[str, str, int]]:
-    if not RESULTS.exists():
-        return set()
-    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
-    return {(r["dataset"], r["loss"], r["seed"]) for r in rows}
-
-
-def _run(dataset: str, loss: str, seed: int) -> dict:
-    options = {**BUDGET[dataset], "dataset": dataset, "loss": loss, "seed": seed}
-    options["views"] = MIN_VIEWS.get(loss, 2)
-    with tempfile.TemporaryDirectory() as out:
-        args = [sys.executable, "-m", "contrastor", "train", "--out", out, "--no-progress"]
-        for key, value in options.items():
-            args += [f"--{key.replace('_', '-')}", str(value)]
-        started = time.perf_counter()
-        done = subprocess.run(args, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise RuntimeError(f"{dataset}/{loss}/{seed} failed:\n{done.stderr[-2000:]}")
-        table = json.loads((Path(out) / "results.json").read_text())["table"]
-    trained = table["trained encoder"]
-    return {
-        "dataset": dataset,
-        "loss": loss,
-        "seed": seed,
-        "knn": trained["knn_accuracy"],
-        "probe": trained["linear_probe_accuracy"],
-        "seconds": round(seconds, 1),
-        "budget": options,
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}",
-    }
-
-
 def sweep(dataset: str, losses: list[str]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    done = _done()
+    results = Results(RESULTS, ("dataset", "loss", "seed"))
     for seed in SEEDS:
         for loss in losses:
-            if (dataset, loss, seed) in done:
+            if results.has(dataset=dataset, loss=loss, seed=seed):
                 continue
-            row = _run(dataset, loss, seed)
-            with RESULTS.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+            options = {**BUDGET[dataset], "dataset": dataset, "loss": loss, "seed": seed}
+            options["views"] = MIN_VIEWS.get(loss, 2)
+            row = {"dataset": dataset, "loss": loss, "seed": seed, **train_run(options)}
+            results.add(row)
             print(f"{dataset} {loss} seed {seed}: kNN {row['knn']:.4f} probe {row['probe']:.4f}")
 
 
-def _cell(values: list[float]) -> str:
-    if not values:
-        return "—"
-    mean = statistics.fmean(values)
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{mean:.4f} ± {spread:.4f} (n={len(values)})"
-
-
 def report(path: Path) -> None:
-    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    rows = Results(RESULTS, ()).rows()
     lines = [
         "# Loss catalogue",
         "",
@@ -141,8 +95,8 @@ def report(path: Path) -> None:
             runs = [r for r in mine if r["loss"] == name]
             seconds = statistics.fmean(r["seconds"] for r in runs)
             lines.append(
-                f"| `{name}` ({BY_NAME[name].title}) | {_cell([r['knn'] for r in runs])}"
-                f" | {_cell([r['probe'] for r in runs])} | {seconds:.0f} |"
+                f"| `{name}` ({BY_NAME[name].title}) | {mean_spread([r['knn'] for r in runs])}"
+                f" | {mean_spread([r['probe'] for r in runs])} | {seconds:.0f} |"
             )
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")

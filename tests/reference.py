@@ -430,3 +430,25 @@ def conr(f, y, p, omega, eta, tau):
         den = [lg[i] for i in pos] + [lg[q] + eta * abs(y[j] - y[q]) for q in neg]
         out.append(_lse(den) - sum(lg[i] for i in pos) / len(pos))
     return out
+
+
+def amcl(a, b, phi, beta, tau_range, topk):
+    """a, b: (n, H, d); phi: a function on one vector (list) returning a list."""
+    n, H, d = a.shape
+    low, high = tau_range
+    out = [[0.0, 0.0] for _ in range(n)]
+    for h in range(H):
+        Z = _rows(a[:, h]) + _rows(b[:, h])
+        P = [phi(z) for z in Z]
+        tau = [[low + (high - low) / (1 + math.exp(_dot(x, y))) for y in P] for x in P]
+        for r in range(2 * n):
+            p = (r + n) % (2 * n)
+            negs = sorted(
+                ((_dot(Z[r], Z[k]), k) for k in range(2 * n) if k not in (r, p)), reverse=True
+            )[:topk]
+            t_p = tau[r][p]
+            value = -_dot(Z[r], Z[p]) / t_p + sum(s / tau[r][k] for s, k in negs) / len(negs)
+            value += beta * (0.5 * d * math.log(t_p) + 1 / t_p)
+            value -= beta * sum(math.log(tau[r][k]) + 1 / tau[r][k] for _, k in negs)
+            out[r % n][r // n] += value
+    return out

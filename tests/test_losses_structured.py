@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import contrastor.functional as CF
+from contrastor import losses as L
 from tests import reference as ref
 
 
@@ -107,3 +108,29 @@ def test_conr_matches_reference(gen):
     assert float(CF.conr(f, y, y * 100.0, threshold=1.0)) == 0.0
     with pytest.raises(ValueError, match="same shape"):
         CF.conr(f, y, p[:, None].expand(8, 2))
+
+
+def test_amcl_matches_reference(gen):
+    a, b = _randn(gen, 5, 2, 3), _randn(gen, 5, 2, 3)
+    phi = torch.nn.Linear(3, 3).double()
+    w, c = phi.weight.detach().tolist(), phi.bias.detach().tolist()
+
+    def phi_list(z):
+        return [
+            sum(wi * zi for wi, zi in zip(row, z, strict=True)) + bi
+            for row, bi in zip(w, c, strict=True)
+        ]
+
+    got = CF.amcl(a, b, phi, beta=0.05, tau_range=(0.05, 2.0), topk=4, reduction="none")
+    expected = ref.amcl(a, b, phi_list, 0.05, (0.05, 2.0), 4)
+    assert torch.allclose(got, torch.tensor(expected, dtype=torch.float64), rtol=1e-10)
+    x = a.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda t: CF.amcl(t, b, phi, tau_range=(0.05, 2.0), topk=3), (x,), atol=1e-6
+    )
+    # the temperature network trains with the loss
+    loss_fn = L.AMCL(dim=3, heads=2, tau_range=(0.05, 2.0)).double()
+    loss_fn(a.reshape(5, 6), b.reshape(5, 6)).backward()
+    assert all(p.grad is not None for p in loss_fn.phi.parameters())
+    with pytest.raises(ValueError, match="same shape"):
+        CF.amcl(a, b[:4], phi)

@@ -10,7 +10,7 @@ from contrastor.train.config import DATASETS, DEVICES, LOSSES, PRECISIONS, Train
 
 HELP = {
     "dataset": "bundled offline dataset",
-    "loss": "contrastive loss (supcon uses the labels; the others are self-supervised)",
+    "loss": "loss by catalogue name (docs/losses.md); supervised ones use the labels",
     "temperature": "softmax temperature tau (SigLIP: 1 / logit scale)",
     "learnable_temperature": "learn the temperature with the model",
     "epochs": "passes over the training split",

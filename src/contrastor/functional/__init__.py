@@ -5,6 +5,7 @@ from contrastor.functional.geometry import alignment, uniformity
 from contrastor.functional.hierarchy import hierarchical_supcon, sbcl, subclass_labels
 from contrastor.functional.infonce import info_nce
 from contrastor.functional.mixing import mix_hard_negatives
+from contrastor.functional.multihead import amcl, pair_temperatures
 from contrastor.functional.multiview import mv_dhel, mv_info_nce
 from contrastor.functional.negatives import cacr, debiased_contrastive
 from contrastor.functional.predictive import predictive_cosine, z_loss
@@ -22,6 +23,7 @@ from contrastor.functional.whitening import shuffled_group_whitening, whitened_c
 
 __all__ = [
     "alignment",
+    "amcl",
     "barlow_twins",
     "cacr",
     "conr",
@@ -40,6 +42,7 @@ __all__ = [
     "mv_dhel",
     "mv_info_nce",
     "nt_xent",
+    "pair_temperatures",
     "predictive_cosine",
     "regression_mixtures",
     "sbcl",

@@ -15,6 +15,7 @@ from contrastor.losses.ranking import DecoupledSoftmax, ListNet, ListwiseWassers
 from contrastor.losses.redundancy import BarlowTwins, VICReg
 from contrastor.losses.siglip import SigLIP
 from contrastor.losses.structured import (
+    AMCL,
     SBCL,
     ConR,
     HierarchicalSupCon,
@@ -24,6 +25,7 @@ from contrastor.losses.structured import (
 from contrastor.losses.supcon import DCL, DCLW, NTXent, SupCon
 
 __all__ = [
+    "AMCL",
     "CACR",
     "CWCL",
     "DCL",

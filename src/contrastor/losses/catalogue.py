@@ -296,6 +296,7 @@ CATALOGUE: tuple[LossEntry, ...] = (
 CATALOGUE += (
     LossEntry(
         "clip_gap",
+        "amcl",
         "CLIP + contrastive-gap terms",
         "ContrastiveGap / contrastive_gap",
         "paired embeddings of two modalities",
@@ -439,6 +440,20 @@ CATALOGUE += (
         "-",
         "Keramati et al. 2024, ConR: Contrastive Regularizer for Deep Imbalanced Regression",
         unfit="a regularizer for regression models (needs targets and predictions)",
+    ),
+)
+
+CATALOGUE += (
+    LossEntry(
+        "amcl",
+        "Adaptive multi-head contrastive (AMCL)",
+        "AMCL / amcl",
+        "2 views, H projection heads",
+        "the other view; every pair with its own learned temperature",
+        False,
+        "single process",
+        "temperature network phi",
+        "Wang et al. 2024, Adaptive Multi-head Contrastive Learning",
     ),
 )
 

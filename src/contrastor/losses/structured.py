@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.functional.hierarchy import hierarchical_supcon, sbcl, subclass_labels
+from contrastor.functional.multihead import amcl
 from contrastor.functional.regression import conr, supremix
 from contrastor.functional.supcon import Views
 from contrastor.functional.whitening import whitened_contrastive
@@ -165,4 +166,45 @@ class ConR(nn.Module):
             pushing=self.pushing,
             sample_weights=sample_weights,
             temperature=self.temperature,
+        )
+
+
+class AMCL(nn.Module):
+    """Adaptive multi-head contrastive learning (see :func:`contrastor.functional.amcl`) with
+    its temperature network ``phi`` (an MLP ``d -> d``, trained with the model and saved in
+    ``state_dict``). Inputs are ``(n, H, d)`` head outputs, or ``(n, H * d)`` projections that
+    are split into ``heads`` heads. Wang et al., ECCV 2024.
+
+    Example:
+        >>> loss = AMCL(dim=16, heads=4)(z1, z2)      # z1, z2: (n, 64)
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int = 3,
+        *,
+        beta: float = 0.01,
+        tau_range: tuple[float, float] = (1e-5, 2.0),
+        topk: int = 100,
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__()
+        self.dim, self.heads = dim, heads
+        self.beta, self.tau_range, self.topk, self.reduction = beta, tau_range, topk, reduction
+        self.phi = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+
+    def _heads(self, z: Tensor) -> Tensor:
+        return z.reshape(z.shape[0], self.heads, self.dim) if z.ndim == 2 else z
+
+    def forward(self, view_a: Tensor, view_b: Tensor, *, weights: Tensor | None = None) -> Tensor:
+        return amcl(
+            self._heads(view_a),
+            self._heads(view_b),
+            self.phi,
+            beta=self.beta,
+            tau_range=self.tau_range,
+            topk=self.topk,
+            weights=weights,
+            reduction=self.reduction,
         )

@@ -121,6 +121,7 @@ def build_objective(
     kw = {"learnable_temperature": config.learnable_temperature, **g}
     queue = {"queue_size": min(1024, dataset_size), "dim": e, **kw}
     mixing = {"hardest": 128, "mixed": 32, "query_mixed": 16}
+    heads = 4 if e % 4 == 0 else 1  # AMCL's heads and WhitenedCSE's groups split the projection
 
     def momentum() -> MomentumEncoder:
         return MomentumEncoder(model, momentum=0.99)
@@ -177,9 +178,8 @@ def build_objective(
             L.SBCL(dataset_size, t, subclass_size=max(10, dataset_size // 40), **kw),
             _labelled_indexed,
         ),
-        "whitened": lambda: Objective(
-            L.WhitenedContrastive(t, groups=4 if e % 4 == 0 else 1, **kw), _all_views
-        ),
+        "whitened": lambda: Objective(L.WhitenedContrastive(t, groups=heads, **kw), _all_views),
+        "amcl": lambda: Objective(L.AMCL(e // heads, heads), _pair),
         "barlow_twins": lambda: Objective(L.BarlowTwins(**g), _pair),
         "vicreg": lambda: Objective(L.VICReg(**g), _pair),
     }

@@ -1,0 +1,68 @@
+"""Shared by the learning benchmarks: run ``contrastor train`` in a subprocess with given
+options, and keep results in a JSON-lines file so an interrupted sweep resumes."""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def train_run(options: dict) -> dict:
+    """One ``contrastor train`` run; returns the trained encoder's held-out kNN and linear
+    probe accuracy, the wall time and the machine."""
+    with tempfile.TemporaryDirectory() as out:
+        args = [sys.executable, "-m", "contrastor", "train", "--out", out, "--no-progress"]
+        for key, value in options.items():
+            args += [f"--{key.replace('_', '-')}", str(value)]
+        started = time.perf_counter()
+        done = subprocess.run(args, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"{options} failed:\n{done.stderr[-2000:]}")
+        table = json.loads((Path(out) / "results.json").read_text())["table"]
+    trained = table["trained encoder"]
+    return {
+        "knn": trained["knn_accuracy"],
+        "probe": trained["linear_probe_accuracy"],
+        "seconds": round(seconds, 1),
+        "options": options,
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}",
+    }
+
+
+class Results:
+    """Rows of a JSON-lines file, keyed by some of their fields."""
+
+    def __init__(self, path: Path, keys: tuple[str, ...]) -> None:
+        self.path, self.keys = path, keys
+
+    def rows(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def has(self, **key) -> bool:
+        return any(all(r.get(k) == key[k] for k in self.keys) for r in self.rows())
+
+    def add(self, row: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def mean_spread(values: list[float]) -> str:
+    """``mean ± standard deviation (n=...)`` of a list of accuracies."""
+    import statistics
+
+    if not values:
+        return "—"
+    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.4f} ± {spread:.4f} (n={len(values)})"
