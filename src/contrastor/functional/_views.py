@@ -39,6 +39,10 @@ class ViewBatch:
     def own_views(self) -> Tensor:
         return self.z.reshape(self.views, self.n, -1)
 
+    def per_sample(self, values: Tensor) -> Tensor:
+        """``(V*n, ...)`` values of the stacked anchors as ``(n, V, ...)``."""
+        return values.reshape(self.views, self.n, *values.shape[1:]).transpose(0, 1)
+
     def view_logits(self, inverse_temperature: Tensor) -> Tensor:
         """``(n, V, V)`` logits ``s(z_i^v, z_i^w) / tau`` between the views of each sample."""
         z = self.own_views

@@ -117,15 +117,11 @@ def sbcl(
         value = positive.terms["positive"] + others
         second = torch.where(has_coarse, class_weight * value, torch.zeros_like(value))
 
-    def per_view(t: Tensor) -> Tensor:
-        return t.reshape(views, n).T
-
-    per_anchor = per_view(first.per_anchor + second)
     output = ContrastiveOutput(
-        per_anchor,
-        per_view(first.mask),
-        {"subclass": per_view(first.per_anchor), "class": per_view(second)},
-    )
+        first.per_anchor + second,
+        first.mask,
+        {"subclass": first.per_anchor, "class": second},
+    ).map(batch.per_sample)
     if weights is not None:
         weights = weights.reshape(-1, 1).expand(n, views)
     return finish(output, reduction, weights, return_output, ex)

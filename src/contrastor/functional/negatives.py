@@ -18,10 +18,6 @@ from contrastor.functional.geometry import squared_distances
 from contrastor.scale.distributed import Exchange
 
 
-def _per_view(values: Tensor, views: int, n: int) -> Tensor:
-    return values.reshape(views, n).T
-
-
 def debiased_contrastive(
     features: Views,
     labels: Tensor | None = None,
@@ -81,7 +77,7 @@ def debiased_contrastive(
     log_n = torch.log(count)
 
     def column(values: Tensor) -> Tensor:
-        return _per_view(values, batch.views, batch.n)[:, :, None]
+        return batch.per_sample(values)[:, :, None]
 
     log_r = column(log_n + weighted)
     logits = batch.view_logits(inv_t)
@@ -154,7 +150,7 @@ def cacr(
     neg_logits = (-repulsion_temperature * cost).masked_fill(~negatives, float("-inf"))
     repulsion = (torch.softmax(neg_logits, dim=1) * cost.masked_fill(~negatives, 0.0)).sum(1)
     attraction = attraction_weight * attraction
-    repulsion = -repulsion_weight * _per_view(repulsion, batch.views, batch.n)
+    repulsion = -repulsion_weight * batch.per_sample(repulsion)
     per_anchor = attraction + repulsion
     output = ContrastiveOutput(
         per_anchor,

@@ -147,10 +147,8 @@ def supremix(
     mean_positive = (logits * positive).sum(1) / count.clamp_min(1)
     defined = count > 0
     per_anchor = torch.where(defined, denominator - mean_positive, torch.zeros_like(mean_positive))
-    output = ContrastiveOutput(
-        per_anchor.reshape(views, n).T,
-        defined.reshape(views, n).T,
-        {"positive": (-mean_positive * defined).reshape(views, n).T},
+    output = ContrastiveOutput(per_anchor, defined, {"positive": -mean_positive * defined}).map(
+        lambda t: t.reshape(views, n).T
     )
     if weights is not None:
         weights = weights.reshape(-1, 1).expand(n, views)

@@ -125,7 +125,7 @@ class GlobalContrastive(nn.Module):
             execution=self.execution,
             tile_size=self.tile_size,
         )
-        log_g = (lse - log_n).reshape(v, n).T
+        log_g = batch.per_sample(lse - log_n)
         logits = batch.view_logits(inv_t.detach()[:n].reshape(n, 1, 1))
         mask = off_diagonal_mask(v, logits.device)
         positive = (logits * mask).sum(2) / (v - 1)
@@ -143,7 +143,7 @@ class GlobalContrastive(nn.Module):
         if self.individual:
             (scores,) = torch.autograd.grad(lse.sum(), inv_t, retain_graph=True)
             with torch.no_grad():
-                expected = (scores * inv_t).reshape(v, n).T  # E_softmax[s / tau]
+                expected = batch.per_sample(scores * inv_t)  # E_softmax[s / tau]
                 grad_tau = log_u + self.rho - ratio.detach() * expected
                 self._step_temperature(index, grad_tau.mean(1), ex)
             scale = tau[:, None]
