@@ -78,6 +78,7 @@ def _loss_modules(gather: bool) -> dict[str, nn.Module]:
         "vicreg": L.VICReg(**g),
         "global_sogclr": L.GlobalContrastive(N, 0.3, gamma=0.6, **g),
         "sbcl": _sbcl(g),
+        "moco": L.MoCo(0.2, queue_size=64, dim=8, **g),
         "global_isogclr_tiled": L.GlobalContrastive(
             N, 0.3, individual_temperature=True, execution="tiled", tile_size=5, **g
         ),

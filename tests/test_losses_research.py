@@ -325,3 +325,51 @@ def test_global_contrastive_state_resumes_and_tiles(gen):
         a(z2, index=index[:3])
     with pytest.raises(ValueError, match="views"):
         a(_randn(gen, 8, 3, 4), index=index)
+
+
+def test_anchor_negatives_and_contrastive_gap_gradcheck(gen):
+    q, r, extra = (_randn(gen, 4, 3).requires_grad_(True) for _ in range(3))
+    negatives = torch.stack([extra, extra.flip(0)], 1)
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: CF.info_nce(a, b, temperature=0.3, anchor_negatives=c),
+        (q, r, negatives),
+        atol=1e-7,
+    )
+    assert torch.autograd.gradcheck(
+        lambda a, b: CF.contrastive_gap(a, b, temperature=0.3), (q, r), atol=1e-7
+    )
+
+
+HALF_CASES = {
+    "barlow_twins": lambda a, b: CF.barlow_twins(a, b),
+    "vicreg": lambda a, b: CF.vicreg(a, b),
+    "z_loss": lambda a, b: CF.z_loss(a, torch.arange(a.shape[0]) % a.shape[1]),
+    "contrastive_gap": lambda a, b: CF.contrastive_gap(a, b, temperature=0.01),
+    "listwise": lambda a, b: CF.listwise_wasserstein(
+        a, torch.stack([b, a.flip(0)], 1), torch.ones(a.shape[0], 2), temperature=0.01
+    ),
+    "amcl": lambda a, b: CF.amcl(
+        a.reshape(len(a), 2, -1), b.reshape(len(b), 2, -1), torch.nn.Identity()
+    ),
+    "supremix": lambda a, b: CF.supremix(
+        torch.stack([a, b], 1),
+        torch.arange(a.shape[0]).float() % 5,
+        temperature=0.01,
+        generator=torch.Generator().manual_seed(0),
+    ),
+    "conr": lambda a, b: CF.conr(
+        a, torch.arange(a.shape[0]).float(), torch.zeros(a.shape[0]), temperature=0.01
+    ),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", sorted(HALF_CASES))
+def test_half_precision_inputs_give_finite_losses_and_gradients(name, dtype, gen):
+    a = _randn(gen, 32, 16).to(dtype).requires_grad_(True)
+    b = _randn(gen, 32, 16).to(dtype)
+    loss = HALF_CASES[name](a, b)
+    loss.backward()
+    assert torch.isfinite(loss) and bool(torch.isfinite(a.grad).all())
+    exact = HALF_CASES[name](a.detach().double(), b.double())
+    assert math.isclose(loss.item(), exact.item(), rel_tol=2e-2, abs_tol=2e-2)

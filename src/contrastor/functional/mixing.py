@@ -63,8 +63,8 @@ def mix_hard_negatives(
         return negs[top.gather(1, picks)]
 
     def uniform(count: int, high: float) -> Tensor:
-        u = torch.rand(n, count, 1, generator=generator, dtype=dtype, device="cpu")
-        return (u * high).to(q.device)
+        u = torch.rand(n, count, 1, generator=generator, dtype=torch.float64)
+        return (u * high).to(q)
 
     parts = []
     if mixed:

@@ -71,7 +71,7 @@ def regression_mixtures(
     parts, labels, flags = [], [], []
     if negatives:
         k, valid = draw(other, negatives)
-        lam = torch.rand(a, negatives, 1, generator=generator, dtype=z.dtype).to(z.device)
+        lam = torch.rand(a, negatives, 1, generator=generator, dtype=torch.float64).to(z)
         parts.append(lam * z[:, None, :] + (1 - lam) * z[k])
         mixed = lam[..., 0] * y[:, None] + (1 - lam[..., 0]) * y[k]
         labels.append(torch.where(valid[:, None], mixed, torch.full_like(mixed, -torch.inf)))
