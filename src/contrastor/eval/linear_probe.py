@@ -11,7 +11,9 @@ from torch import Tensor
 from contrastor._validation import check_embeddings, check_labels, check_same_dim
 
 
-def _fit(x: Tensor, y: Tensor, classes: int, weight_decay: float, max_iter: int) -> Tensor:
+def fit_logistic(
+    x: Tensor, y: Tensor, classes: int, weight_decay: float = 1e-4, max_iter: int = 100
+) -> Tensor:
     """Full-batch L-BFGS fit of ``W`` (d+1, C) minimising CE + weight_decay/2 * ||W||^2."""
     w = torch.zeros(x.shape[1] + 1, classes, dtype=x.dtype, requires_grad=True)
     xb = torch.cat([x, torch.ones(x.shape[0], 1, dtype=x.dtype)], 1)
@@ -80,9 +82,9 @@ def linear_probe(
     scores = {}
     with torch.enable_grad():
         for wd in weight_decays:
-            w = _fit(x[fit], y[fit], classes, wd, max_iter)
+            w = fit_logistic(x[fit], y[fit], classes, wd, max_iter)
             scores[wd] = float((_predict(w, x[val]) == y[val]).double().mean())
         best = max(weight_decays, key=lambda wd: (scores[wd], wd))
-        w = _fit(x, y, classes, best, max_iter)
+        w = fit_logistic(x, y, classes, best, max_iter)
     accuracy = float((_predict(w, t) == yt).double().mean())
     return {"accuracy": accuracy, "weight_decay": best, "validation_accuracy": scores[best]}

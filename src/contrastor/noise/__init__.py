@@ -1,0 +1,34 @@
+"""Noise robustness: simulate known corruptions of a clean dataset, detect noisy samples and
+pairs, and measure how well each detector finds them."""
+
+from contrastor.noise.detect import (
+    LossHistory,
+    detection_report,
+    gmm_clean_probability,
+    knn_label_agreement,
+    linear_separation,
+    small_loss_selection,
+)
+from contrastor.noise.simulate import (
+    DuplicateCorruption,
+    LabelCorruption,
+    PairCorruption,
+    flip_labels,
+    inject_near_duplicates,
+    shuffle_pairs,
+)
+
+__all__ = [
+    "DuplicateCorruption",
+    "LabelCorruption",
+    "LossHistory",
+    "PairCorruption",
+    "detection_report",
+    "flip_labels",
+    "gmm_clean_probability",
+    "inject_near_duplicates",
+    "knn_label_agreement",
+    "linear_separation",
+    "shuffle_pairs",
+    "small_loss_selection",
+]
