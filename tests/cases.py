@@ -22,6 +22,7 @@ class Case:
     views: bool = False  # per-anchor output is (n, V), batch dim 0 of every key
     labelled: str | None = None  # key of the labels, if any
     tiled: bool = True  # has a tiled execution path
+    low_temperature: float = 0.01  # the extreme temperature of the half-precision check
 
 
 def _pairs(n, d, dtype, g):
@@ -335,6 +336,20 @@ CASES += [
         ("z",),
         views=True,
         labelled="labels",
+    ),
+]
+
+CASES += [
+    Case(
+        "rince",
+        _pairs,
+        lambda x, t, **kw: CF.rince(
+            x["query"], x["reference"], temperature=t, q=0.2, lam=0.05, **kw
+        ),
+        lambda x, t: ref.rince(x["query"], x["reference"], t, 0.2, 0.05, _eye(len(x["query"]))),
+        ("query", "reference"),
+        # RINCE is not normalised: at tau = 0.01 its gradients are ~e^20 / tau, past fp16
+        low_temperature=0.1,
     ),
 ]
 

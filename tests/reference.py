@@ -452,3 +452,24 @@ def amcl(a, b, phi, beta, tau_range, topk):
             value -= beta * sum(math.log(tau[r][k]) + 1 / tau[r][k] for _, k in negs)
             out[r % n][r // n] += value
     return out
+
+
+def rince(q, r, tau, qq, lam, pos):
+    Q, R = _rows(q), _rows(r)
+    out = []
+    for i, qi in enumerate(Q):
+        logits = [_dot(qi, rj) / tau for rj in R]
+        total = sum(pos[i])
+        p = sum(w * l for w, l in zip(pos[i], logits, strict=True)) / total
+        out.append(-math.exp(qq * p) / qq + (lam * sum(math.exp(l) for l in logits)) ** qq / qq)
+    return out
+
+
+def eliminate(q, r, tau, suspects):
+    Q, R = _rows(q), _rows(r)
+    out = []
+    for i, qi in enumerate(Q):
+        logits = [_dot(qi, rj) / tau for rj in R]
+        kept = [l for j, l in enumerate(logits) if j == i or not suspects[i][j]]
+        out.append(_lse(kept) - logits[i])
+    return out

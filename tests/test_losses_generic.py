@@ -74,13 +74,14 @@ def test_half_precision_is_finite_at_low_temperature(case, dtype, gen):
     # near-duplicate embeddings make the logits extreme at tau = 0.01
     for k in case.embeddings:
         x[k] = x[k].detach().requires_grad_(True)
-    loss = case.call(x, 0.01)
+    tau = case.low_temperature
+    loss = case.call(x, tau)
     loss.backward()
     assert torch.isfinite(loss)
     for k in case.embeddings:
         assert x[k].grad is not None and bool(torch.isfinite(x[k].grad).all())
     x64 = {k: v.detach().double() if v.is_floating_point() else v for k, v in x.items()}
-    assert math.isclose(loss.item(), case.call(x64, 0.01).item(), rel_tol=2e-2, abs_tol=2e-2)
+    assert math.isclose(loss.item(), case.call(x64, tau).item(), rel_tol=2e-2, abs_tol=2e-2)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -17,6 +17,11 @@ from contrastor.functional.ranking import (
 )
 from contrastor.functional.redundancy import barlow_twins, vicreg
 from contrastor.functional.regression import conr, regression_mixtures, supremix
+from contrastor.functional.robust import (
+    false_negative_cancellation,
+    rince,
+    soft_retargeted_info_nce,
+)
 from contrastor.functional.siglip import siglip
 from contrastor.functional.supcon import dcl, dclw, nt_xent, supcon
 from contrastor.functional.whitening import shuffled_group_whitening, whitened_contrastive
@@ -33,6 +38,7 @@ __all__ = [
     "dclw",
     "debiased_contrastive",
     "decoupled_softmax",
+    "false_negative_cancellation",
     "hierarchical_supcon",
     "info_nce",
     "listnet",
@@ -45,9 +51,11 @@ __all__ = [
     "pair_temperatures",
     "predictive_cosine",
     "regression_mixtures",
+    "rince",
     "sbcl",
     "shuffled_group_whitening",
     "siglip",
+    "soft_retargeted_info_nce",
     "subclass_labels",
     "supcon",
     "supremix",

@@ -17,13 +17,21 @@ from contrastor.noise.simulate import (
     inject_near_duplicates,
     shuffle_pairs,
 )
+from contrastor.noise.strategies import (
+    EarlyLearningRegularizer,
+    clean_weights,
+    false_negative_mask,
+)
 
 __all__ = [
     "DuplicateCorruption",
+    "EarlyLearningRegularizer",
     "LabelCorruption",
     "LossHistory",
     "PairCorruption",
+    "clean_weights",
     "detection_report",
+    "false_negative_mask",
     "flip_labels",
     "gmm_clean_probability",
     "inject_near_duplicates",

@@ -1,0 +1,221 @@
+"""Noise-robust contrastive objectives: RINCE, and InfoNCE with soft re-targeting of pairs
+suspected to be mismatched."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from contrastor._validation import check_positive
+from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.partition import log_partition
+from contrastor.engine.similarity import similarity_matrix
+from contrastor.engine.softmax import softmax_objective
+from contrastor.engine.targets import SoftTargets, Targets
+from contrastor.functional._common import finish, prepare_pair
+from contrastor.functional.infonce import info_nce
+from contrastor.scale.distributed import Exchange
+
+
+def rince(
+    query: Tensor,
+    reference: Tensor,
+    *,
+    temperature: float | Tensor = 0.1,
+    q: float = 0.5,
+    lam: float = 0.01,
+    labels: Tensor | None = None,
+    reference_labels: Tensor | None = None,
+    targets: Tensor | Targets | None = None,
+    similarity: str = "cosine",
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+    execution: str = "auto",
+    tile_size: int | None = None,
+    exchange: Exchange | None = None,
+) -> Tensor | ContrastiveOutput:
+    """Robust InfoNCE (RINCE): a bounded, symmetric-loss variant of InfoNCE that
+    down-weights hard positives, i.e. likely false (noisy) pairs.
+
+        L_i = -e^{q l_i+} / q + (lam * sum_j e^{l_ij})^q / q
+
+    with ``l = s / tau``, ``l_i+`` the (mean) positive logit and the sum over every compared
+    reference (positives included). ``q -> 0`` with ``lam = 1`` recovers InfoNCE; ``q = 1``
+    is bounded and noise-tolerant. Chuang et al., "Robust Contrastive Learning against Noisy
+    Views", CVPR 2022. Positives as in :func:`~contrastor.functional.info_nce`; the
+    log-sum-exp runs on the tiled path when asked. DDP: local queries against gathered
+    references.
+
+    Example:
+        >>> loss = rince(img_emb, txt_emb, temperature=0.1, q=0.5, lam=0.01)
+    """
+    check_positive(q, "q")
+    if q > 1:
+        raise ValueError(f"q must be in (0, 1], got {q}")
+    check_positive(lam, "lam")
+    batch = prepare_pair(
+        query,
+        reference,
+        temperature=temperature,
+        similarity=similarity,
+        labels=labels,
+        reference_labels=reference_labels,
+        targets=targets,
+        exchange=exchange,
+    )
+    base = softmax_objective(
+        batch.query,
+        batch.everyone,
+        batch.inverse_temperature,
+        batch.targets,
+        execution=execution,
+        tile_size=tile_size,
+    )
+    positive = -base.terms["positive"]  # the (mean) positive logit
+    lse = base.terms["negative"]
+    attract = -torch.exp(q * positive) / q
+    repel = torch.exp(q * (math.log(lam) + lse)) / q
+    zero = torch.zeros_like(attract)
+    per_anchor = torch.where(base.mask, attract + repel, zero)
+    output = ContrastiveOutput(
+        per_anchor,
+        base.mask,
+        {"positive": torch.where(base.mask, attract, zero), "negative": repel * base.mask},
+    )
+    return finish(output, reduction, weights, return_output, batch.exchange)
+
+
+def soft_retargeted_info_nce(
+    query: Tensor,
+    reference: Tensor,
+    clean_probability: Tensor,
+    *,
+    temperature: float | Tensor = 0.1,
+    symmetric: bool = True,
+    similarity: str = "cosine",
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+) -> Tensor | ContrastiveOutput:
+    """InfoNCE whose index-aligned targets are softened for pairs suspected to be mismatched:
+
+        t_i = c_i * e_i + (1 - c_i) * sg(softmax_j(s_ij / tau))
+
+    ``c_i`` (``clean_probability``, e.g. from :func:`~contrastor.noise.gmm_clean_probability`)
+    keeps a clean pair's one-hot target; a suspected pair instead follows the model's own
+    (detached) retrieval distribution, so it stops pulling a wrong partner close (the reverse
+    direction of the symmetric loss uses the transposed targets). After the
+    soft-label rectification of noisy-correspondence learning (Huang et al., "Learning with
+    Noisy Correspondence for Cross-modal Matching", NeurIPS 2021). Dense; single process
+    (the target matrix is ``(n, n)``).
+
+    Example:
+        >>> c = gmm_clean_probability(history.mean())[index]
+        >>> loss = soft_retargeted_info_nce(img, txt, c, temperature=0.1)
+    """
+    n = query.shape[0]
+    if clean_probability.shape != (n,):
+        raise ValueError(f"clean_probability must have shape ({n},)")
+    c = clean_probability.detach().double().clamp(0, 1)
+    with torch.no_grad():
+        scores = similarity_matrix(query, reference, similarity).double()
+        tau = float(temperature) if not isinstance(temperature, Tensor) else temperature.double()
+        own = torch.softmax(scores / tau, dim=1)
+        eye = torch.eye(n, dtype=torch.float64, device=scores.device)
+        soft = c[:, None].to(scores.device) * eye + (1 - c[:, None].to(scores.device)) * own
+    return info_nce(
+        query,
+        reference,
+        temperature=temperature,
+        symmetric=symmetric,
+        targets=soft,
+        similarity=similarity,
+        weights=weights,
+        reduction=reduction,
+        return_output=return_output,
+    )
+
+
+def false_negative_cancellation(
+    query: Tensor,
+    reference: Tensor,
+    suspects: Tensor,
+    *,
+    mode: str = "eliminate",
+    attract_weight: float = 1.0,
+    temperature: float | Tensor = 0.1,
+    similarity: str = "cosine",
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+    execution: str = "auto",
+    tile_size: int | None = None,
+) -> Tensor | ContrastiveOutput:
+    """InfoNCE (query i's positive is reference i) with suspected false negatives handled.
+
+    ``suspects`` ``(n, m)`` bool (e.g. from :func:`~contrastor.noise.false_negative_mask`):
+
+    - ``"eliminate"``: suspects leave the denominator,
+      ``L_i = -l_ii + log(e^{l_ii} + sum_{j != i, j not suspect} e^{l_ij})``;
+    - ``"attract"``: suspects become extra positives of weight ``attract_weight`` (the
+      target row is normalised, as in SupCon).
+
+    Huynh et al., "Boosting Contrastive Self-Supervised Learning with False Negative
+    Cancellation", WACV 2022. Both modes run on the tiled path when asked (suspects are read
+    block by block). Single process.
+
+    Example:
+        >>> suspects = false_negative_mask(q, r, top_k=2, threshold=0.8)
+        >>> loss = false_negative_cancellation(q, r, suspects, mode="eliminate")
+    """
+    n, m = query.shape[0], reference.shape[0]
+    if suspects.shape != (n, m):
+        raise ValueError(f"suspects must have shape ({n}, {m}), got {tuple(suspects.shape)}")
+    if mode not in ("eliminate", "attract"):
+        raise ValueError(f"mode must be 'eliminate' or 'attract', got {mode!r}")
+    identity = torch.zeros(n, m, dtype=torch.float64, device=suspects.device)
+    identity[torch.arange(min(n, m)), torch.arange(min(n, m))] = 1.0
+    if mode == "attract":
+        return info_nce(
+            query,
+            reference,
+            temperature=temperature,
+            targets=identity + attract_weight * (suspects & (identity == 0)),
+            similarity=similarity,
+            weights=weights,
+            reduction=reduction,
+            return_output=return_output,
+            execution=execution,
+            tile_size=tile_size,
+        )
+    batch = prepare_pair(
+        query,
+        reference,
+        temperature=temperature,
+        similarity=similarity,
+        labels=None,
+        reference_labels=None,
+        targets=None,
+        exchange=None,
+    )
+    rest = log_partition(
+        batch.query,
+        batch.everyone,
+        batch.inverse_temperature,
+        exclude=SoftTargets(identity + suspects.to(identity.dtype)),
+        execution=execution,
+        tile_size=tile_size,
+    )
+    scale = batch.inverse_temperature
+    positive = (batch.query * batch.everyone[:n]).sum(-1) * scale
+    negative = torch.logaddexp(positive, rest)
+    per_anchor = negative - positive
+    output = ContrastiveOutput(
+        per_anchor,
+        torch.ones_like(per_anchor, dtype=torch.bool),
+        {"positive": -positive, "negative": negative},
+    )
+    return finish(output, reduction, weights, return_output)
