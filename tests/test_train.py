@@ -90,9 +90,19 @@ def test_losses_that_do_not_fit_the_task_are_refused_with_a_reason(tmp_path):
         _tiny(tmp_path, "symile", loss="symile")
 
 
-@pytest.mark.parametrize("loss", ["isogclr", "mochi", "directpred", "sbcl"])
-def test_resume_restores_the_state_of_stateful_losses(tmp_path, loss):
-    common = {"loss": loss, "epochs": 2}
+@pytest.mark.parametrize(
+    "loss, extra",
+    [
+        ("isogclr", {}),
+        ("mochi", {}),
+        ("directpred", {}),
+        ("sbcl", {}),
+        ("ntxent", {"robust": "loss_weight", "robust_warmup": 1, "label_noise": 0.3}),
+    ],
+    ids=["isogclr", "mochi", "directpred", "sbcl", "robust"],
+)
+def test_resume_restores_the_state_of_stateful_losses(tmp_path, loss, extra):
+    common = {"loss": loss, "epochs": 2, **extra}
     whole = train(_tiny(tmp_path, "whole", **common))
     # stop a run mid-epoch after a checkpoint, as a crash would, then resume it
     run = Run(_tiny(tmp_path, "part", **common))
@@ -203,3 +213,29 @@ def test_torchrun_two_processes_on_cpu(tmp_path, loss):
     history = json.loads((out / "metrics.json").read_text())
     assert [row["epoch"] for row in history] == [1]
     assert (out / "report.html").is_file() and (out / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("robust", ["loss_weight", "knn_drop"])
+def test_label_noise_and_robust_training(tmp_path, robust):
+    result = train(
+        _tiny(
+            tmp_path,
+            robust,
+            loss="supcon",
+            epochs=2,
+            label_noise=0.4,
+            robust=robust,
+            robust_warmup=1,
+        )
+    )
+    noise = json.loads((result.folder / "results.json").read_text())["noise"]
+    assert abs(noise["label_noise_rate"] - 0.4) < 0.01
+    assert 0.0 <= noise["detector"]["auroc"] <= 1.0
+    assert all(torch.isfinite(torch.tensor(result.step_losses)))
+
+
+def test_robust_training_is_refused_for_losses_without_per_sample_values(tmp_path):
+    with pytest.raises(ValueError, match="has none"):
+        _tiny(tmp_path, "bt", loss="barlow_twins", robust="loss_weight")
+    with pytest.raises(ValueError, match="label_noise"):
+        _tiny(tmp_path, "bad", label_noise=1.5)

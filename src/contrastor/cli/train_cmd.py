@@ -6,7 +6,15 @@ import argparse
 import dataclasses
 import os
 
-from contrastor.train.config import DATASETS, DEVICES, LOSSES, PRECISIONS, TrainConfig
+from contrastor.train.config import (
+    DATASETS,
+    DEVICES,
+    LOSSES,
+    NOISE_KINDS,
+    PRECISIONS,
+    ROBUST,
+    TrainConfig,
+)
 
 HELP = {
     "dataset": "bundled offline dataset",
@@ -28,10 +36,21 @@ HELP = {
     "out": "run folder (checkpoint, metrics, report)",
     "checkpoint_every": "also checkpoint every N steps (0: once per epoch)",
     "knn_k": "neighbours for kNN accuracy",
+    "label_noise": "share of training labels flipped to measure robustness (test stays clean)",
+    "label_noise_kind": "symmetric (any other class) or asymmetric (2->7, 3->8, 5<->6, 7->1)",
+    "robust": "weight or drop samples by a loss-history mixture or kNN label agreement",
+    "robust_warmup": "epochs of plain training before the robust strategy starts",
     "resume": "continue from the run folder's checkpoint",
     "progress": "show a progress bar",
 }
-CHOICES = {"dataset": DATASETS, "loss": LOSSES, "precision": PRECISIONS, "device": DEVICES}
+CHOICES = {
+    "dataset": DATASETS,
+    "loss": LOSSES,
+    "precision": PRECISIONS,
+    "device": DEVICES,
+    "label_noise_kind": NOISE_KINDS,
+    "robust": ROBUST,
+}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

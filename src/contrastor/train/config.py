@@ -14,6 +14,12 @@ from contrastor.losses.catalogue import BY_NAME, CATALOGUE, MIN_VIEWS, PAIRWISE
 LOSSES = tuple(entry.name for entry in CATALOGUE)
 DATASETS = ("mnist", "digits")
 PRECISIONS = ("fp32", "bf16")
+NOISE_KINDS = ("symmetric", "asymmetric")
+ROBUST = ("none", "loss_weight", "loss_drop", "knn_weight", "knn_drop")
+#: losses without a per-sample output, which robust strategies cannot weight
+UNWEIGHTED = frozenset(
+    {"barlow_twins", "vicreg", "amcl", "clip_gap", "align_uniform", "byol", "simsiam", "directpred"}
+)
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -43,6 +49,10 @@ class TrainConfig:
     out: str = "runs/default"
     checkpoint_every: int = 0
     knn_k: int = 20
+    label_noise: float = 0.0
+    label_noise_kind: str = "symmetric"
+    robust: str = "none"
+    robust_warmup: int = 2
     resume: bool = False
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -73,6 +83,15 @@ class TrainConfig:
         choice("dataset", DATASETS)
         choice("precision", PRECISIONS)
         choice("device", DEVICES)
+        choice("label_noise_kind", NOISE_KINDS)
+        choice("robust", ROBUST)
+        if not isinstance(self.label_noise, (int, float)) or not 0 <= self.label_noise < 1:
+            problems.append(f"label_noise must be in [0, 1) (got {self.label_noise!r})")
+        positive("robust_warmup", int, allow_zero=True)
+        if self.robust != "none" and self.loss in UNWEIGHTED:
+            problems.append(
+                f"--robust {self.robust} weights per-sample losses; loss {self.loss!r} has none"
+            )
         for name in ("epochs", "batch_size", "width", "embedding_dim", "knn_k"):
             positive(name, int)
         positive("checkpoint_every", int, allow_zero=True)

@@ -26,11 +26,13 @@ from tqdm.auto import tqdm
 from contrastor.data import ImageDataset, ImageViews, load_image_dataset
 from contrastor.eval import alignment_score, knn_accuracy, linear_probe, uniformity_score
 from contrastor.models import ContrastiveModel, SmallCNN
+from contrastor.noise.detect import detection_report
 from contrastor.scale.distributed import average_gradients
 from contrastor.train.checkpoint import atomic_save, load_checkpoint, save_checkpoint
 from contrastor.train.config import TrainConfig
 from contrastor.train.metrics_log import MetricsLog
 from contrastor.train.objectives import Batch, build_objective
+from contrastor.train.robust import corrupt_labels
 from contrastor.train.schedule import warmup_cosine
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -111,6 +113,7 @@ class RunResult:
     table: dict[str, dict[str, float]]
     history: list[dict[str, Any]]
     step_losses: list[float] = field(default_factory=list)
+    noise: dict[str, Any] = field(default_factory=dict)
 
 
 class Run:
@@ -123,6 +126,12 @@ class Run:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.device = pick_device(config.device)
         self.data = load_image_dataset(config.dataset, config.test_fraction, config.seed)
+        self.noisy = torch.zeros(len(self.data.train_labels), dtype=torch.bool)
+        if config.label_noise > 0:
+            corruption = corrupt_labels(
+                self.data.train_labels, config.label_noise, config.label_noise_kind, config.seed
+            )
+            self.data.train_labels, self.noisy = corruption.labels, corruption.noisy
         self.model = build_model(config, self.data).to(self.device)
         self.loss = build_objective(
             config, self.model, len(self.data.train_labels), distributed=self.world > 1
@@ -289,6 +298,17 @@ class Run:
         bar.close()
         self.log.close()
 
+    def noise_report(self) -> dict[str, Any]:
+        """Realised label-noise rate and, with a robust strategy, how well its clean
+        probabilities find the flipped labels."""
+        if not bool(self.noisy.any()):
+            return {}
+        report: dict[str, Any] = {"label_noise_rate": float(self.noisy.double().mean())}
+        robust = self.loss.robust
+        if robust is not None and int(robust.epoch) >= robust.warmup:
+            report["detector"] = detection_report(robust.clean.cpu(), self.noisy)
+        return report
+
     def final_table(self) -> tuple[dict[str, dict[str, float]], Tensor]:
         cfg, data = self.config, self.data
         k = cfg.knn_k
@@ -334,7 +354,7 @@ def train(config: TrainConfig) -> RunResult:
         {"config": config.to_dict()},
     )
     table, test_features = run.final_table()
-    result = RunResult(run.folder, table, run.log.history, run.step_losses)
+    result = RunResult(run.folder, table, run.log.history, run.step_losses, run.noise_report())
     write_report(result, config, test_features, run.data.test_labels)
     return result
 

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from contrastor import losses as L
+from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.temperature import Temperature
 from contrastor.models.heads import ProjectionHead
 from contrastor.state.momentum import MomentumEncoder
 from contrastor.train.config import TrainConfig
+from contrastor.train.robust import RobustTraining
 
 
 @dataclass
@@ -28,7 +31,7 @@ class Batch:
     index: Tensor
 
 
-Feed = Callable[["Objective", Batch], Tensor]
+Feed = Callable[..., "Tensor | ContrastiveOutput"]
 
 
 class Objective(nn.Module):
@@ -45,9 +48,15 @@ class Objective(nn.Module):
         super().__init__()
         self.loss, self.feed = loss, feed
         self.target, self.predictor = target, predictor
+        self.robust: RobustTraining | None = None
 
     def forward(self, batch: Batch) -> Tensor:
-        return self.feed(self, batch)
+        if self.robust is None:
+            return self.feed(self, batch)
+        weights = self.robust.weights(batch.index).to(batch.z[0])
+        output = self.feed(self, batch, weights=weights, return_output=True)
+        self.robust.observe(batch.index, output.per_anchor.detach())
+        return output.loss
 
     @torch.no_grad()
     def after_step(self, model: nn.Module) -> None:
@@ -61,6 +70,8 @@ class Objective(nn.Module):
         recluster = getattr(self.loss, "recluster", None)
         if recluster is not None:
             recluster(embeddings(), labels, seed=epoch)
+        if self.robust is not None:
+            self.robust.refresh(epoch, embeddings, labels)
 
     @property
     def temperature(self) -> Temperature | None:
@@ -73,33 +84,41 @@ class Objective(nn.Module):
         return [self.target(v).float() for v in views]
 
 
-def _all_views(o: Objective, b: Batch) -> Tensor:
-    return o.loss(*b.z)
+def _all_views(o: Objective, b: Batch, **kw: Any) -> Tensor:
+    return o.loss(*b.z, **kw)
 
 
-def _pair(o: Objective, b: Batch) -> Tensor:
-    return o.loss(b.z[0], b.z[1])
+def _pair(o: Objective, b: Batch, **kw: Any) -> Tensor:
+    return o.loss(b.z[0], b.z[1], **kw)
 
 
-def _labelled(o: Objective, b: Batch) -> Tensor:
-    return o.loss(torch.stack(b.z, 1), b.labels)
+def _labelled(o: Objective, b: Batch, **kw: Any) -> Tensor:
+    return o.loss(torch.stack(b.z, 1), b.labels, **kw)
 
 
-def _labelled_pair(o: Objective, b: Batch) -> Tensor:
-    return o.loss(b.z[0], b.z[1], labels=b.labels)
+def _labelled_pair(o: Objective, b: Batch, **kw: Any) -> Tensor:
+    return o.loss(b.z[0], b.z[1], labels=b.labels, **kw)
 
 
-def _labelled_indexed(o: Objective, b: Batch) -> Tensor:
-    return o.loss(torch.stack(b.z, 1), b.labels, index=b.index)
+def _labelled_indexed(o: Objective, b: Batch, **kw: Any) -> Tensor:
+    return o.loss(torch.stack(b.z, 1), b.labels, index=b.index, **kw)
 
 
-def _indexed(o: Objective, b: Batch) -> Tensor:
-    return o.loss(*b.z, index=b.index)
+def _indexed(o: Objective, b: Batch, **kw: Any) -> Tensor:
+    return o.loss(*b.z, index=b.index, **kw)
 
 
-def _momentum_keys(o: Objective, b: Batch) -> Tensor:
+def _momentum_keys(o: Objective, b: Batch, **kw: Any) -> Tensor | ContrastiveOutput:
     k1, k2 = o.keys(b.views)
-    return 0.5 * (o.loss(b.z[0], k2) + o.loss(b.z[1], k1))
+    first, second = o.loss(b.z[0], k2, **kw), o.loss(b.z[1], k1, **kw)
+    if not isinstance(first, ContrastiveOutput):
+        return 0.5 * (first + second)
+    return ContrastiveOutput(
+        0.5 * (first.per_anchor + second.per_anchor),
+        first.mask | second.mask,
+        {},
+        0.5 * (first.loss + second.loss),
+    )
 
 
 def _predict_target(o: Objective, b: Batch) -> Tensor:
@@ -183,4 +202,9 @@ def build_objective(
         "barlow_twins": lambda: Objective(L.BarlowTwins(**g), _pair),
         "vicreg": lambda: Objective(L.VICReg(**g), _pair),
     }
-    return table[config.loss]()
+    objective = table[config.loss]()
+    if config.robust != "none":
+        objective.robust = RobustTraining(
+            config.robust, dataset_size, config.robust_warmup, distributed
+        )
+    return objective

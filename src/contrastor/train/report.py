@@ -92,7 +92,13 @@ def write_report(result: RunResult, config: TrainConfig, features: Tensor, label
     folder = result.folder
     (folder / "results.json").write_text(
         json.dumps(
-            {"config": config.to_dict(), "table": result.table, "history": result.history}, indent=1
+            {
+                "config": config.to_dict(),
+                "table": result.table,
+                "history": result.history,
+                **({"noise": result.noise} if result.noise else {}),
+            },
+            indent=1,
         )
     )
     try:
