@@ -88,3 +88,15 @@ def test_early_learning_regularizer_tracks_predictions(gen):
     )
     penalty.backward()
     assert logits.grad is not None and bool(torch.isfinite(logits.grad).all())
+
+
+def test_rince_module_is_symmetric(gen):
+    from contrastor import losses as L
+
+    q, r = _randn(gen, 6, 4), _randn(gen, 6, 4)
+    module = L.RINCE(0.3, q=0.4, lam=0.1)
+    tau = module.temperature()
+    one = CF.rince(q, r, temperature=tau, q=0.4, lam=0.1)
+    other = CF.rince(r, q, temperature=tau, q=0.4, lam=0.1)
+    assert torch.allclose(module(q, r), 0.5 * (one + other))
+    assert torch.allclose(L.RINCE(0.3, q=0.4, lam=0.1, symmetric=False)(q, r), one)

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from contrastor.losses.catalogue import MIN_VIEWS, trainable
+from contrastor.losses.catalogue import CATALOGUE, MIN_VIEWS, PAIRWISE, trainable
 from contrastor.train.checkpoint import read_metadata
 from contrastor.train.config import LOSSES, load_config
 from contrastor.train.loop import CHECKPOINT, Run, derived_generator, embed, train
@@ -239,3 +239,22 @@ def test_robust_training_is_refused_for_losses_without_per_sample_values(tmp_pat
         _tiny(tmp_path, "bt", loss="barlow_twins", robust="loss_weight")
     with pytest.raises(ValueError, match="label_noise"):
         _tiny(tmp_path, "bad", label_noise=1.5)
+
+
+def test_catalogue_entries_are_well_formed():
+    names = [e.name for e in CATALOGUE]
+    assert len(names) == len(set(names))
+    for e in CATALOGUE:
+        assert isinstance(e.tiled, bool) and e.title not in names, e.name
+        assert any(ch.isdigit() for ch in e.paper), e.name
+    unfit = {e.name for e in CATALOGUE if e.unfit}
+    assert unfit == {
+        "zloss",
+        "cwcl",
+        "listwise_wasserstein",
+        "listnet",
+        "hierarchical_supcon",
+        "supremix",
+        "conr",
+    }
+    assert set(names) >= PAIRWISE and set(MIN_VIEWS) <= set(trainable())

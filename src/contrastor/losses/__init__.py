@@ -13,6 +13,7 @@ from contrastor.losses.negatives import CACR, DebiasedContrastive
 from contrastor.losses.predictive import DirectPredictor, PredictiveCosine, ZLoss
 from contrastor.losses.ranking import DecoupledSoftmax, ListNet, ListwiseWasserstein, MannWhitney
 from contrastor.losses.redundancy import BarlowTwins, VICReg
+from contrastor.losses.robust import RINCE
 from contrastor.losses.siglip import SigLIP
 from contrastor.losses.structured import (
     AMCL,
@@ -31,6 +32,7 @@ __all__ = [
     "DCL",
     "DCLW",
     "MVDHEL",
+    "RINCE",
     "SBCL",
     "AlignUniform",
     "Alignment",

@@ -296,7 +296,6 @@ CATALOGUE: tuple[LossEntry, ...] = (
 CATALOGUE += (
     LossEntry(
         "clip_gap",
-        "amcl",
         "CLIP + contrastive-gap terms",
         "ContrastiveGap / contrastive_gap",
         "paired embeddings of two modalities",
@@ -457,6 +456,20 @@ CATALOGUE += (
     ),
 )
 
+CATALOGUE += (
+    LossEntry(
+        "rince",
+        "RINCE (robust InfoNCE)",
+        "RINCE / rince",
+        "queries, references (+ labels or targets)",
+        "index-aligned or labelled; hard positives down-weighted (noise-robust)",
+        True,
+        _LOCAL_GATHERED,
+        "-",
+        "Chuang et al. 2022, Robust Contrastive Learning against Noisy Views",
+    ),
+)
+
 BY_NAME = {entry.name: entry for entry in CATALOGUE}
 
 
@@ -483,6 +496,8 @@ PAIRWISE = frozenset(
         "clip_gap",
         "decoupled_softmax",
         "auc",
+        "amcl",
+        "rince",
     }
 )
 

@@ -199,6 +199,7 @@ def build_objective(
         ),
         "whitened": lambda: Objective(L.WhitenedContrastive(t, groups=heads, **kw), _all_views),
         "amcl": lambda: Objective(L.AMCL(e // heads, heads), _pair),
+        "rince": lambda: Objective(L.RINCE(t, **kw), _pair),
         "barlow_twins": lambda: Objective(L.BarlowTwins(**g), _pair),
         "vicreg": lambda: Objective(L.VICReg(**g), _pair),
     }
