@@ -48,7 +48,7 @@ class Model(nn.Module):
             return self.loss(torch.stack([za, zb], 1), labels, index=index)
         if self.name.startswith("supcon"):
             return self.loss(torch.stack([za, zb], 1), labels)
-        if self.name in ("infonce_labels", "clip_labels"):
+        if self.name in ("infonce_labels", "clip_labels", "decoupled_softmax"):
             return self.loss(za, zb, labels=labels)
         return self.loss(za, zb)
 
@@ -79,6 +79,8 @@ def _loss_modules(gather: bool) -> dict[str, nn.Module]:
         "global_sogclr": L.GlobalContrastive(N, 0.3, gamma=0.6, **g),
         "sbcl": _sbcl(g),
         "moco": L.MoCo(0.2, queue_size=64, dim=8, **g),
+        "rince_tiled": L.RINCE(0.2, execution="tiled", tile_size=5, **g),
+        "decoupled_softmax": L.DecoupledSoftmax(0.2, **g),
         "global_isogclr_tiled": L.GlobalContrastive(
             N, 0.3, individual_temperature=True, execution="tiled", tile_size=5, **g
         ),
