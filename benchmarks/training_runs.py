@@ -26,11 +26,13 @@ def train_run(options: dict) -> dict:
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise RuntimeError(f"{options} failed:\n{done.stderr[-2000:]}")
-        table = json.loads((Path(out) / "results.json").read_text())["table"]
-    trained = table["trained encoder"]
+        results = json.loads((Path(out) / "results.json").read_text())
+    trained = results["table"]["trained encoder"]
+    detector = results.get("noise", {}).get("detector", {})
     return {
         "knn": trained["knn_accuracy"],
         "probe": trained["linear_probe_accuracy"],
+        **({"detector_auroc": detector["auroc"]} if detector else {}),
         "seconds": round(seconds, 1),
         "options": options,
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
