@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
 EXTRAS ?= data,report,tensorboard,dev
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install demo test test-slow lint bench bench-losses bench-noise clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,21 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet --no-deps lightly open-clip-torch
 	$(PY) benchmarks/run_all.py --out docs/benchmarks.md
 	$(PY) benchmarks/cached_memory.py --out docs/cached_memory.md
+
+# the same-budget loss comparison (resumable; hours on a 2-core CPU) and its pages
+bench-losses: $(STAMP)
+	$(PY) benchmarks/loss_catalogue.py --dataset digits
+	$(PY) benchmarks/loss_catalogue.py --dataset mnist --report
+	$(PY) benchmarks/global_contrastive.py
+	$(PY) benchmarks/global_contrastive.py --report
+
+# noise robustness tables (the code-search one needs the text extra)
+bench-noise: $(STAMP)
+	$(PY) benchmarks/noisy_correspondence.py --out docs/noise_correspondence.md
+	$(PY) benchmarks/label_noise.py
+	$(PY) benchmarks/label_noise.py --report
+	$(PY) -m pip install --quiet -e ".[text]"
+	$(PY) benchmarks/noisy_code_search.py --out docs/noise_code_search.md
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info src/*.egg-info .pytest_cache
