@@ -81,11 +81,13 @@ def report(path: Path) -> None:
             "",
             f"`contrastor train --dataset {dataset} {flags} --loss NAME --seed S` for seeds"
             f" {', '.join(map(str, SEEDS))} (three views for Symile, defaults otherwise);"
-            " held-out accuracy of the trained encoder, mean ± standard deviation over seeds.",
+            " held-out accuracy of the trained encoder, mean ± standard deviation over seeds."
+            " Losses marked (labels) train with the class labels; the others are"
+            " self-supervised.",
             f"Machine: {mine[0]['machine']}.",
             "",
-            "| loss | kNN accuracy | linear probe accuracy | seconds per run |",
-            "| --- | --- | --- | --- |",
+            "| loss | kNN accuracy | linear probe accuracy |",
+            "| --- | --- | --- |",
         ]
         order = sorted(
             {r["loss"] for r in mine},
@@ -93,10 +95,10 @@ def report(path: Path) -> None:
         )
         for name in order:
             runs = [r for r in mine if r["loss"] == name]
-            seconds = statistics.fmean(r["seconds"] for r in runs)
+            tag = " (labels)" if BY_NAME[name].supervised else ""
             lines.append(
-                f"| `{name}` ({BY_NAME[name].title}) | {mean_spread([r['knn'] for r in runs])}"
-                f" | {mean_spread([r['probe'] for r in runs])} | {seconds:.0f} |"
+                f"| {BY_NAME[name].title} (`{name}`){tag} | {mean_spread([r['knn'] for r in runs])}"
+                f" | {mean_spread([r['probe'] for r in runs])} |"
             )
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")

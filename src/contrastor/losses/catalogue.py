@@ -10,7 +10,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class LossEntry:
     """One row of the catalogue. ``unfit``: why the bundled image task (views of MNIST or
-    digits images, class labels) cannot train with this loss; ``None`` when it can."""
+    digits images, class labels) cannot train with this loss; ``None`` when it can.
+    ``supervised``: it uses the class labels on that task."""
 
     name: str
     title: str
@@ -22,6 +23,7 @@ class LossEntry:
     state: str
     paper: str
     unfit: str | None = None
+    supervised: bool = False
 
 
 _LOCAL_GATHERED = "local anchors vs gathered references"
@@ -49,6 +51,7 @@ CATALOGUE: tuple[LossEntry, ...] = (
         _LOCAL_GATHERED,
         "-",
         "Khosla et al. 2020, Supervised Contrastive Learning",
+        supervised=True,
     ),
     LossEntry(
         "dcl",
@@ -341,6 +344,7 @@ CATALOGUE += (
         _LOCAL_GATHERED,
         "-",
         "Gupta et al. 2024, Dual-Encoders for Extreme Multi-Label Classification",
+        supervised=True,
     ),
     LossEntry(
         "auc",
@@ -403,6 +407,7 @@ CATALOGUE += (
         _LOCAL_GATHERED,
         "subclass id per sample (re-clustered each epoch)",
         "Hou et al. 2023, Subclass-balancing Contrastive Learning for Long-tailed Recognition",
+        supervised=True,
     ),
     LossEntry(
         "whitened",
