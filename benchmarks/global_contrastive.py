@@ -41,6 +41,19 @@ def sweep(setups: list[str], seeds: tuple[int, ...]) -> None:
             print(f"{name} seed {seed}: kNN {row['knn']:.4f} probe {row['probe']:.4f}")
 
 
+def _delta(runs: list[dict], base: list[dict]) -> str:
+    """Mean difference in points (kNN, probe) to the reference setup."""
+    if not base:
+        return "—"
+
+    def mean(rs: list[dict], key: str) -> float:
+        return sum(r[key] for r in rs) / len(rs)
+
+    knn = 100 * (mean(runs, "knn") - mean(base, "knn"))
+    probe = 100 * (mean(runs, "probe") - mean(base, "probe"))
+    return f"{knn:+.1f} / {probe:+.1f} points"
+
+
 def report(path: Path) -> None:
     rows = Results(RESULTS, ()).rows()
     lines = [
@@ -52,9 +65,10 @@ def report(path: Path) -> None:
         " `python benchmarks/global_contrastive.py` then `--report`.",
         f"Machine: {rows[0]['machine'] if rows else '-'}.",
         "",
-        "| setup | options | kNN accuracy | linear probe accuracy |",
-        "| --- | --- | --- | --- |",
+        "| setup | options | kNN accuracy | linear probe accuracy | vs NT-Xent batch 64 |",
+        "| --- | --- | --- | --- | --- |",
     ]
+    base = [r for r in rows if r["setup"] == "NT-Xent, batch 64"]
     for name, options in SETUPS.items():
         runs = [r for r in rows if r["setup"] == name]
         if not runs:
@@ -62,7 +76,7 @@ def report(path: Path) -> None:
         flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items())
         lines.append(
             f"| {name} | `{flags}` | {mean_spread([r['knn'] for r in runs])}"
-            f" | {mean_spread([r['probe'] for r in runs])} |"
+            f" | {mean_spread([r['probe'] for r in runs])} | {_delta(runs, base)} |"
         )
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")
