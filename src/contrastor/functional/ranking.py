@@ -75,13 +75,11 @@ def decoupled_softmax(
     n, m = q.shape[0], everyone.shape[0]
     total = torch.zeros(n, dtype=q.dtype, device=q.device)
     mass = torch.zeros_like(total)
-    has_negative = torch.ones(n, dtype=torch.bool, device=q.device)
     pairs = list(_positive_pairs(batch.targets, n, m, q.device))
     counts = torch.zeros(n, dtype=torch.long, device=q.device)
     for i, _, _ in pairs:
         counts.index_add_(0, i, torch.ones_like(i))
-    has_negative &= counts < m
-    anchors = (counts > 0) & has_negative
+    anchors = (counts > 0) & (counts < m)  # a positive and a negative
     if not bool(anchors.any()):
         raise ValueError("no query has both a positive and a negative: the loss is undefined")
     negatives = log_partition(

@@ -4,6 +4,7 @@ the target network of BYOL."""
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import Tensor, nn
@@ -52,7 +53,7 @@ class MomentumEncoder(nn.Module):
     def cosine_momentum(base: float, step: int, total_steps: int) -> float:
         """BYOL's schedule: ``base`` at step 0 rising to 1 at ``total_steps``."""
         progress = min(max(step / max(total_steps, 1), 0.0), 1.0)
-        return 1.0 - (1.0 - base) * (torch.cos(torch.tensor(torch.pi * progress)).item() + 1) / 2
+        return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1) / 2
 
     def extra_repr(self) -> str:
         return f"momentum={self.momentum}"
