@@ -39,17 +39,19 @@ bench: $(STAMP)
 # the same-budget loss comparison (resumable; hours on a 2-core CPU) and its pages
 bench-losses: $(STAMP)
 	$(PY) benchmarks/loss_catalogue.py --dataset digits
-	$(PY) benchmarks/loss_catalogue.py --dataset mnist --report
+	$(PY) benchmarks/loss_catalogue.py --dataset mnist
+	$(PY) benchmarks/structured_losses.py
+	$(PY) benchmarks/loss_catalogue.py --report
 	$(PY) benchmarks/global_contrastive.py
 	$(PY) benchmarks/global_contrastive.py --report
 
 # noise robustness tables (the code-search one needs the text extra)
 bench-noise: $(STAMP)
-	$(PY) benchmarks/noisy_correspondence.py --out docs/noise_correspondence.md
+	$(PY) benchmarks/noisy_correspondence.py
 	$(PY) benchmarks/label_noise.py
-	$(PY) benchmarks/label_noise.py --report
 	$(PY) -m pip install --quiet -e ".[text]"
-	$(PY) benchmarks/noisy_code_search.py --out docs/noise_code_search.md
+	$(PY) benchmarks/noisy_code_search.py
+	$(PY) benchmarks/noise_report.py
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info src/*.egg-info .pytest_cache

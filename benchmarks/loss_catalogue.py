@@ -23,6 +23,7 @@ from pathlib import Path
 from contrastor.losses.catalogue import BY_NAME, CATALOGUE, MIN_VIEWS, trainable
 
 sys.path.insert(0, str(Path(__file__).parent))
+from structured_losses import section as structured_section
 from training_runs import Results, mean_spread, train_run
 
 HERE = Path(__file__).parent
@@ -68,7 +69,12 @@ def report(path: Path) -> None:
             f"| {name} | {e.title} | {e.api} | {e.inputs} | {e.positives} | {tiled} | {e.ddp}"
             f" | {e.state} | {e.paper} |"
         )
-    lines += ["", "Losses `contrastor train` refuses on the image task, and why:", ""]
+    lines += [
+        "",
+        "Losses `contrastor train` refuses on the image task, and why (each is measured on a"
+        " task shaped for it at the end of this page):",
+        "",
+    ]
     lines += [f"- `{e.name}`: {e.unfit}." for e in CATALOGUE if e.unfit]
     for dataset, budget in BUDGET.items():
         mine = [r for r in rows if r["dataset"] == dataset]
@@ -100,6 +106,7 @@ def report(path: Path) -> None:
                 f"| {BY_NAME[name].title} (`{name}`){tag} | {mean_spread([r['knn'] for r in runs])}"
                 f" | {mean_spread([r['probe'] for r in runs])} |"
             )
+    lines += structured_section()
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")
 

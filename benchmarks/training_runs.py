@@ -19,8 +19,12 @@ def train_run(options: dict) -> dict:
     probe accuracy, the wall time and the machine."""
     with tempfile.TemporaryDirectory() as out:
         args = [sys.executable, "-m", "contrastor", "train", "--out", out, "--no-progress"]
-        for key, value in options.items():
-            args += [f"--{key.replace('_', '-')}", str(value)]
+        for key, value in {"baselines": False, **options}.items():
+            flag = key.replace("_", "-")
+            if isinstance(value, bool):
+                args.append(f"--{flag}" if value else f"--no-{flag}")
+            else:
+                args += [f"--{flag}", str(value)]
         started = time.perf_counter()
         done = subprocess.run(args, capture_output=True, text=True)
         seconds = time.perf_counter() - started
@@ -35,9 +39,13 @@ def train_run(options: dict) -> dict:
         **({"detector_auroc": detector["auroc"]} if detector else {}),
         "seconds": round(seconds, 1),
         "options": options,
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}",
+        "machine": machine(),
     }
+
+
+def machine() -> str:
+    """The CPU architecture, torch threads and torch version of this process."""
+    return f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 class Results:

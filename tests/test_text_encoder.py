@@ -27,3 +27,18 @@ def test_mean_pooled_embeddings_rank_paraphrases_first():
     assert torch.allclose(alone, encoder.embed(texts)[:1], atol=1e-5)
     with pytest.raises(ValueError, match="non-empty list"):
         encoder("one string")
+
+
+def test_top_blocks_from_cached_states_equal_the_full_forward():
+    encoder = TextEncoder(max_length=24, trainable_layers=2).eval()
+    texts = ["Return the sum of two numbers.", "Open a file.", "Parse a date string into parts."]
+    states = encoder.frozen_states(texts)
+    assert [len(s) for s in states] == encoder.tokenize(texts)["attention_mask"].sum(1).tolist()
+    assert torch.allclose(encoder.from_states(states), encoder(texts), atol=1e-5)
+    trainable = {n for n, p in encoder.named_parameters() if p.requires_grad}
+    assert trainable and all(".layer.4." in n or ".layer.5." in n for n in trainable)
+    encoder.train()
+    encoder.from_states(states).sum().backward()
+    assert all(p.grad is not None for n, p in encoder.named_parameters() if n in trainable)
+    with pytest.raises(ValueError, match="trainable_layers"):
+        TextEncoder(trainable_layers=7)

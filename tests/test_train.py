@@ -63,6 +63,9 @@ def test_tiny_run_writes_the_run_folder(tmp_path):
     assert len((folder / "metrics.csv").read_text().splitlines()) == 3
     meta = read_metadata(folder / CHECKPOINT)
     assert meta["step"] == 2 * (1437 // 64)
+    # without the baselines only the trained encoder is evaluated, with the same figures
+    alone = train(_tiny(tmp_path, "alone", epochs=2, baselines=False))
+    assert alone.table == {"trained encoder": result.table["trained encoder"]}
 
 
 @pytest.mark.parametrize("loss", [name for name in trainable() if name != "ntxent"])

@@ -36,6 +36,7 @@ HELP = {
     "out": "run folder (checkpoint, metrics, report)",
     "checkpoint_every": "also checkpoint every N steps (0: once per epoch)",
     "knn_k": "neighbours for kNN accuracy",
+    "baselines": "also evaluate raw pixels and the untrained encoder",
     "label_noise": "share of training labels flipped to measure robustness (test stays clean)",
     "label_noise_kind": "symmetric (any other class) or asymmetric (2->7, 3->8, 5<->6, 7->1)",
     "robust": "weight or drop samples by a loss-history mixture or kNN label agreement",

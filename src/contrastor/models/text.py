@@ -27,6 +27,9 @@ class TextEncoder(nn.Module):
 
     ``forward`` takes a list of strings (tokenised here, truncated to ``max_length``) and
     returns unnormalised ``(n, d)`` embeddings; losses with cosine similarity normalise them.
+    ``trainable_layers=k`` freezes the token embeddings and all but the top ``k`` blocks;
+    with :meth:`frozen_states` and :meth:`from_states` a training loop then runs only those
+    ``k`` blocks per step, which makes fine-tuning on a CPU practical.
 
     Example:
         >>> encoder = TextEncoder()                       # packaged MiniLM, offline
@@ -34,7 +37,13 @@ class TextEncoder(nn.Module):
         >>> loss = InfoNCE(0.05, symmetric=True)(q, d)
     """
 
-    def __init__(self, path: str | Path | None = None, *, max_length: int = 256) -> None:
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        max_length: int = 256,
+        trainable_layers: int | None = None,
+    ) -> None:
         super().__init__()
         try:
             from transformers import AutoModel, AutoTokenizer
@@ -47,6 +56,24 @@ class TextEncoder(nn.Module):
         self.model = AutoModel.from_pretrained(source)
         self.max_length = max_length
         self.dim = int(self.model.config.hidden_size)
+        self.frozen = 0
+        if trainable_layers is not None:
+            layers = self.blocks()
+            if not 0 <= trainable_layers <= len(layers):
+                raise ValueError(
+                    f"trainable_layers must be in [0, {len(layers)}], got {trainable_layers}"
+                )
+            self.frozen = len(layers) - trainable_layers
+            self.model.requires_grad_(False)
+            for block in layers[self.frozen :]:
+                block.requires_grad_(True)
+
+    def blocks(self) -> nn.ModuleList:
+        """The transformer blocks, bottom first (BERT-style ``model.encoder.layer``)."""
+        layers = getattr(getattr(self.model, "encoder", None), "layer", None)
+        if not isinstance(layers, nn.ModuleList):
+            raise ValueError("freezing layers needs a BERT-style model (model.encoder.layer)")
+        return layers
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, Tensor]:
         if isinstance(texts, str) or not texts:
@@ -66,6 +93,39 @@ class TextEncoder(nn.Module):
         states = self.model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
         return (states * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
+
+    @torch.no_grad()
+    def frozen_states(self, texts: Sequence[str]) -> list[Tensor]:
+        """Token states after the frozen bottom of the model (embeddings and the frozen
+        blocks, eval mode), one ``(length, d)`` tensor per text without padding. They never
+        change during training, so a caller can compute them once per text and train the top
+        blocks from them with :meth:`from_states`, which costs only the top blocks."""
+        was_training = self.training
+        self.eval()
+        batch = self.tokenize(texts)
+        states = self.model(**batch, output_hidden_states=True).hidden_states[self.frozen]
+        self.train(was_training)
+        lengths = batch["attention_mask"].sum(1).tolist()
+        return [s[:n].cpu() for s, n in zip(states, lengths, strict=True)]
+
+    def from_states(self, states: Sequence[Tensor]) -> Tensor:
+        """Mean-pooled embeddings from :meth:`frozen_states` outputs, through the trainable
+        top blocks; equal to ``forward`` on the same texts in eval mode."""
+        if not states:
+            raise ValueError("give a non-empty list of token states")
+        device = next(self.model.parameters()).device
+        length = max(len(s) for s in states)
+        x = torch.zeros(len(states), length, self.dim, dtype=states[0].dtype, device=device)
+        mask = torch.zeros(len(states), length, dtype=torch.bool, device=device)
+        for i, s in enumerate(states):
+            x[i, : len(s)], mask[i, : len(s)] = s.to(device), True
+        additive = torch.zeros(mask.shape, dtype=x.dtype, device=device)
+        additive = additive.masked_fill(~mask, torch.finfo(x.dtype).min)[:, None, None, :]
+        for block in self.blocks()[self.frozen :]:
+            out = block(x, attention_mask=additive)
+            x = out[0] if isinstance(out, tuple) else out
+        weight = mask.unsqueeze(-1).to(x.dtype)
+        return (x * weight).sum(1) / weight.sum(1).clamp_min(1e-9)
 
     @torch.no_grad()
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> Tensor:

@@ -49,6 +49,7 @@ class TrainConfig:
     out: str = "runs/default"
     checkpoint_every: int = 0
     knn_k: int = 20
+    baselines: bool = True
     label_noise: float = 0.0
     label_noise_kind: str = "symmetric"
     robust: str = "none"

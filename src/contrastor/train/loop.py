@@ -182,7 +182,7 @@ class Run:
     def _identity(self) -> dict[str, Any]:
         """Settings that must match for a checkpoint to be resumable."""
         data = self.config.to_dict()
-        for key in ("resume", "progress", "out", "device", "checkpoint_every"):
+        for key in ("resume", "progress", "out", "device", "checkpoint_every", "baselines"):
             data.pop(key)
         return data
 
@@ -312,15 +312,15 @@ class Run:
     def final_table(self) -> tuple[dict[str, dict[str, float]], Tensor]:
         cfg, data = self.config, self.data
         k = cfg.knn_k
-        raw_train, raw_test = data.train_images.flatten(1), data.test_images.flatten(1)
-        untrained = build_model(cfg, data).to(self.device)
-        table = {
-            "raw pixels": evaluate_features(
+        table, features = {}, {}
+        models: list[tuple[str, nn.Module]] = [("trained encoder", self.model)]
+        if cfg.baselines:
+            raw_train, raw_test = data.train_images.flatten(1), data.test_images.flatten(1)
+            table["raw pixels"] = evaluate_features(
                 raw_train, data.train_labels, raw_test, data.test_labels, k
             )
-        }
-        features = {}
-        for name, model in (("untrained encoder", untrained), ("trained encoder", self.model)):
+            models.insert(0, ("untrained encoder", build_model(cfg, data).to(self.device)))
+        for name, model in models:
             tr, te = (
                 embed(model, data.train_images, self.device),
                 embed(model, data.test_images, self.device),
