@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from pathlib import Path
 
+from contrastor.recipes import RECIPES
 from contrastor.train.config import (
     DATASETS,
     DEVICES,
@@ -17,7 +19,7 @@ from contrastor.train.config import (
 )
 
 HELP = {
-    "dataset": "bundled offline dataset",
+    "dataset": f"bundled offline dataset ({', '.join(DATASETS)}; a recipe's own otherwise)",
     "loss": "loss by catalogue name (docs/losses.md); supervised ones use the labels",
     "temperature": "softmax temperature tau (SigLIP: 1 / logit scale)",
     "learnable_temperature": "learn the temperature with the model",
@@ -45,7 +47,6 @@ HELP = {
     "progress": "show a progress bar",
 }
 CHOICES = {
-    "dataset": DATASETS,
     "loss": LOSSES,
     "precision": PRECISIONS,
     "device": DEVICES,
@@ -68,6 +69,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--config", metavar="FILE", help="YAML file of options")
+    parser.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        metavar="NAME",
+        help="run the end-to-end recipe for another kind of data instead of the image job ("
+        + ", ".join(sorted(RECIPES))
+        + "); the options below that a recipe has apply to it, 'contrastor recipes' lists them",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a recipe option without a flag of its own (repeatable), e.g. --set corruption=0.5",
+    )
     for f in dataclasses.fields(TrainConfig):
         if f.name == "extra":
             continue
@@ -97,6 +113,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.recipe:
+        return run_recipe_command(args)
+    if args.set:
+        raise ValueError("--set gives recipe options: add --recipe NAME")
     from contrastor.train.config import field_names, load_config
     from contrastor.train.loop import train
     from contrastor.train.report import format_table
@@ -114,4 +134,36 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(format_table(result.table))
         print(f"\nreport: {result.folder / 'report.html'}")
+    return 0
+
+
+def run_recipe_command(args: argparse.Namespace) -> int:
+    """``--recipe NAME``: options from ``--config``, then the flags given, then ``--set``."""
+    import yaml
+
+    from contrastor.recipes import get_recipe, run_recipe
+    from contrastor.train.config import field_names
+    from contrastor.train.report import format_table
+
+    recipe = get_recipe(args.recipe)
+    overrides: dict = {}
+    if args.config:
+        loaded = yaml.safe_load(Path(args.config).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{args.config}: a config file must be a mapping of option: value")
+        overrides.update({str(k).replace("-", "_"): v for k, v in loaded.items()})
+    for name in field_names():
+        if name not in ("out", "progress") and getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
+        overrides[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    out = args.out or f"runs/{recipe.name}"
+    print(f"contrastor train --recipe {recipe.name}: {recipe.summary}; run folder {out}")
+    done = run_recipe(recipe, out, progress=args.progress is not False, **overrides)
+    print()
+    print(format_table(done.result.table, recipe.first_column))
+    print(f"\nreport: {done.folder / 'report.html'}")
     return 0

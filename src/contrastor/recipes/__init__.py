@@ -1,0 +1,24 @@
+"""End-to-end recipes, one per kind of data: ``contrastor train --recipe NAME``."""
+
+from contrastor.recipes import tabular
+from contrastor.recipes.base import Recipe, RecipeResult, RecipeRun, recipe_options, run_recipe
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (tabular.RECIPE,)}
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called ``name`` (a ``ValueError`` lists the others)."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
+    return RECIPES[name]
+
+
+__all__ = [
+    "RECIPES",
+    "Recipe",
+    "RecipeResult",
+    "RecipeRun",
+    "get_recipe",
+    "recipe_options",
+    "run_recipe",
+]

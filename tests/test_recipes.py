@@ -1,0 +1,73 @@
+"""Recipes: the shared mechanism (options, run folder, command line) and each recipe's tiny
+version end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from contrastor.cli.main import main
+from contrastor.data.views.tabular import MarginalCorruption
+from contrastor.recipes import RECIPES, get_recipe, recipe_options, run_recipe
+
+
+def test_marginal_corruption_draws_each_feature_from_its_own_column():
+    g = torch.Generator().manual_seed(0)
+    table = torch.arange(40, dtype=torch.float32).reshape(10, 4) * torch.tensor([1, 100, 1e4, 1e6])
+    rows = -torch.ones(6, 4)
+    view = MarginalCorruption(table, rate=0.5)(rows, g)
+    changed = view != rows
+    assert changed.sum(1).tolist() == [2] * 6  # round(0.5 * 4) features per row
+    for j in range(4):
+        assert set(view[changed[:, j], j].tolist()) <= set(table[:, j].tolist())
+    again = MarginalCorruption(table, rate=0.5)(rows, torch.Generator().manual_seed(0))
+    assert torch.equal(view, again)
+    assert torch.equal(MarginalCorruption(table, rate=0.0)(rows, g), rows)
+    with pytest.raises(ValueError, match="rows must be"):
+        MarginalCorruption(table)(torch.zeros(2, 3), g)
+    with pytest.raises(ValueError, match="rate"):
+        MarginalCorruption(table, rate=1.5)
+
+
+def test_recipe_options_refuse_unknown_names_and_bad_values():
+    recipe = get_recipe("tabular")
+    assert recipe_options(recipe, {"epochs": 7, "lr": None}).epochs == 7
+    with pytest.raises(ValueError, match=r"no option.*width.*its options: dataset"):
+        recipe_options(recipe, {"width": 3})
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        recipe_options(recipe, {"dataset": "mnist"})
+    with pytest.raises(ValueError, match="unknown recipe"):
+        get_recipe("nope")
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_tiny_recipe_writes_its_run_folder(tmp_path, name):
+    recipe = RECIPES[name]
+    if recipe.extra:
+        pytest.importorskip({"text": "transformers", "timeseries": "sktime"}[recipe.extra])
+    done = run_recipe(recipe, tmp_path / name, progress=False, **recipe.tiny)
+    for file in ("config.yaml", "results.json", "report.html", "model.safetensors"):
+        assert (done.folder / file).is_file(), file
+    results = json.loads((done.folder / "results.json").read_text())
+    assert results["config"]["recipe"] == name
+    assert len(results["history"]) == done.options.epochs
+    assert "trained encoder" in results["table"]
+    values = [v for row in results["table"].values() for v in row.values()]
+    assert values and all(0.0 <= v <= 1.0 for v in values)
+
+
+def test_command_line_runs_a_recipe_with_flags_and_set(tmp_path, capsys):
+    out = tmp_path / "scarf"
+    flags = ["--epochs", "2", "--set", "hidden=16", "--set", "depth=1", "--no-progress"]
+    code = main(["train", "--recipe", "tabular", "--out", str(out), *flags])
+    assert code == 0
+    assert "trained encoder" in capsys.readouterr().out
+    config = (out / "config.yaml").read_text()
+    assert "hidden: 16" in config and "depth: 1" in config and "epochs: 2" in config
+    assert main(["train", "--recipe", "tabular", "--width", "3", "--out", str(out)]) == 2
+    assert "no option(s) width" in capsys.readouterr().err
+    assert main(["train", "--set", "hidden=3", "--out", str(out)]) == 2
+    assert main(["recipes"]) == 0
+    assert "corruption = 0.6" in capsys.readouterr().out
