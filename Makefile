@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
-EXTRAS ?= data,report,tensorboard,dev
+EXTRAS ?= data,report,tensorboard,text,timeseries,dev
+#: MovieLens-100k for the recommendation recipe ships in recbole (its own dependencies are not needed)
+RECIPE_DATA := recbole==1.2.1
 
 .PHONY: install demo test test-slow lint bench bench-losses bench-noise clean
 
@@ -12,6 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "$(TORCH_PIN)"
 	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	$(PY) -m pip install --quiet --no-deps "$(RECIPE_DATA)"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -33,7 +33,6 @@ from torch import Tensor, nn
 import contrastor.functional as CF
 from contrastor.data.datasets import load_image_dataset
 from contrastor.eval import retrieval_metrics
-from contrastor.models import ContrastiveModel, SmallCNN
 from contrastor.noise import (
     LossHistory,
     clean_weights,
@@ -42,6 +41,8 @@ from contrastor.noise import (
     shuffle_pairs,
     small_loss_selection,
 )
+from contrastor.recipes.crossmodal import halves, two_towers
+from contrastor.recipes.evaluation import features_of
 from contrastor.train.schedule import warmup_cosine
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -53,20 +54,8 @@ STRATEGIES = ("plain", "rince", "gmm_weight", "gmm_drop", "retarget")
 TAU = 0.1
 
 
-def halves(images: Tensor) -> tuple[Tensor, Tensor]:
-    return images[:, :, :14], images[:, :, 14:]
-
-
-def encoders(width: int, dim: int) -> nn.ModuleList:
-    return nn.ModuleList(ContrastiveModel(SmallCNN(1, width, 128), 128, dim) for _ in range(2))
-
-
-@torch.no_grad()
-def embed(model: nn.Module, x: Tensor, batch: int = 1000) -> Tensor:
-    model.eval()
-    out = torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)])
-    model.train()
-    return out
+def embed(model: nn.Module, x: Tensor) -> Tensor:
+    return features_of(model, model, x)
 
 
 @torch.no_grad()
@@ -107,7 +96,7 @@ def run(strategy: str, noise: float, args: argparse.Namespace) -> dict:
     top, bottom = halves(train)
     corruption = shuffle_pairs(len(train), noise, generator=torch.Generator().manual_seed(7))
     bottom = corruption.apply(bottom)
-    models = encoders(args.width, 64)
+    models = two_towers(args.width, 64)
     optimizer = torch.optim.AdamW(models.parameters(), lr=2e-3, weight_decay=1e-4)
     steps = len(train) // args.batch
     scheduler = warmup_cosine(optimizer, steps, args.epochs * steps)

@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from contrastor.recipes import RECIPES
 
     for recipe in RECIPES.values():
-        needs = f" (needs: pip install 'contrastor[{recipe.extra}]')" if recipe.extra else ""
+        needs = "".join(f" (needs {m}: {how})" for m, how in recipe.needs.items())
         print(f"{recipe.name}: {recipe.summary}{needs}")
         for f in dataclasses.fields(recipe.options):
             print(f"    {f.name} = {f.default!r}")

@@ -1,9 +1,11 @@
 """End-to-end recipes, one per kind of data: ``contrastor train --recipe NAME``."""
 
-from contrastor.recipes import tabular
+from contrastor.recipes import crossmodal, recommendation, tabular, timeseries
 from contrastor.recipes.base import Recipe, RecipeResult, RecipeRun, recipe_options, run_recipe
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (tabular.RECIPE,)}
+RECIPES: dict[str, Recipe] = {
+    r.name: r for r in (crossmodal.RECIPE, recommendation.RECIPE, tabular.RECIPE, timeseries.RECIPE)
+}
 
 
 def get_recipe(name: str) -> Recipe:

@@ -38,7 +38,7 @@ class RecipeResult:
 class Recipe:
     """A named end-to-end job: ``options`` is a dataclass type of defaults, ``run`` trains
     and evaluates from an instance of it; ``tiny`` overrides make the test-size version;
-    ``extra`` names the optional dependencies it needs (``pip install 'contrastor[extra]'``)."""
+    ``needs`` maps the optional modules it imports to the command that installs them."""
 
     name: str
     summary: str
@@ -46,7 +46,7 @@ class Recipe:
     run: Callable[..., RecipeResult]
     tiny: dict[str, Any]
     first_column: str = "features"
-    extra: str | None = None
+    needs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -2,5 +2,6 @@
 
 from contrastor.data.views.image import ImageViews
 from contrastor.data.views.tabular import MarginalCorruption
+from contrastor.data.views.timeseries import SeriesViews
 
-__all__ = ["ImageViews", "MarginalCorruption"]
+__all__ = ["ImageViews", "MarginalCorruption", "SeriesViews"]
