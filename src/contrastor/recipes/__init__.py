@@ -1,10 +1,18 @@
 """End-to-end recipes, one per kind of data: ``contrastor train --recipe NAME``."""
 
-from contrastor.recipes import crossmodal, recommendation, tabular, timeseries
+from contrastor.recipes import crossmodal, recommendation, tabular, text, timeseries
 from contrastor.recipes.base import Recipe, RecipeResult, RecipeRun, recipe_options, run_recipe
 
 RECIPES: dict[str, Recipe] = {
-    r.name: r for r in (crossmodal.RECIPE, recommendation.RECIPE, tabular.RECIPE, timeseries.RECIPE)
+    r.name: r
+    for r in (
+        crossmodal.RECIPE,
+        recommendation.RECIPE,
+        text.SIMCSE,
+        tabular.RECIPE,
+        text.TEXT,
+        timeseries.RECIPE,
+    )
 }
 
 

