@@ -8,7 +8,7 @@ EXTRAS ?= data,report,tensorboard,text,timeseries,dev
 #: MovieLens-100k for the recommendation recipe ships in recbole (its own dependencies are not needed)
 RECIPE_DATA := recbole==1.2.1
 
-.PHONY: install demo test test-slow lint bench bench-losses bench-noise clean
+.PHONY: install demo test test-slow lint bench bench-losses bench-noise bench-recipes clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -48,13 +48,17 @@ bench-losses: $(STAMP)
 	$(PY) benchmarks/global_contrastive.py
 	$(PY) benchmarks/global_contrastive.py --report
 
-# noise robustness tables (the code-search one needs the text extra)
+# noise robustness runs (resumable; hours on a CPU) and docs/noise.md
 bench-noise: $(STAMP)
 	$(PY) benchmarks/noisy_correspondence.py
 	$(PY) benchmarks/label_noise.py
-	$(PY) -m pip install --quiet -e ".[text]"
 	$(PY) benchmarks/noisy_code_search.py
 	$(PY) benchmarks/noise_report.py
+
+# one full run of every recipe (resumable) and docs/recipes.md
+bench-recipes: $(STAMP)
+	$(PY) benchmarks/recipes.py
+	$(PY) benchmarks/recipes.py --report
 
 clean:
 	rm -rf $(VENV) runs build dist *.egg-info src/*.egg-info .pytest_cache

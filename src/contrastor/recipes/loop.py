@@ -73,3 +73,16 @@ def shuffled_batches(n: int, batch_size: int) -> Callable[[torch.Generator], lis
         return [order[i : i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
 
     return draw
+
+
+def merge_histories(histories: dict[str, list[dict[str, float]]]) -> list[dict[str, float]]:
+    """One history from several runs of equal length: per epoch, the mean ``loss`` and each
+    run's own as ``loss NAME``."""
+    if not histories:
+        return []
+    epochs = min(len(h) for h in histories.values())
+    return [
+        {"epoch": e + 1, "loss": sum(h[e]["loss"] for h in histories.values()) / len(histories)}
+        | {f"loss {name}": h[e]["loss"] for name, h in histories.items()}
+        for e in range(epochs)
+    ]

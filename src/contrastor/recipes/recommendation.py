@@ -17,7 +17,7 @@ import contrastor.functional as CF
 from contrastor.data.interactions import Interactions, load_movielens_100k
 from contrastor.models.graph import LightGCN, low_rank_factors, normalized_adjacency
 from contrastor.recipes.base import Recipe, RecipeResult
-from contrastor.recipes.loop import fit
+from contrastor.recipes.loop import fit, merge_histories
 
 METHODS = ("bpr", "simgcl", "xsimgcl", "lightgcl")
 
@@ -160,12 +160,7 @@ def run(options: RecommendationOptions, progress: bool = True) -> RecipeResult:
         table[f"LightGCN + {method}"] = ranking_metrics(
             user_item_scores(model, data), data, options.top_k
         )
-    epochs = len(next(iter(histories.values())))
-    history = [
-        {"epoch": e + 1, "loss": sum(h[e]["loss"] for h in histories.values()) / len(histories)}
-        | {f"loss {m}": h[e]["loss"] for m, h in histories.items()}
-        for e in range(epochs)
-    ]
+    history = merge_histories(histories)
     return RecipeResult(table, history, modules)
 
 

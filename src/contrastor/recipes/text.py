@@ -15,6 +15,7 @@ Evaluation: MRR@10 and Recall@1/10 of held-out queries against the held-out docu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +27,7 @@ from contrastor.data.pairs import read_pairs
 from contrastor.eval import retrieval_metrics
 from contrastor.models.text import TextEncoder, default_model_path
 from contrastor.recipes.base import Recipe, RecipeResult
-from contrastor.recipes.loop import fit, shuffled_batches
+from contrastor.recipes.loop import fit, merge_histories, shuffled_batches
 
 METHODS = ("in_batch", "hard_negatives", "mnrl")
 ROWS = {
@@ -137,6 +138,29 @@ def mine_hard_negatives(
     return scores.masked_fill(same, -torch.inf).argmax(1)
 
 
+def _fit(
+    model: torch.nn.Module,
+    batches: Callable[[torch.Generator], list[Tensor]],
+    step: Callable[[Tensor, torch.Generator], Tensor],
+    options: TextOptions,
+    progress: bool,
+    label: str,
+) -> list[dict[str, float]]:
+    """The text budget: AdamW (weight decay 0.01) on the trainable blocks, 10% warm-up."""
+    return fit(
+        model.parameters(),
+        batches,
+        step,
+        epochs=options.epochs,
+        lr=options.lr,
+        weight_decay=0.01,
+        warmup_epochs=0.1,
+        seed=options.seed,
+        progress=progress,
+        label=label,
+    )
+
+
 def train_encoder(
     method: str,
     train: list[CodePair],
@@ -174,19 +198,7 @@ def train_encoder(
             negatives = negatives.unsqueeze(1)
         return CF.info_nce(q, d, temperature=options.temperature, anchor_negatives=negatives)
 
-    history = fit(
-        [p for p in encoder.parameters() if p.requires_grad],
-        batches,
-        step,
-        epochs=options.epochs,
-        lr=options.lr,
-        weight_decay=0.01,
-        warmup_epochs=0.1,
-        seed=options.seed,
-        progress=progress,
-        label=ROWS[method],
-    )
-    return encoder, history
+    return encoder, _fit(encoder, batches, step, options, progress, ROWS[method])
 
 
 def train_mnrl(
@@ -213,18 +225,8 @@ def train_mnrl(
         d = model.tokenize([train[i].code for i in rows])
         return loss([q, d], torch.zeros(len(rows)))
 
-    history = fit(
-        [p for p in model.parameters() if p.requires_grad],
-        shuffled_batches(len(train), options.batch_size),
-        step,
-        epochs=options.epochs,
-        lr=options.lr,
-        weight_decay=0.01,
-        warmup_epochs=0.1,
-        seed=options.seed,
-        progress=progress,
-        label=ROWS["mnrl"],
-    )
+    draw = shuffled_batches(len(train), options.batch_size)
+    history = _fit(model, draw, step, options, progress, ROWS["mnrl"])
     model.eval()
     encode = {"convert_to_tensor": True, "batch_size": 64, "show_progress_bar": False}
     q = model.encode([p.query for p in test], **encode)
@@ -253,12 +255,7 @@ def _run(options: TextOptions, methods: list[str], progress: bool) -> RecipeResu
         encoder, histories[method] = train_encoder(method, train, states, options, progress)
         modules[method] = encoder
         table[ROWS[method]] = evaluate(encoder, test)
-    epochs = len(next(iter(histories.values())))
-    history = [
-        {"epoch": e + 1, "loss": sum(h[e]["loss"] for h in histories.values()) / len(histories)}
-        | {f"loss {m}": h[e]["loss"] for m, h in histories.items()}
-        for e in range(epochs)
-    ]
+    history = merge_histories(histories)
     notes.append(f"{len(train)} training pairs, {len(test)} held-out pairs ({options.pairs}).")
     return RecipeResult(table, history, modules, notes)
 
