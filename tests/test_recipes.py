@@ -133,3 +133,25 @@ def test_text_recipe_fine_tunes_on_a_users_own_pairs(tmp_path, capsys):
     table = json.loads((out / "results.json").read_text())["table"]
     assert set(table) == {"untrained model", "in-batch negatives"}
     assert all(0.0 <= v <= 1.0 for row in table.values() for v in row.values())
+
+
+def test_series_views_and_encoder_respect_each_series_length():
+    from contrastor.data.views import SeriesViews
+    from contrastor.models import Conv1dEncoder
+
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([20, 9, 13])
+    x = torch.randn(3, 2, 20, generator=g) * (torch.arange(20) < lengths[:, None, None])
+    views = SeriesViews(segments=3)
+    v = views(x, lengths, torch.Generator().manual_seed(5))
+    assert v.shape == x.shape
+    assert torch.equal(v, views(x, lengths, torch.Generator().manual_seed(5)))
+    for i, n in enumerate(lengths.tolist()):
+        assert bool((v[i, :, n:] == 0).all())
+    encoder = Conv1dEncoder(2, width=4, feature_dim=6).eval()
+    padded = encoder(x, lengths)
+    for i, n in enumerate(lengths.tolist()):
+        alone = encoder(x[i : i + 1, :, :n], torch.tensor([n]))
+        assert torch.allclose(padded[i], alone[0], atol=1e-6)
+    with pytest.raises(ValueError, match="lengths"):
+        views(x, lengths[:2], g)

@@ -68,28 +68,38 @@ class Conv1dEncoder(nn.Module):
     """A fully convolutional encoder for ``(B, C, T)`` series (the FCN of time-series
     classification: 1-D convolutions of widths w, 2w, w with kernels 7, 5, 3, BatchNorm and
     ReLU), then a global average over each series' valid steps and a Linear-BatchNorm-ReLU
-    layer to ``feature_dim``. ``lengths`` (optional) excludes the zero padding."""
+    layer to ``feature_dim``. With ``lengths`` the padding after each series is set back to
+    zero after every block, so a padded series gives (in eval mode) exactly the features of
+    the series alone."""
 
     def __init__(self, in_channels: int, width: int = 64, feature_dim: int = 128) -> None:
         super().__init__()
         if in_channels < 1 or width < 1 or feature_dim < 1:
             raise ValueError("in_channels, width and feature_dim must be positive")
-        layers: list[nn.Module] = []
-        for cin, cout, k in ((in_channels, width, 7), (width, 2 * width, 5), (2 * width, width, 3)):
-            layers += [nn.Conv1d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm1d(cout)]
-            layers.append(nn.ReLU(True))
-        self.conv = nn.Sequential(*layers)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv1d(cin, cout, k, padding=k // 2, bias=False),
+                nn.BatchNorm1d(cout),
+                nn.ReLU(True),
+            )
+            for cin, cout, k in (
+                (in_channels, width, 7),
+                (width, 2 * width, 5),
+                (2 * width, width, 3),
+            )
+        )
         self.out = nn.Sequential(
             nn.Linear(width, feature_dim, bias=False), nn.BatchNorm1d(feature_dim), nn.ReLU(True)
         )
         self.feature_dim = feature_dim
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        h = self.conv(x)
         if lengths is None:
-            pooled = h.mean(2)
+            valid = torch.ones(x.shape[0], 1, x.shape[2], dtype=x.dtype, device=x.device)
         else:
-            valid = torch.arange(h.shape[2], device=h.device)[None] < lengths[:, None].to(h.device)
-            valid = valid.unsqueeze(1).to(h.dtype)
-            pooled = (h * valid).sum(2) / valid.sum(2).clamp_min(1.0)
-        return self.out(pooled)
+            steps = torch.arange(x.shape[2], device=x.device)
+            valid = (steps[None] < lengths[:, None].to(x.device)).unsqueeze(1).to(x.dtype)
+        h = x * valid
+        for block in self.blocks:
+            h = block(h) * valid
+        return self.out(h.sum(2) / valid.sum(2).clamp_min(1.0))

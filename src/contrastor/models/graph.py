@@ -35,13 +35,16 @@ def perturb(e: Tensor, eps: float, generator: torch.Generator | None) -> Tensor:
 
 class LightGCN(nn.Module):
     """One embedding per user and item, propagated ``layers`` times over the normalised
-    graph; the output is the mean of the layers (with the input layer, as LightGCN, or
-    without it for the perturbed views, as SimGCL). He et al., "LightGCN: Simplifying and
-    Powering Graph Convolution Network for Recommendation", SIGIR 2020."""
+    graph; the output is the mean of the layers, with the input layer (``include_input``,
+    LightGCN) or without it (SimGCL and XSimGCL, perturbed or not). He et al., "LightGCN:
+    Simplifying and Powering Graph Convolution Network for Recommendation", SIGIR 2020."""
 
-    def __init__(self, users: int, items: int, dim: int = 64, layers: int = 2) -> None:
+    def __init__(
+        self, users: int, items: int, dim: int = 64, layers: int = 2, include_input: bool = True
+    ) -> None:
         super().__init__()
         self.users, self.items, self.layers = users, items, layers
+        self.include_input = include_input
         self.embedding = nn.Embedding(users + items, dim)
         nn.init.xavier_uniform_(self.embedding.weight)
 
@@ -56,7 +59,7 @@ class LightGCN(nn.Module):
             if eps > 0:
                 e = perturb(e, eps, generator)
             outputs.append(e)
-        stack = outputs if eps > 0 else [self.embedding.weight, *outputs]
+        stack = [self.embedding.weight, *outputs] if self.include_input else outputs
         return torch.stack(stack).mean(0), outputs
 
     def low_rank_view(self, factors: tuple[Tensor, Tensor]) -> Tensor:

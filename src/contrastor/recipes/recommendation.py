@@ -80,7 +80,10 @@ def train_method(
     method: str, data: Interactions, options: RecommendationOptions, progress: bool
 ) -> tuple[LightGCN, list[dict[str, float]]]:
     torch.manual_seed(options.seed)
-    model = LightGCN(data.users, data.items, options.embedding_dim, options.layers)
+    noisy_views = method in ("simgcl", "xsimgcl")
+    model = LightGCN(
+        data.users, data.items, options.embedding_dim, options.layers, include_input=not noisy_views
+    )
     adjacency = normalized_adjacency(data.users, data.items, data.train)
     factors = low_rank_factors(data.users, adjacency, options.svd_rank)
     users, tau, lam = data.users, options.temperature, options.cl_weight
