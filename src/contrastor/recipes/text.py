@@ -171,7 +171,8 @@ def train_encoder(
     torch.manual_seed(options.seed)
     encoder = TextEncoder(max_length=options.max_length, trainable_layers=options.trainable_layers)
     queries, documents = states
-    draw = shuffled_batches(len(train), options.batch_size)
+    pool = queries + documents  # SimCSE: every training text on its own, pairing unused
+    draw = shuffled_batches(len(pool if method == "simcse" else train), options.batch_size)
     mined: list[Tensor] = []
     texts = [p.code for p in train]
 
@@ -183,8 +184,7 @@ def train_encoder(
     def step(index: Tensor, g: torch.Generator) -> Tensor:
         rows = index.tolist()
         if method == "simcse":
-            pool = queries + documents
-            chosen = [pool[i] for i in torch.randint(len(pool), (len(rows),), generator=g)]
+            chosen = [pool[i] for i in rows]
             return CF.info_nce(
                 encoder.from_states(chosen),
                 encoder.from_states(chosen),
