@@ -24,7 +24,6 @@ import torch
 
 import contrastor.functional as CF
 from contrastor.data.codesearch import split_by_module, stdlib_code_pairs
-from contrastor.eval import retrieval_metrics
 from contrastor.models.text import TextEncoder
 from contrastor.noise import (
     LossHistory,
@@ -33,6 +32,7 @@ from contrastor.noise import (
     gmm_clean_probability,
     shuffle_pairs,
 )
+from contrastor.recipes.text import cached_states, evaluate
 from contrastor.train.schedule import warmup_cosine
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -41,12 +41,6 @@ from training_runs import Results, machine
 RESULTS = Path(__file__).parent / "results" / "noise_code_search.jsonl"
 STRATEGIES = ("plain", "rince", "gmm_weight", "gmm_drop", "retarget")
 TAU = 0.05
-
-
-def evaluate(encoder: TextEncoder, queries: list[str], codes: list[str]) -> dict[str, float]:
-    q, c = encoder.embed(queries), encoder.embed(codes)
-    metrics = retrieval_metrics(q, c, ks=(1, 10), map_at_r=False)
-    return {"mrr@10": metrics["mrr@10"], "recall@1": metrics["recall@1"]}
 
 
 def loss_of(strategy: str, q, c, clean, epoch: int, warmup: int):
@@ -105,7 +99,7 @@ def run(strategy: str, noise: float, data: dict, args: argparse.Namespace) -> di
                     + CF.info_nce(c, q, temperature=TAU, reduction="none")
                 )
             history.update(index, per_pair)
-    result = evaluate(encoder, data["test_queries"], data["test_codes"])
+    result = evaluate(encoder, data["test"])
     return {"strategy": strategy, "noise": noise, **result, "detector_auroc": auroc}
 
 
@@ -167,12 +161,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--noise", nargs="*", type=float, default=[0.0, 0.2, 0.4, 0.5])
     parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES))
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--layers", type=int, default=2, help="top blocks trained")
-    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--max-length", type=int, default=96)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny smoke run, not recorded")
     args = parser.parse_args()
@@ -188,10 +182,9 @@ def main() -> None:
     settings.update(pairs=len(train), held_out=len(test))
     results = Results(RESULTS, ("strategy", "noise", "settings"))
     record = not args.quick
-    test_queries, test_codes = [p.query for p in test], [p.code for p in test]
     if not results.has(strategy="untrained", noise=0.0, settings=settings) or not record:
         plain = TextEncoder(max_length=args.max_length)
-        row = {"strategy": "untrained", "noise": 0.0, **evaluate(plain, test_queries, test_codes)}
+        row = {"strategy": "untrained", "noise": 0.0, **evaluate(plain, test)}
         print(f"untrained: MRR@10 {row['mrr@10']:.3f} R@1 {row['recall@1']:.3f}")
         if record:
             results.add({**row, "settings": settings, "machine": machine()})
@@ -205,14 +198,11 @@ def main() -> None:
         return
     started = time.perf_counter()
     cacher = TextEncoder(max_length=args.max_length, trainable_layers=args.layers)
-    data = {"test_queries": test_queries, "test_codes": test_codes}
-    for key, texts in (
-        ("query_states", [p.query for p in train]),
-        ("code_states", [p.code for p in train]),
-    ):
-        data[key] = [
-            s for i in range(0, len(texts), 64) for s in cacher.frozen_states(texts[i : i + 64])
-        ]
+    data = {
+        "test": test,
+        "query_states": cached_states(cacher, [p.query for p in train]),
+        "code_states": cached_states(cacher, [p.code for p in train]),
+    }
     seconds = time.perf_counter() - started
     print(f"cached the frozen token states of {2 * len(train)} texts in {seconds:.0f} s")
     for noise, strategy in todo:
