@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,20 +19,21 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from contrastor.train.report import METRIC_NAMES
 from training_runs import Results, machine
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "recipes.jsonl"
-#: run name -> (recipe, options given on the command line)
-RUNS: dict[str, tuple[str, dict[str, str]]] = {
-    "text": ("text", {}),
-    "simcse": ("simcse", {}),
-    "timeseries": ("timeseries", {}),
-    "tabular-wine": ("tabular", {"dataset": "wine"}),
-    "tabular-breast_cancer": ("tabular", {"dataset": "breast_cancer"}),
-    "recommendation": ("recommendation", {}),
-    "crossmodal-clip": ("crossmodal", {"loss": "clip"}),
-    "crossmodal-siglip": ("crossmodal", {"loss": "siglip"}),
+#: run name -> (recipe, options given on the command line, seeds)
+RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
+    "text": ("text", {}, (0,)),
+    "simcse": ("simcse", {}, (0,)),
+    "timeseries": ("timeseries", {}, (0, 1, 2)),
+    "tabular-wine": ("tabular", {"dataset": "wine"}, (0, 1, 2, 3, 4)),
+    "tabular-breast_cancer": ("tabular", {"dataset": "breast_cancer"}, (0, 1, 2, 3, 4)),
+    "recommendation": ("recommendation", {}, (0,)),
+    "crossmodal-clip": ("crossmodal", {"loss": "clip"}, (0,)),
+    "crossmodal-siglip": ("crossmodal", {"loss": "siglip"}, (0,)),
 }
 TITLES = {
     "text": "Text retrieval: docstring to code, MiniLM fine-tuned",
@@ -45,62 +47,78 @@ TITLES = {
 }
 
 
-def command(run: str) -> list[str]:
-    recipe, options = RUNS[run]
+def command(run: str, seed: int | None = None) -> list[str]:
+    recipe, options, _ = RUNS[run]
     args = ["contrastor", "train", "--recipe", recipe]
     for key, value in options.items():
         args += ["--set", f"{key}={value}"]
-    return args
+    return args if seed is None else [*args, "--seed", str(seed)]
 
 
 def sweep(runs: list[str]) -> None:
-    results = Results(RESULTS, ("run",))
+    results = Results(RESULTS, ("run", "seed"))
     for run in runs:
-        if results.has(run=run):
-            continue
-        with tempfile.TemporaryDirectory() as out:
-            args = [sys.executable, "-m", *command(run), "--out", out, "--no-progress"]
-            started = time.perf_counter()
-            done = subprocess.run(args, capture_output=True, text=True)
-            seconds = round(time.perf_counter() - started, 1)
-            if done.returncode != 0:
-                raise RuntimeError(f"{run} failed:\n{done.stderr[-3000:]}")
-            payload = json.loads((Path(out) / "results.json").read_text())
-        row = {"run": run, "table": payload["table"], "config": payload["config"]}
-        row.update(notes=payload.get("notes", []), seconds=seconds, machine=machine())
-        results.add(row)
-        print(f"{run}: {seconds:.0f} s")
+        for seed in RUNS[run][2]:
+            if results.has(run=run, seed=seed):
+                continue
+            with tempfile.TemporaryDirectory() as out:
+                args = [sys.executable, "-m", *command(run, seed), "--out", out, "--no-progress"]
+                started = time.perf_counter()
+                done = subprocess.run(args, capture_output=True, text=True)
+                seconds = round(time.perf_counter() - started, 1)
+                if done.returncode != 0:
+                    raise RuntimeError(f"{run} failed:\n{done.stderr[-3000:]}")
+                payload = json.loads((Path(out) / "results.json").read_text())
+            row = {"run": run, "seed": seed, "table": payload["table"], "config": payload["config"]}
+            row.update(notes=payload.get("notes", []), seconds=seconds, machine=machine())
+            results.add(row)
+            print(f"{run} seed {seed}: {seconds:.0f} s")
 
 
-def _table(table: dict[str, dict[str, float]]) -> list[str]:
-    columns = list(dict.fromkeys(k for row in table.values() for k in row))
-    lines = ["| | " + " | ".join(columns) + " |", "| --- |" + " --- |" * len(columns)]
-    for name, row in table.items():
-        cells = [f"{row[c]:.4f}" if c in row else "-" for c in columns]
+def _table(tables: list[dict[str, dict[str, float]]]) -> list[str]:
+    """Rows x metrics; with several seeds, mean ± standard deviation."""
+    first = tables[0]
+    columns = list(dict.fromkeys(k for row in first.values() for k in row))
+    heads = [METRIC_NAMES.get(c, c) for c in columns]
+    lines = ["| | " + " | ".join(heads) + " |", "| --- |" + " --- |" * len(columns)]
+    for name in first:
+        cells = []
+        for c in columns:
+            values = [t[name][c] for t in tables if c in t.get(name, {})]
+            if len(values) > 1:
+                cells.append(f"{statistics.fmean(values):.4f} ± {statistics.stdev(values):.4f}")
+            else:
+                cells.append(f"{values[0]:.4f}" if values else "-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
 def report(path: Path) -> None:
-    rows = {r["run"]: r for r in Results(RESULTS, ()).rows()}
+    rows = Results(RESULTS, ()).rows()
     lines = [
         "# Recipes",
         "",
         "One end-to-end job per kind of data: `contrastor train --recipe NAME` (the options of",
-        "each: `contrastor recipes`). Every figure below is the held-out evaluation of one full",
-        "run with the default options, recorded by `python benchmarks/recipes.py` and written",
-        "here by `python benchmarks/recipes.py --report`; the wall time is that of the run on",
-        "the machine named, beside other jobs.",
+        "each: `contrastor recipes`). Every figure below is the held-out evaluation of full",
+        "runs with the default options (mean ± standard deviation where several seeds ran),",
+        "recorded by `python benchmarks/recipes.py` and written here by",
+        "`python benchmarks/recipes.py --report`; the wall time is that of one run on the",
+        "machine named, while other jobs shared it.",
     ]
     for run, title in TITLES.items():
-        row = rows.get(run)
-        lines += ["", f"## {title}", "", f"`{' '.join(command(run))}`", ""]
-        if row is None:
+        mine = sorted((r for r in rows if r["run"] == run), key=lambda r: r["seed"])
+        seeds = ", ".join(str(r["seed"]) for r in mine)
+        lines += ["", f"## {title}", "", f"`{' '.join(command(run))} --seed S`", ""]
+        if not mine:
             lines.append("Not run yet.")
             continue
-        lines += _table(row["table"])
-        notes = " ".join(row.get("notes", []))
-        lines += ["", f"{notes} {row['seconds'] / 60:.1f} min on {row['machine']}.".strip()]
+        lines += _table([r["table"] for r in mine])
+        notes = " ".join(mine[0].get("notes", []))
+        minutes = max(r["seconds"] for r in mine) / 60
+        lines += [
+            "",
+            f"Seeds {seeds}. {notes} At most {minutes:.1f} min a run on {mine[0]['machine']}.",
+        ]
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")
 

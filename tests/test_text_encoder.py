@@ -42,3 +42,25 @@ def test_top_blocks_from_cached_states_equal_the_full_forward():
     assert all(p.grad is not None for n, p in encoder.named_parameters() if n in trainable)
     with pytest.raises(ValueError, match="trainable_layers"):
         TextEncoder(trainable_layers=7)
+
+
+def test_cached_top_blocks_give_the_gradients_of_the_plain_pass():
+    from contrastor.functional import info_nce
+    from contrastor.models.text import TopBlocks
+    from contrastor.scale import CachedEncoder
+
+    encoder = TextEncoder(max_length=16, trainable_layers=1)
+    texts = ["sum two numbers", "open a file", "parse a date", "sort a list", "join paths"]
+    q_states = encoder.frozen_states(texts)
+    d_states = encoder.frozen_states([t.upper() for t in texts])
+    top = TopBlocks(encoder)
+    grads = []
+    for embed in (top, CachedEncoder(top, chunk_size=2)):
+        encoder.zero_grad()
+        torch.manual_seed(0)  # the same dropout masks in both passes
+        q = embed(encoder.pad_states(q_states))
+        d = embed(encoder.pad_states(d_states))
+        info_nce(q, d, temperature=0.05).backward()
+        grads.append({n: p.grad.clone() for n, p in encoder.named_parameters() if p.requires_grad})
+    for name, g in grads[0].items():
+        assert torch.allclose(g, grads[1][name], atol=1e-5), name

@@ -108,9 +108,9 @@ class TextEncoder(nn.Module):
         lengths = batch["attention_mask"].sum(1).tolist()
         return [s[:n].cpu() for s, n in zip(states, lengths, strict=True)]
 
-    def from_states(self, states: Sequence[Tensor]) -> Tensor:
-        """Mean-pooled embeddings from :meth:`frozen_states` outputs, through the trainable
-        top blocks; equal to ``forward`` on the same texts in eval mode."""
+    def pad_states(self, states: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+        """:meth:`frozen_states` outputs as one zero-padded ``(n, L, d)`` tensor and its
+        ``(n, L)`` boolean mask, on the model's device."""
         if not states:
             raise ValueError("give a non-empty list of token states")
         device = next(self.model.parameters()).device
@@ -119,13 +119,22 @@ class TextEncoder(nn.Module):
         mask = torch.zeros(len(states), length, dtype=torch.bool, device=device)
         for i, s in enumerate(states):
             x[i, : len(s)], mask[i, : len(s)] = s.to(device), True
-        additive = torch.zeros(mask.shape, dtype=x.dtype, device=device)
+        return x, mask
+
+    def from_padded(self, x: Tensor, mask: Tensor) -> Tensor:
+        """Mean-pooled embeddings of padded frozen states through the trainable top blocks."""
+        additive = torch.zeros(mask.shape, dtype=x.dtype, device=x.device)
         additive = additive.masked_fill(~mask, torch.finfo(x.dtype).min)[:, None, None, :]
         for block in self.blocks()[self.frozen :]:
             out = block(x, attention_mask=additive)
             x = out[0] if isinstance(out, tuple) else out
         weight = mask.unsqueeze(-1).to(x.dtype)
         return (x * weight).sum(1) / weight.sum(1).clamp_min(1e-9)
+
+    def from_states(self, states: Sequence[Tensor]) -> Tensor:
+        """Mean-pooled embeddings from :meth:`frozen_states` outputs, through the trainable
+        top blocks; equal to ``forward`` on the same texts in eval mode."""
+        return self.from_padded(*self.pad_states(states))
 
     @torch.no_grad()
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> Tensor:
@@ -137,3 +146,25 @@ class TextEncoder(nn.Module):
         )
         self.train(was_training)
         return out
+
+
+class TopBlocks(nn.Module):
+    """The trainable top of a :class:`TextEncoder` as a module of padded frozen states:
+    what :class:`~contrastor.scale.CachedEncoder` wraps to embed a large batch in chunks with
+    cached backward.
+
+    Example:
+        >>> cached = CachedEncoder(TopBlocks(encoder), chunk_size=16)
+        >>> q = cached(encoder.pad_states(query_states))
+    """
+
+    def __init__(self, encoder: TextEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x: Tensor | tuple[Tensor, Tensor], mask: Tensor | None = None) -> Tensor:
+        """``forward(x, mask)`` or ``forward((x, mask))``, as :meth:`TextEncoder.pad_states`
+        returns them."""
+        if mask is None:
+            x, mask = x
+        return self.encoder.from_padded(x, mask)

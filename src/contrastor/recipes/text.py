@@ -25,9 +25,10 @@ import contrastor.functional as CF
 from contrastor.data.codesearch import CodePair, split_by_module, stdlib_code_pairs
 from contrastor.data.pairs import read_pairs
 from contrastor.eval import retrieval_metrics
-from contrastor.models.text import TextEncoder, default_model_path
+from contrastor.models.text import TextEncoder, TopBlocks, default_model_path
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import fit, merge_histories, shuffled_batches
+from contrastor.scale import CachedEncoder
 
 METHODS = ("in_batch", "hard_negatives", "mnrl")
 ROWS = {
@@ -42,7 +43,10 @@ ROWS = {
 class TextOptions:
     """``pairs``: ``stdlib`` or a CSV/JSONL file of ``query``, ``document`` (and optional
     ``group``) columns; ``trainable_layers``: top transformer blocks trained; ``limit``: at
-    most this many training and this many held-out pairs, drawn at random (0: all)."""
+    most this many training and this many held-out pairs, drawn at random (0: all);
+    ``cached_chunk``: embed each batch in chunks of this many texts with cached backward
+    (GradCache), so a large batch fits in memory (0: off); the loss switches to its tiled
+    path by itself when the batch is large."""
 
     pairs: str = "stdlib"
     epochs: int = 1
@@ -52,10 +56,13 @@ class TextOptions:
     max_length: int = 96
     trainable_layers: int = 2
     limit: int = 0
+    cached_chunk: int = 0
     test_fraction: float = 0.2
     seed: int = 0
 
     def validate(self) -> None:
+        if self.cached_chunk < 0:
+            raise ValueError(f"cached_chunk must be >= 0, got {self.cached_chunk}")
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2: the loss needs in-batch negatives")
 
@@ -171,6 +178,12 @@ def train_encoder(
     torch.manual_seed(options.seed)
     encoder = TextEncoder(max_length=options.max_length, trainable_layers=options.trainable_layers)
     queries, documents = states
+    top = TopBlocks(encoder)
+    embed = CachedEncoder(top, options.cached_chunk) if options.cached_chunk else top
+
+    def encode(states: list[Tensor]) -> Tensor:
+        return embed(encoder.pad_states(states))
+
     pool = queries + documents  # SimCSE: every training text on its own, pairing unused
     draw = shuffled_batches(len(pool if method == "simcse" else train), options.batch_size)
     mined: list[Tensor] = []
@@ -185,17 +198,12 @@ def train_encoder(
         rows = index.tolist()
         if method == "simcse":
             chosen = [pool[i] for i in rows]
-            return CF.info_nce(
-                encoder.from_states(chosen),
-                encoder.from_states(chosen),
-                temperature=options.temperature,
-            )
-        q = encoder.from_states([queries[i] for i in rows])
-        d = encoder.from_states([documents[i] for i in rows])
+            return CF.info_nce(encode(chosen), encode(chosen), temperature=options.temperature)
+        q = encode([queries[i] for i in rows])
+        d = encode([documents[i] for i in rows])
         negatives = None
         if mined:
-            negatives = encoder.from_states([documents[j] for j in mined[0][index].tolist()])
-            negatives = negatives.unsqueeze(1)
+            negatives = encode([documents[j] for j in mined[0][index].tolist()]).unsqueeze(1)
         return CF.info_nce(q, d, temperature=options.temperature, anchor_negatives=negatives)
 
     return encoder, _fit(encoder, batches, step, options, progress, ROWS[method])
