@@ -62,14 +62,14 @@ class LightGCN(nn.Module):
         stack = [self.embedding.weight, *outputs] if self.include_input else outputs
         return torch.stack(stack).mean(0), outputs
 
-    def low_rank_view(self, factors: tuple[Tensor, Tensor]) -> Tensor:
-        """Embeddings propagated over the rank-q graph ``(U S) V^T`` (LightGCL), mean over
-        layers with the input layer."""
+    def low_rank_view(self, factors: tuple[Tensor, Tensor], layers: list[Tensor]) -> Tensor:
+        """LightGCL's global view: layer ``l`` propagates the main view's layer ``l - 1``
+        over the rank-q graph ``(U S) V^T``; the view is the mean of the input embedding and
+        those ``layers`` propagations (``layers``: the main view's per-layer outputs)."""
         us, v = factors
-        e = self.embedding.weight
-        layers = [e]
-        for _ in range(self.layers):
+        inputs = [self.embedding.weight, *layers[:-1]]
+        views = [self.embedding.weight]
+        for e in inputs:
             user, item = e[: self.users], e[self.users :]
-            e = torch.cat([us @ (v.T @ item), v @ (us.T @ user)])
-            layers.append(e)
-        return torch.stack(layers).mean(0)
+            views.append(torch.cat([us @ (v.T @ item), v @ (us.T @ user)]))
+        return torch.stack(views).mean(0)
