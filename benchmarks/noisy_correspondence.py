@@ -11,7 +11,7 @@ Strategies (all on the same symmetric InfoNCE, temperature 0.1):
   gmm_drop    the same, pairs below probability 0.5 left out
   retarget    soft re-targeting of suspected pairs with the same clean probability
   oracle      only the truly clean pairs (the simulator's mask, from the first epoch): not a
-              method but the ceiling of every strategy that leaves pairs out
+              method but a reference for the strategies that leave pairs out
 
 Detectors (scored once, at the end of the warm-up of the gmm_weight run): the mixture on the
 loss history, the mixture on the current per-pair losses (each pair against the whole
