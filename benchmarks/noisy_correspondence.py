@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 import contrastor.functional as CF
 from contrastor.data.datasets import load_image_dataset
-from contrastor.eval import retrieval_metrics
+from contrastor.eval import embed_in_chunks, retrieval_metrics
 from contrastor.noise import (
     LossHistory,
     clean_weights,
@@ -44,7 +44,6 @@ from contrastor.noise import (
     small_loss_selection,
 )
 from contrastor.recipes.crossmodal import halves, two_towers
-from contrastor.recipes.evaluation import features_of
 from contrastor.train.schedule import warmup_cosine
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -57,7 +56,7 @@ TAU = 0.1
 
 
 def embed(model: nn.Module, x: Tensor) -> Tensor:
-    return features_of(model, model, x)
+    return embed_in_chunks(model, model, x)
 
 
 @torch.no_grad()

@@ -44,9 +44,10 @@ from torch import Tensor, nn
 import contrastor.functional as CF
 from contrastor.data.datasets import ImageDataset, load_image_dataset
 from contrastor.data.views.image import ImageViews
-from contrastor.eval import knn_accuracy, retrieval_metrics
+from contrastor.eval import embed_in_chunks, knn_accuracy, retrieval_metrics
 from contrastor.models import ContrastiveModel, SmallCNN
-from contrastor.train.schedule import warmup_cosine
+from contrastor.recipes.loop import fit as recipe_fit
+from contrastor.recipes.loop import shuffled_batches
 
 sys.path.insert(0, str(Path(__file__).parent))
 from training_runs import Results, machine, mean_spread
@@ -69,26 +70,16 @@ def fit(
 ) -> None:
     """``EPOCHS`` passes over ``n`` samples in shuffled batches; ``step(index, generator)``
     returns the batch loss."""
-    optimizer = torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-4)
-    steps = n // BATCH
-    scheduler = warmup_cosine(optimizer, 2 * steps, EPOCHS * steps)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(EPOCHS):
-        order = torch.randperm(n, generator=g)
-        for s in range(steps):
-            loss = step(order[s * BATCH : (s + 1) * BATCH], g)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-
-
-@torch.no_grad()
-def embed(fn: Callable[[Tensor], Tensor], net: nn.Module, x: Tensor) -> Tensor:
-    net.eval()
-    out = fn(x)
-    net.train()
-    return out
+    recipe_fit(
+        params,
+        shuffled_batches(n, BATCH),
+        step,
+        epochs=EPOCHS,
+        lr=2e-3,
+        warmup_epochs=2,
+        seed=seed,
+        progress=False,
+    )
 
 
 def graded_ndcg(queries: Tensor, gallery: Tensor, relevance: Tensor, k: int = 10) -> float:
@@ -127,7 +118,10 @@ def graded(method: str, data: ImageDataset, seed: int) -> dict[str, float]:
         return CF.listwise_wasserstein(z1, documents, relevance, temperature=TAU)
 
     fit(list(net.parameters()), len(y), seed, step)
-    train, test = embed(net.features, net, x), embed(net.features, net, data.test_images)
+    train, test = (
+        embed_in_chunks(net, net.features, x),
+        embed_in_chunks(net, net.features, data.test_images),
+    )
     yt = data.test_labels
     return {
         "knn": knn_accuracy(train, y, test, yt, k=20),
@@ -148,7 +142,7 @@ def classify(method: str, data: ImageDataset, seed: int) -> dict[str, float]:
         return CF.z_loss(logits, y[idx])
 
     fit([*net.parameters(), *head.parameters()], len(y), seed, step)
-    logits = embed(lambda t: head(net.features(t)), net, data.test_images)
+    logits = embed_in_chunks(net, lambda t: head(net.features(t)), data.test_images)
     return {"accuracy": float((logits.argmax(1) == data.test_labels).double().mean())}
 
 
@@ -196,13 +190,13 @@ def regress(method: str, data: ImageDataset, seed: int) -> dict[str, float]:
 
     fit([*net.parameters(), *head.parameters()], len(t), seed, step)
     if method == "supremix":
-        f, ft = embed(net.features, net, x), embed(net.features, net, xt)
+        f, ft = embed_in_chunks(net, net.features, x), embed_in_chunks(net, net.features, xt)
         design = torch.cat([f, torch.ones(len(f), 1)], 1).double()
         ridge = 1e-3 * torch.eye(design.shape[1], dtype=torch.float64)
         w = torch.linalg.solve(design.T @ design + ridge, design.T @ t.double())
         prediction = (torch.cat([ft, torch.ones(len(ft), 1)], 1).double() @ w).float()
     else:
-        prediction = embed(lambda v: head(net.features(v)).squeeze(1), net, xt)
+        prediction = embed_in_chunks(net, lambda v: head(net.features(v)).squeeze(1), xt)
     error = (prediction - tt).abs() * MAX_ANGLE
     rare = tt * MAX_ANGLE > RARE_ANGLE
     return {"mae": float(error.mean()), "rare_mae": float(error[rare].mean())}
@@ -225,7 +219,7 @@ def transfer(method: str, data: ImageDataset, seed: int) -> dict[str, float]:
 
     fit(list(frozen.parameters()), len(top), seed, pretrain)
     frozen.requires_grad_(False)
-    guide = embed(frozen, frozen, bottom)
+    guide = embed_in_chunks(frozen, frozen, bottom)
     net = model(seed)
 
     def step(idx: Tensor, g: torch.Generator) -> Tensor:
@@ -235,9 +229,9 @@ def transfer(method: str, data: ImageDataset, seed: int) -> dict[str, float]:
         return CF.cwcl(q, guide[idx], temperature=TAU, symmetric=False)
 
     fit(list(net.parameters()), len(top), seed, step)
-    q, r = embed(net, net, top_test), embed(frozen, frozen, bottom_test)
-    train_features = embed(net.features, net, top)
-    test_features = embed(net.features, net, top_test)
+    q, r = embed_in_chunks(net, net, top_test), embed_in_chunks(frozen, frozen, bottom_test)
+    train_features = embed_in_chunks(net, net.features, top)
+    test_features = embed_in_chunks(net, net.features, top_test)
     return {
         "recall@1": retrieval_metrics(q, r, ks=(1,), map_at_r=False)["recall@1"],
         "knn": knn_accuracy(train_features, data.train_labels, test_features, data.test_labels),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from pathlib import Path
 
 from contrastor.recipes import RECIPES
 from contrastor.train.config import (
@@ -142,16 +141,11 @@ def run_recipe_command(args: argparse.Namespace) -> int:
     import yaml
 
     from contrastor.recipes import get_recipe, run_recipe
-    from contrastor.train.config import field_names
+    from contrastor.train.config import field_names, read_options
     from contrastor.train.report import format_table
 
     recipe = get_recipe(args.recipe)
-    overrides: dict = {}
-    if args.config:
-        loaded = yaml.safe_load(Path(args.config).read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{args.config}: a config file must be a mapping of option: value")
-        overrides.update({str(k).replace("-", "_"): v for k, v in loaded.items()})
+    overrides = read_options(args.config) if args.config else {}
     for name in field_names():
         if name not in ("out", "progress") and getattr(args, name) is not None:
             overrides[name] = getattr(args, name)

@@ -1,5 +1,6 @@
 """Evaluation: kNN accuracy, linear probe, chunked retrieval metrics, geometry diagnostics."""
 
+from contrastor.eval.frozen import embed_in_chunks, feature_accuracy
 from contrastor.eval.geometry import (
     alignment_score,
     effective_rank,
@@ -14,6 +15,8 @@ from contrastor.eval.retrieval import retrieval_metrics
 __all__ = [
     "alignment_score",
     "effective_rank",
+    "embed_in_chunks",
+    "feature_accuracy",
     "knn_accuracy",
     "knn_predict",
     "linear_probe",

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from contrastor.eval.frozen import embed_in_chunks
+
 
 def default_model_path() -> Path:
     """Folder of the packaged all-MiniLM-L6-v2 (safetensors weights and tokenizer)."""
@@ -136,16 +138,9 @@ class TextEncoder(nn.Module):
         top blocks; equal to ``forward`` on the same texts in eval mode."""
         return self.from_padded(*self.pad_states(states))
 
-    @torch.no_grad()
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> Tensor:
         """Embeddings of many texts in eval mode, a batch at a time."""
-        was_training = self.training
-        self.eval()
-        out = torch.cat(
-            [self(texts[i : i + batch_size]).cpu() for i in range(0, len(texts), batch_size)]
-        )
-        self.train(was_training)
-        return out
+        return embed_in_chunks(self, self, texts, batch_size)
 
 
 class TopBlocks(nn.Module):

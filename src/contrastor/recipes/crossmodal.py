@@ -11,11 +11,10 @@ import torch
 from torch import Tensor, nn
 
 from contrastor.data.datasets import LOADERS, load_image_dataset
-from contrastor.eval import retrieval_metrics
+from contrastor.eval import embed_in_chunks, retrieval_metrics
 from contrastor.losses import InfoNCE, SigLIP
 from contrastor.models import ContrastiveModel, SmallCNN
 from contrastor.recipes.base import Recipe, RecipeResult
-from contrastor.recipes.evaluation import features_of
 from contrastor.recipes.loop import fit, shuffled_batches
 
 LOSSES = ("clip", "siglip")
@@ -38,8 +37,8 @@ def cross_retrieval(
     towers: nn.ModuleList, first: Tensor, second: Tensor, labels: Tensor
 ) -> dict[str, float]:
     """Recall@1/5 of the exact partner both ways, and the same-digit rate of the first hit."""
-    a = features_of(towers[0], towers[0], first)
-    b = features_of(towers[1], towers[1], second)
+    a = embed_in_chunks(towers[0], towers[0], first)
+    b = embed_in_chunks(towers[1], towers[1], second)
     out = {}
     for name, (q, g) in {"top→bottom": (a, b), "bottom→top": (b, a)}.items():
         metrics = retrieval_metrics(q, g, ks=(1, 5), map_at_r=False)

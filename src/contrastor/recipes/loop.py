@@ -1,5 +1,5 @@
 """The small training loop recipes share: AdamW, linear warm-up then cosine decay, a progress
-bar, and one history row per epoch (mean loss, plus whatever ``evaluate`` returns)."""
+bar, and one history row per epoch (the mean loss)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ def fit(
     seed: int = 0,
     progress: bool = True,
     label: str = "train",
-    evaluate: Callable[[int], dict[str, float]] | None = None,
 ) -> list[dict[str, float]]:
     """Train for ``epochs``: each epoch draws its ``batches(generator)`` (a list, so its
     length is known), and ``step(batch, generator)`` returns the batch loss. Returns the
@@ -54,10 +53,7 @@ def fit(
             scheduler.step()
             losses.append(float(loss.detach()))
             bar.update()
-        row = {"epoch": epoch, "loss": sum(losses) / len(losses)}
-        if evaluate is not None:
-            row.update(evaluate(epoch))
-        history.append(row)
+        history.append({"epoch": epoch, "loss": sum(losses) / len(losses)})
         if epoch < epochs:
             plan = batches(g)
     bar.close()

@@ -87,9 +87,9 @@ def _node_contrast(a: Tensor, b: Tensor, nodes: Tensor, tau: float) -> Tensor:
 def _global_contrast(
     view: Tensor, main: Tensor, nodes: Tensor, start: int, stop: int, tau: float
 ) -> Tensor:
-    """InfoNCE of the batch's ``nodes`` in ``view`` against all nodes ``start:stop`` of the
-    same side in ``main``, each node's own main embedding the positive (LightGCL)."""
-    nodes = nodes.unique()
+    """InfoNCE of the batch's (distinct) ``nodes`` in ``view`` against all nodes
+    ``start:stop`` of the same side in ``main``, each node's own main embedding the positive
+    (LightGCL)."""
     side = torch.arange(start, stop)
     return CF.info_nce(
         view[nodes], main[start:stop], temperature=tau, labels=nodes, reference_labels=side
@@ -144,8 +144,8 @@ def train_method(
         else:  # LightGCL: the batch's nodes against every node of their side
             view = model.low_rank_view(factors, layers)
             return loss + lam * (
-                _global_contrast(view, z, u, 0, users, tau)
-                + _global_contrast(view, z, users + pos.unique(), users, z.shape[0], tau)
+                _global_contrast(view, z, nodes_u, 0, users, tau)
+                + _global_contrast(view, z, nodes_i, users, z.shape[0], tau)
             )
         cl = _node_contrast(a, b, nodes_u, tau) + _node_contrast(a, b, nodes_i, tau)
         return loss + lam * cl

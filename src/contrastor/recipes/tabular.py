@@ -10,9 +10,9 @@ import torch
 import contrastor.functional as CF
 from contrastor.data.tabular import TABLES, load_tabular
 from contrastor.data.views.tabular import MarginalCorruption
+from contrastor.eval import embed_in_chunks, feature_accuracy
 from contrastor.models import MLP, ContrastiveModel
 from contrastor.recipes.base import Recipe, RecipeResult
-from contrastor.recipes.evaluation import classify_features, features_of
 from contrastor.recipes.loop import fit, shuffled_batches
 
 
@@ -72,10 +72,10 @@ def run(options: TabularOptions, progress: bool = True) -> RecipeResult:
         label=f"SCARF on {options.dataset}",
     )
     y, yt = data.train_y, data.test_y
-    table = {"raw features": classify_features(x, y, xt, yt)}
+    table = {"raw features": feature_accuracy(x, y, xt, yt)}
     for name, net in (("untrained encoder", untrained), ("trained encoder", model)):
-        table[name] = classify_features(
-            features_of(net, net.features, x), y, features_of(net, net.features, xt), yt
+        table[name] = feature_accuracy(
+            embed_in_chunks(net, net.features, x), y, embed_in_chunks(net, net.features, xt), yt
         )
     return RecipeResult(table, history, {"model": model})
 

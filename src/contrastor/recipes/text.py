@@ -24,7 +24,7 @@ from torch import Tensor
 import contrastor.functional as CF
 from contrastor.data.codesearch import CodePair, split_by_module, stdlib_code_pairs
 from contrastor.data.pairs import read_pairs
-from contrastor.eval import retrieval_metrics
+from contrastor.eval import embed_in_chunks, retrieval_metrics
 from contrastor.models.text import TextEncoder, TopBlocks, default_model_path
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import fit, merge_histories, shuffled_batches
@@ -120,24 +120,13 @@ def cached_states(encoder: TextEncoder, texts: list[str], chunk: int = 64) -> li
     ]
 
 
-@torch.no_grad()
-def _embed_states(encoder: TextEncoder, states: list[Tensor], chunk: int = 128) -> Tensor:
-    was_training = encoder.training
-    encoder.eval()
-    out = torch.cat(
-        [encoder.from_states(states[i : i + chunk]) for i in range(0, len(states), chunk)]
-    )
-    encoder.train(was_training)
-    return out
-
-
 def mine_hard_negatives(
     encoder: TextEncoder, queries: list[Tensor], documents: list[Tensor], texts: list[str]
 ) -> Tensor:
     """For each query, the training document the current model ranks highest among those
     that are not its own (nor a copy of its own text)."""
-    q = torch.nn.functional.normalize(_embed_states(encoder, queries), dim=1)
-    d = torch.nn.functional.normalize(_embed_states(encoder, documents), dim=1)
+    q = torch.nn.functional.normalize(embed_in_chunks(encoder, encoder.from_states, queries, 128))
+    d = torch.nn.functional.normalize(embed_in_chunks(encoder, encoder.from_states, documents, 128))
     scores = q @ d.T
     index = {t: k for k, t in enumerate(dict.fromkeys(texts))}
     ids = torch.tensor([index[t] for t in texts])

@@ -12,9 +12,9 @@ from torch import Tensor
 import contrastor.functional as CF
 from contrastor.data.timeseries import UCR, SeriesDataset, SeriesSplit, load_series
 from contrastor.data.views.timeseries import SeriesViews
+from contrastor.eval import embed_in_chunks, feature_accuracy
 from contrastor.models import ContrastiveModel, Conv1dEncoder
 from contrastor.recipes.base import Recipe, RecipeResult
-from contrastor.recipes.evaluation import classify_features, features_of
 from contrastor.recipes.loop import fit, merge_histories, shuffled_batches
 
 
@@ -56,7 +56,7 @@ def _encoder(data: SeriesDataset, options: TimeSeriesOptions) -> ContrastiveMode
 
 
 def _features(model: ContrastiveModel, split: SeriesSplit) -> Tensor:
-    return features_of(
+    return embed_in_chunks(
         model, lambda i: model.encoder(split.x[i], split.lengths[i]), torch.arange(len(split.y))
     )
 
@@ -102,11 +102,11 @@ def run(options: TimeSeriesOptions, progress: bool = True) -> RecipeResult:
         modules[name] = model
         train, test = data.train, data.test
         k = min(options.knn_k, len(train.y))
-        table[f"{name}: raw series"] = classify_features(
+        table[f"{name}: raw series"] = feature_accuracy(
             train.x.flatten(1), train.y, test.x.flatten(1), test.y, k
         )
         for label, net in (("untrained encoder", untrained), ("trained encoder", model)):
-            table[f"{name}: {label}"] = classify_features(
+            table[f"{name}: {label}"] = feature_accuracy(
                 _features(net, train), train.y, _features(net, test), test.y, k
             )
     history = merge_histories(histories)

@@ -132,18 +132,20 @@ def field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(TrainConfig) if f.name != "extra"]
 
 
+def read_options(path: str | Path) -> dict[str, Any]:
+    """The option: value mapping of a YAML file, ``-`` in names read as ``_``."""
+    loaded = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: a config file must be a mapping of option: value")
+    return {str(k).replace("-", "_"): v for k, v in loaded.items()}
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
     """Defaults, then the YAML file (if any), then ``overrides`` (``None`` values ignored).
 
     Unknown keys are collected and reported by :meth:`TrainConfig.validate`.
     """
-    values: dict[str, Any] = {}
-    if path is not None:
-        text = Path(path).read_text()
-        loaded = yaml.safe_load(text) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: a config file must be a mapping of option: value")
-        values.update({str(k).replace("-", "_"): v for k, v in loaded.items()})
+    values: dict[str, Any] = {} if path is None else read_options(path)
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = set(field_names())
     extra = {k: v for k, v in values.items() if k not in known}

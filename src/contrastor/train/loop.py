@@ -24,7 +24,13 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from contrastor.data import ImageDataset, ImageViews, load_image_dataset
-from contrastor.eval import alignment_score, knn_accuracy, linear_probe, uniformity_score
+from contrastor.eval import (
+    alignment_score,
+    embed_in_chunks,
+    feature_accuracy,
+    knn_accuracy,
+    uniformity_score,
+)
 from contrastor.models import ContrastiveModel, SmallCNN
 from contrastor.noise.detect import detection_report
 from contrastor.scale.distributed import average_gradients
@@ -80,29 +86,12 @@ def build_model(config: TrainConfig, dataset: ImageDataset) -> ContrastiveModel:
     return ContrastiveModel(encoder, encoder.feature_dim, config.embedding_dim)
 
 
-@torch.no_grad()
 def embed(
     model: nn.Module, images: Tensor, device: torch.device, batch: int = 1024, head: bool = False
 ) -> Tensor:
     """Encoder features (or projections with ``head=True``) of ``images``, in eval mode."""
-    was_training = model.training
-    model.eval()
     fn = model if head else model.features
-    out = torch.cat(
-        [fn(images[i : i + batch].to(device)).float().cpu() for i in range(0, len(images), batch)]
-    )
-    model.train(was_training)
-    return out
-
-
-def evaluate_features(
-    train: Tensor, train_y: Tensor, test: Tensor, test_y: Tensor, k: int
-) -> dict[str, float]:
-    """kNN and linear-probe test accuracy of frozen features."""
-    return {
-        "knn_accuracy": knn_accuracy(train, train_y, test, test_y, k=k),
-        "linear_probe_accuracy": linear_probe(train, train_y, test, test_y)["accuracy"],
-    }
+    return embed_in_chunks(model, lambda x: fn(x.to(device)), images, batch)
 
 
 @dataclass
@@ -316,7 +305,7 @@ class Run:
         models: list[tuple[str, nn.Module]] = [("trained encoder", self.model)]
         if cfg.baselines:
             raw_train, raw_test = data.train_images.flatten(1), data.test_images.flatten(1)
-            table["raw pixels"] = evaluate_features(
+            table["raw pixels"] = feature_accuracy(
                 raw_train, data.train_labels, raw_test, data.test_labels, k
             )
             models.insert(0, ("untrained encoder", build_model(cfg, data).to(self.device)))
@@ -325,7 +314,7 @@ class Run:
                 embed(model, data.train_images, self.device),
                 embed(model, data.test_images, self.device),
             )
-            table[name] = evaluate_features(tr, data.train_labels, te, data.test_labels, k)
+            table[name] = feature_accuracy(tr, data.train_labels, te, data.test_labels, k)
             features[name] = te
         return table, features["trained encoder"]
 
