@@ -27,6 +27,9 @@ SETUPS = {
     "NT-Xent, batch 1,024, lr x4": {"loss": "ntxent", "batch_size": 1024, "lr": 8e-3},
     "SogCLR, batch 64": {"loss": "sogclr", "batch_size": 64},
     "iSogCLR, batch 64": {"loss": "isogclr", "batch_size": 64},
+    "NT-Xent, batch 16": {"loss": "ntxent", "batch_size": 16},
+    "NT-Xent, batch 256": {"loss": "ntxent", "batch_size": 256},
+    "SogCLR, batch 16": {"loss": "sogclr", "batch_size": 16},
 }
 
 

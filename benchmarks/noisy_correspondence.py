@@ -10,6 +10,9 @@ Strategies (all on the same symmetric InfoNCE, temperature 0.1):
               pair's mean training loss so far, refitted every epoch after a warm-up
   gmm_drop    the same, pairs below probability 0.5 left out
   retarget    soft re-targeting of suspected pairs with the same clean probability
+  restart     the mixture fitted once at the end of the warm-up, then both encoders and the
+              optimiser re-initialised and trained on the pairs above probability 0.5 for the
+              remaining epochs (the same total budget): what the warm-up memorised is dropped
   oracle      only the truly clean pairs (the simulator's mask, from the first epoch): not a
               method but a reference for the strategies that leave pairs out
 
@@ -51,7 +54,7 @@ from training_runs import Results, machine
 
 RESULTS = Path(__file__).parent / "results" / "noise_correspondence.jsonl"
 
-STRATEGIES = ("plain", "rince", "gmm_weight", "gmm_drop", "retarget", "oracle")
+STRATEGIES = ("plain", "rince", "gmm_weight", "gmm_drop", "retarget", "restart", "oracle")
 TAU = 0.1
 
 
@@ -87,7 +90,7 @@ def batch_loss(strategy: str, a: Tensor, b: Tensor, clean: Tensor | None, epoch:
         return CF.info_nce(a, b, temperature=TAU, symmetric=True)
     if strategy == "retarget":
         return CF.soft_retargeted_info_nce(a, b, clean, temperature=TAU)
-    mode = "weight" if strategy == "gmm_weight" else "drop"
+    mode = "weight" if strategy == "gmm_weight" else "drop"  # gmm_drop and restart
     w = clean_weights(clean, epoch=epoch, warmup_epochs=warmup, mode=mode)
     return CF.info_nce(a, b, temperature=TAU, symmetric=True, weights=w.to(a))
 
@@ -99,17 +102,22 @@ def run(strategy: str, noise: float, args: argparse.Namespace) -> dict:
     top, bottom = halves(train)
     corruption = shuffle_pairs(len(train), noise, generator=torch.Generator().manual_seed(7))
     bottom = corruption.apply(bottom)
-    models = two_towers(args.width, 64)
-    optimizer = torch.optim.AdamW(models.parameters(), lr=2e-3, weight_decay=1e-4)
     steps = len(train) // args.batch
-    scheduler = warmup_cosine(optimizer, steps, args.epochs * steps)
+
+    def fresh(epochs: int):
+        models = two_towers(args.width, 64)
+        optimizer = torch.optim.AdamW(models.parameters(), lr=2e-3, weight_decay=1e-4)
+        return models, optimizer, warmup_cosine(optimizer, steps, epochs * steps)
+
+    models, optimizer, scheduler = fresh(args.epochs)
     history = LossHistory(len(train))
     g = torch.Generator().manual_seed(args.seed)
     clean, detectors = None, {}
     if strategy == "oracle":
         clean = (~corruption.noisy).double()
     for epoch in range(args.epochs):
-        if strategy not in ("plain", "rince", "oracle") and epoch >= args.warmup:
+        refit = strategy != "restart" or epoch == args.warmup
+        if strategy not in ("plain", "rince", "oracle") and epoch >= args.warmup and refit:
             clean = gmm_clean_probability(-history_score(history))
             if epoch == args.warmup and noise > 0:
                 losses = pair_losses(models, top, bottom)
@@ -123,6 +131,8 @@ def run(strategy: str, noise: float, args: argparse.Namespace) -> dict:
                         small_loss_selection(losses, 1 - noise).double(), corruption.noisy
                     ),
                 }
+            if strategy == "restart":
+                models, optimizer, scheduler = fresh(args.epochs - args.warmup)
         order = torch.randperm(len(train), generator=g)
         for s in range(steps):
             idx = order[s * args.batch : (s + 1) * args.batch]

