@@ -33,7 +33,6 @@ RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
     "tabular-wine": ("tabular", {"dataset": "wine"}, (0, 1, 2, 3, 4)),
     "tabular-breast_cancer": ("tabular", {"dataset": "breast_cancer"}, (0, 1, 2, 3, 4)),
     "recommendation": ("recommendation", {}, (0,)),
-    "recommendation-lightgcl": ("recommendation", {"methods": "lightgcl"}, (0,)),
     "crossmodal-clip": ("crossmodal", {"loss": "clip"}, (0,)),
     "crossmodal-siglip": ("crossmodal", {"loss": "siglip"}, (0,)),
 }
@@ -45,7 +44,6 @@ TITLES = {
     "tabular-wine": "Tabular: wine",
     "tabular-breast_cancer": "Tabular: breast cancer",
     "recommendation": "Recommendation: MovieLens-100k",
-    "recommendation-lightgcl": "Recommendation: MovieLens-100k, LightGCL (not in the defaults)",
     "crossmodal-clip": "Cross-modal pairs: MNIST top half vs bottom half, CLIP loss",
     "crossmodal-siglip": "Cross-modal pairs: MNIST top half vs bottom half, SigLIP loss",
 }

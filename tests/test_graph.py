@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from contrastor.models.graph import LightGCN, low_rank_factors, normalized_adjacency, perturb
@@ -54,3 +55,25 @@ def test_low_rank_view_propagates_over_the_rank_q_graph():
     e = model.embedding.weight
     expected = (e + torch.cat([block @ e[3:], block.T @ e[:3]])) / 2
     assert torch.allclose(model.low_rank_view((us, v), model(adjacency)[1]), expected, atol=1e-4)
+
+
+def test_lightgcl_contrast_is_infonce_on_raw_inner_products_over_a_whole_side():
+    from contrastor.recipes.recommendation import _global_contrast
+
+    g = torch.Generator().manual_seed(3)
+    view, main = torch.randn(9, 4, generator=g), torch.randn(9, 4, generator=g)
+    nodes, start, stop, tau = torch.tensor([5, 3, 7]), 3, 9, 0.2
+    got = _global_contrast(view.double(), main.double(), nodes, start, stop, tau)
+    v, m = view.double(), main.double()
+    terms = [
+        -(v[i] @ m[i]) / tau + torch.logsumexp(m[start:stop] @ v[i] / tau, 0)
+        for i in nodes.tolist()
+    ]
+    assert torch.allclose(got, torch.stack(terms).mean())
+
+
+def test_recommendation_options_refuse_negative_weights():
+    from contrastor.recipes import get_recipe, recipe_options
+
+    with pytest.raises(ValueError, match="svd_weight must be >= 0"):
+        recipe_options(get_recipe("recommendation"), {"svd_weight": -1.0})
