@@ -16,6 +16,7 @@ from contrastor.losses import InfoNCE, SigLIP
 from contrastor.models import ContrastiveModel, SmallCNN
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import fit, shuffled_batches
+from contrastor.recipes.noisy_pairs import PairNoiseOptions, PairRobustness, noise_note
 
 LOSSES = ("clip", "siglip")
 
@@ -50,9 +51,11 @@ def cross_retrieval(
 
 
 @dataclass
-class CrossModalOptions:
+class CrossModalOptions(PairNoiseOptions):
     """``loss``: clip (symmetric InfoNCE) or siglip (pairwise sigmoid, learned temperature
-    and bias); ``temperature`` is the start value when learned."""
+    and bias); ``temperature`` is the start value when learned. ``pair_noise``, ``robust``,
+    ``robust_warmup``: mismatched training pairs, simulated and trained through
+    (:mod:`contrastor.recipes.noisy_pairs`)."""
 
     dataset: str = "mnist"
     loss: str = "clip"
@@ -67,6 +70,7 @@ class CrossModalOptions:
     seed: int = 0
 
     def validate(self) -> None:
+        super().validate()
         if self.dataset not in LOADERS:
             raise ValueError(f"dataset must be one of {sorted(LOADERS)}, got {self.dataset!r}")
         if self.loss not in LOSSES:
@@ -76,6 +80,8 @@ class CrossModalOptions:
 def run(options: CrossModalOptions, progress: bool = True) -> RecipeResult:
     data = load_image_dataset(options.dataset, options.test_fraction, options.seed)
     top, bottom = halves(data.train_images)
+    corruption = options.corruption(len(top), options.seed)
+    bottom = corruption.apply(bottom)
     test_top, test_bottom = halves(data.test_images)
     torch.manual_seed(options.seed)
     untrained = two_towers(options.width, options.embedding_dim)
@@ -90,12 +96,16 @@ def run(options: CrossModalOptions, progress: bool = True) -> RecipeResult:
     else:
         loss = SigLIP(options.temperature, learnable=options.learnable_temperature)
 
+    robust = PairRobustness(options, len(top))
+
     def step(index: Tensor, g: torch.Generator) -> Tensor:
-        return loss(towers[0](top[index]), towers[1](bottom[index]))
+        return robust.loss(
+            index, lambda **kw: loss(towers[0](top[index]), towers[1](bottom[index]), **kw)
+        )
 
     history = fit(
         [*towers.parameters(), *loss.parameters()],
-        shuffled_batches(len(top), options.batch_size),
+        robust.batches(shuffled_batches(len(top), options.batch_size)),
         step,
         epochs=options.epochs,
         lr=options.lr,
@@ -108,7 +118,8 @@ def run(options: CrossModalOptions, progress: bool = True) -> RecipeResult:
         "untrained encoders": cross_retrieval(untrained, test_top, test_bottom, labels),
         "trained encoders": cross_retrieval(towers, test_top, test_bottom, labels),
     }
-    return RecipeResult(table, history, {"towers": towers, "loss": loss})
+    notes = [n for n in (noise_note(corruption), robust.note("trained encoders", corruption)) if n]
+    return RecipeResult(table, history, {"towers": towers, "loss": loss}, notes)
 
 
 RECIPE = Recipe(

@@ -17,7 +17,7 @@ Evaluation: MRR@10 and Recall@1/10 of held-out queries against the held-out docu
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
@@ -29,6 +29,7 @@ from contrastor.eval import embed_in_chunks, retrieval_metrics
 from contrastor.models.text import TextEncoder, TopBlocks, default_model_path
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import fit, merge_histories, shuffled_batches
+from contrastor.recipes.noisy_pairs import PairNoiseOptions, PairRobustness, noise_note
 from contrastor.scale import CachedEncoder
 
 METHODS = ("in_batch", "hard_negatives", "mnrl")
@@ -41,13 +42,15 @@ ROWS = {
 
 
 @dataclass
-class TextOptions:
+class TextOptions(PairNoiseOptions):
     """``pairs``: ``stdlib`` or a CSV/JSONL file of ``query``, ``document`` (and optional
     ``group``) columns; ``trainable_layers``: top transformer blocks trained; ``limit``: at
     most this many training and this many held-out pairs, drawn at random (0: all);
     ``cached_chunk``: embed each batch in chunks of this many texts with cached backward
     (GradCache), so a large batch fits in memory (0: off); the loss switches to its tiled
-    path by itself when the batch is large."""
+    path by itself when the batch is large. ``pair_noise``, ``robust``, ``robust_warmup``:
+    mismatched training pairs, simulated and trained through
+    (:mod:`contrastor.recipes.noisy_pairs`)."""
 
     pairs: str = "stdlib"
     epochs: int = 1
@@ -62,6 +65,7 @@ class TextOptions:
     seed: int = 0
 
     def validate(self) -> None:
+        super().validate()
         if self.cached_chunk < 0:
             raise ValueError(f"cached_chunk must be >= 0, got {self.cached_chunk}")
         if self.batch_size < 2:
@@ -167,9 +171,10 @@ def train_encoder(
     states: tuple[list[Tensor], list[Tensor]],
     options: TextOptions,
     progress: bool,
-) -> tuple[TextEncoder, list[dict[str, float]]]:
+) -> tuple[TextEncoder, list[dict[str, float]], PairRobustness]:
     torch.manual_seed(options.seed)
     encoder = TextEncoder(max_length=options.max_length, trainable_layers=options.trainable_layers)
+    robust = PairRobustness(options, len(train))
     queries, documents = states
     top = TopBlocks(encoder)
     embed = CachedEncoder(top, options.cached_chunk) if options.cached_chunk else top
@@ -197,9 +202,15 @@ def train_encoder(
         negatives = None
         if mined:
             negatives = encode([documents[j] for j in mined[0][index].tolist()]).unsqueeze(1)
-        return CF.info_nce(q, d, temperature=options.temperature, anchor_negatives=negatives)
+        return robust.loss(
+            index,
+            lambda **kw: CF.info_nce(
+                q, d, temperature=options.temperature, anchor_negatives=negatives, **kw
+            ),
+        )
 
-    return encoder, _fit(encoder, batches, step, options, progress, ROWS[method])
+    history = _fit(encoder, robust.batches(batches), step, options, progress, ROWS[method])
+    return encoder, history, robust
 
 
 def train_mnrl(
@@ -242,6 +253,9 @@ def train_mnrl(
 
 def _run(options: TextOptions, methods: list[str], progress: bool) -> RecipeResult:
     train, test = split_pairs(options)
+    corruption = options.corruption(len(train), options.seed)
+    partner = corruption.partner.tolist()
+    train = [replace(p, code=train[j].code) for p, j in zip(train, partner, strict=True)]
     base = TextEncoder(max_length=options.max_length, trainable_layers=options.trainable_layers)
     table = {"untrained model": evaluate(base, test)}
     states: tuple[list[Tensor], list[Tensor]] = ([], [])
@@ -250,7 +264,8 @@ def _run(options: TextOptions, methods: list[str], progress: bool) -> RecipeResu
             cached_states(base, [p.query for p in train]),
             cached_states(base, [p.code for p in train]),
         )
-    histories, modules, notes = {}, {}, []
+    histories, modules = {}, {}
+    notes = [n for n in [noise_note(corruption)] if n]
     for method in methods:
         if method == "mnrl":
             try:
@@ -259,10 +274,13 @@ def _run(options: TextOptions, methods: list[str], progress: bool) -> RecipeResu
                 notes.append("sentence-transformers is not installed: its MNRL row is left out.")
                 continue
             table[ROWS[method]], histories[method] = train_mnrl(train, test, options, progress)
+            if options.robust != "none":
+                notes.append("The MNRL reference trains on the same pairs without the strategy.")
             continue
-        encoder, histories[method] = train_encoder(method, train, states, options, progress)
+        encoder, histories[method], robust = train_encoder(method, train, states, options, progress)
         modules[method] = encoder
         table[ROWS[method]] = evaluate(encoder, test)
+        notes += [n for n in [robust.note(ROWS[method], corruption)] if n]
     history = merge_histories(histories)
     notes.append(f"{len(train)} training pairs, {len(test)} held-out pairs ({options.pairs}).")
     return RecipeResult(table, history, modules, notes)
@@ -273,6 +291,8 @@ def run_text(options: TextRetrievalOptions, progress: bool = True) -> RecipeResu
 
 
 def run_simcse(options: TextOptions, progress: bool = True) -> RecipeResult:
+    if options.pair_noise or options.robust != "none":
+        raise ValueError("simcse uses no pairing: pair_noise and robust do not apply to it")
     return _run(options, ["simcse"], progress)
 
 

@@ -60,12 +60,20 @@ class RobustTraining(nn.Module):
         self.register_buffer("epoch", torch.zeros((), dtype=torch.long))
 
     @torch.no_grad()
-    def refresh(self, epoch: int, embeddings: Callable[[], Tensor], labels: Tensor) -> None:
-        """Recompute the clean probabilities at the start of ``epoch``."""
+    def refresh(
+        self,
+        epoch: int,
+        embeddings: Callable[[], Tensor] | None = None,
+        labels: Tensor | None = None,
+    ) -> None:
+        """Recompute the clean probabilities at the start of ``epoch`` (``knn`` detectors
+        need the ``embeddings`` and ``labels``, ``loss`` detectors neither)."""
         self.epoch.fill_(epoch)
         if epoch < self.warmup:
             return
         if self.detector == "knn":
+            if embeddings is None or labels is None:
+                raise ValueError("a knn detector needs the embeddings and the labels")
             self.clean.copy_(knn_label_agreement(embeddings(), labels.cpu(), k=10))
         else:
             mean = self.history.mean()
