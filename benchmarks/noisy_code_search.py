@@ -142,6 +142,7 @@ def section(rows: list[dict]) -> list[str]:
             kept = f" ({r['mrr@10'] / base:.0%})" if base else ""
             cells.append(f"{r['mrr@10']:.3f} / {r['recall@1']:.3f}{kept}")
         lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
+    lines += ["", "Strategies as in section 1; a dash marks a run not made."]
     scored = sorted(
         {r["noise"]: r for r in runs if r.get("detector_auroc") is not None}.values(),
         key=lambda r: r["noise"],
