@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +23,16 @@ def run(args: argparse.Namespace) -> int:
     for recipe in RECIPES.values():
         needs = "".join(f" (needs {m}: {how})" for m, how in recipe.needs.items())
         print(f"{recipe.name}: {recipe.summary}{needs}")
-        for f in dataclasses.fields(recipe.options):
+        for f in own_first(recipe.options):
             print(f"    {f.name} = {f.default!r}")
     return 0
+
+
+def own_first(options: type) -> list[dataclasses.Field]:
+    """A recipe's options, its own first, then those of the classes it extends (the shared
+    pair-noise options come last)."""
+    level: dict[str, int] = {}
+    for depth, cls in enumerate(options.__mro__):
+        for name in inspect.get_annotations(cls):
+            level.setdefault(name, depth)
+    return sorted(dataclasses.fields(options), key=lambda f: level.get(f.name, 0))

@@ -42,15 +42,13 @@ ROWS = {
 
 
 @dataclass
-class TextOptions(PairNoiseOptions):
+class TextOptions:
     """``pairs``: ``stdlib`` or a CSV/JSONL file of ``query``, ``document`` (and optional
     ``group``) columns; ``trainable_layers``: top transformer blocks trained; ``limit``: at
     most this many training and this many held-out pairs, drawn at random (0: all);
     ``cached_chunk``: embed each batch in chunks of this many texts with cached backward
     (GradCache), so a large batch fits in memory (0: off); the loss switches to its tiled
-    path by itself when the batch is large. ``pair_noise``, ``robust``, ``robust_warmup``:
-    mismatched training pairs, simulated and trained through
-    (:mod:`contrastor.recipes.noisy_pairs`)."""
+    path by itself when the batch is large."""
 
     pairs: str = "stdlib"
     epochs: int = 1
@@ -65,7 +63,6 @@ class TextOptions(PairNoiseOptions):
     seed: int = 0
 
     def validate(self) -> None:
-        super().validate()
         if self.cached_chunk < 0:
             raise ValueError(f"cached_chunk must be >= 0, got {self.cached_chunk}")
         if self.batch_size < 2:
@@ -73,11 +70,12 @@ class TextOptions(PairNoiseOptions):
 
 
 @dataclass
-class TextRetrievalOptions(TextOptions):
+class TextRetrievalOptions(TextOptions, PairNoiseOptions):
     """``methods``: comma-separated from in_batch, hard_negatives, mnrl. The MNRL reference
     runs the whole model forward at every step (sentence-transformers has no cached frozen
     states), so it is not in the default list, which keeps a full run within 15 minutes on
-    two CPU cores."""
+    two CPU cores. ``pair_noise``, ``robust``, ``robust_warmup``: mismatched training pairs,
+    simulated and trained through (:mod:`contrastor.recipes.noisy_pairs`)."""
 
     methods: str = "in_batch,hard_negatives"
 
@@ -85,7 +83,8 @@ class TextRetrievalOptions(TextOptions):
         return [m.strip() for m in self.methods.split(",") if m.strip()]
 
     def validate(self) -> None:
-        super().validate()
+        TextOptions.validate(self)
+        PairNoiseOptions.validate(self)
         if not self.names() or any(m not in METHODS for m in self.names()):
             raise ValueError(f"methods must be names from {list(METHODS)}, got {self.methods!r}")
 
@@ -170,11 +169,12 @@ def train_encoder(
     train: list[CodePair],
     states: tuple[list[Tensor], list[Tensor]],
     options: TextOptions,
+    noise: PairNoiseOptions,
     progress: bool,
 ) -> tuple[TextEncoder, list[dict[str, float]], PairRobustness]:
     torch.manual_seed(options.seed)
     encoder = TextEncoder(max_length=options.max_length, trainable_layers=options.trainable_layers)
-    robust = PairRobustness(options, len(train))
+    robust = PairRobustness(noise, len(train))
     queries, documents = states
     top = TopBlocks(encoder)
     embed = CachedEncoder(top, options.cached_chunk) if options.cached_chunk else top
@@ -251,9 +251,11 @@ def train_mnrl(
     return retrieval(q.float().cpu(), d.float().cpu()), history
 
 
-def _run(options: TextOptions, methods: list[str], progress: bool) -> RecipeResult:
+def _run(
+    options: TextOptions, methods: list[str], noise: PairNoiseOptions, progress: bool
+) -> RecipeResult:
     train, test = split_pairs(options)
-    corruption = options.corruption(len(train), options.seed)
+    corruption = noise.corruption(len(train), options.seed)
     partner = corruption.partner.tolist()
     train = [replace(p, code=train[j].code) for p, j in zip(train, partner, strict=True)]
     base = TextEncoder(max_length=options.max_length, trainable_layers=options.trainable_layers)
@@ -274,10 +276,12 @@ def _run(options: TextOptions, methods: list[str], progress: bool) -> RecipeResu
                 notes.append("sentence-transformers is not installed: its MNRL row is left out.")
                 continue
             table[ROWS[method]], histories[method] = train_mnrl(train, test, options, progress)
-            if options.robust != "none":
+            if noise.robust != "none":
                 notes.append("The MNRL reference trains on the same pairs without the strategy.")
             continue
-        encoder, histories[method], robust = train_encoder(method, train, states, options, progress)
+        encoder, histories[method], robust = train_encoder(
+            method, train, states, options, noise, progress
+        )
         modules[method] = encoder
         table[ROWS[method]] = evaluate(encoder, test)
         notes += [n for n in [robust.note(ROWS[method], corruption)] if n]
@@ -287,13 +291,11 @@ def _run(options: TextOptions, methods: list[str], progress: bool) -> RecipeResu
 
 
 def run_text(options: TextRetrievalOptions, progress: bool = True) -> RecipeResult:
-    return _run(options, options.names(), progress)
+    return _run(options, options.names(), options, progress)
 
 
 def run_simcse(options: TextOptions, progress: bool = True) -> RecipeResult:
-    if options.pair_noise or options.robust != "none":
-        raise ValueError("simcse uses no pairing: pair_noise and robust do not apply to it")
-    return _run(options, ["simcse"], progress)
+    return _run(options, ["simcse"], PairNoiseOptions(), progress)
 
 
 TINY = {"limit": 32, "batch_size": 16, "max_length": 24, "trainable_layers": 1}
