@@ -95,7 +95,41 @@ def section(rows: list[dict]) -> list[str]:
                     _cell([r for r in rows if (r["noise"], r["kind"], r["robust"]) == key])
                 )
         lines.append(f"| {robust} | " + " | ".join(cells) + " |")
-    return lines
+    lines += [
+        "",
+        "`loss_*`: clean probability from a two-component mixture on each sample's mean loss"
+        " so far; `knn_*`: agreement of a sample's label with its 10 nearest neighbours in the"
+        " current embedding; `*_weight` weights each sample's loss by that probability,"
+        " `*_drop` leaves out samples below 0.5; refreshed every epoch after the warm-up."
+        " Asymmetric noise flips 2→7, 3→8, 5↔6 and 7→1 (the digit confusions of Patrini et"
+        " al., CVPR 2017), so the other classes stay clean.",
+    ]
+    return lines + _asymmetric_finding(rows, clean)
+
+
+def _asymmetric_finding(rows: list[dict], clean: dict | None) -> list[str]:
+    """How far the best strategy stays from clean under 40% asymmetric noise, and how well
+    the detectors find those flips compared with symmetric ones."""
+    asym = [r for r in rows if r["kind"] == "asymmetric" and r["robust"] != "none"]
+    sym = [
+        r for r in rows if (r["noise"], r["kind"]) == (0.4, "symmetric") and r["robust"] != "none"
+    ]
+    if not clean or not asym or not sym:
+        return []
+    best = max(asym, key=lambda r: r["knn"])
+
+    def span(runs: list[dict]) -> str:
+        scores = [r["detector_auroc"] for r in runs if r.get("detector_auroc")]
+        return f"{min(scores):.2f}–{max(scores):.2f}" if scores else "—"
+
+    return [
+        "",
+        f"At 40% asymmetric noise the best strategy (`{best['robust']}`) stays"
+        f" {100 * (clean['knn'] - best['knn']):.1f} points of kNN accuracy below clean: the"
+        " flips are consistent within a class, so a flipped sample's neighbours tend to share"
+        f" its wrong label, and the detectors separate them less well (AUROC {span(asym)},"
+        f" against {span(sym)} at 40% symmetric noise).",
+    ]
 
 
 def main() -> None:
