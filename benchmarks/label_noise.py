@@ -126,8 +126,9 @@ def _asymmetric_finding(rows: list[dict], clean: dict | None) -> list[str]:
         "",
         f"At 40% asymmetric noise the best strategy (`{best['robust']}`) stays"
         f" {100 * (clean['knn'] - best['knn']):.1f} points of kNN accuracy below clean: the"
-        " flips are consistent within a class, so a flipped sample's neighbours tend to share"
-        f" its wrong label, and the detectors separate them less well (AUROC {span(asym)},"
+        " flips are consistent within a class (a share of the 2s all become 7s), so many of a"
+        " flipped sample's neighbours carry the same wrong label, and the detectors separate"
+        f" them less well (AUROC {span(asym)},"
         f" against {span(sym)} at 40% symmetric noise).",
     ]
 
