@@ -44,16 +44,16 @@ def sweep(setups: list[str], seeds: tuple[int, ...]) -> None:
             print(f"{name} seed {seed}: kNN {row['knn']:.4f} probe {row['probe']:.4f}")
 
 
+def _mean(runs: list[dict], key: str) -> float:
+    return sum(r[key] for r in runs) / len(runs)
+
+
 def _delta(runs: list[dict], base: list[dict]) -> str:
     """Mean difference in points (kNN, probe) to the reference setup."""
     if not base:
         return "—"
-
-    def mean(rs: list[dict], key: str) -> float:
-        return sum(r[key] for r in rs) / len(rs)
-
-    knn = 100 * (mean(runs, "knn") - mean(base, "knn"))
-    probe = 100 * (mean(runs, "probe") - mean(base, "probe"))
+    knn = 100 * (_mean(runs, "knn") - _mean(base, "knn"))
+    probe = 100 * (_mean(runs, "probe") - _mean(base, "probe"))
     return f"{knn:+.1f} / {probe:+.1f} points"
 
 
@@ -91,8 +91,8 @@ def _finding(rows: list[dict]) -> list[str]:
     does SogCLR at batch 64 land between them."""
 
     def knn(name: str) -> float | None:
-        runs = [r["knn"] for r in rows if r["setup"] == name]
-        return sum(runs) / len(runs) if runs else None
+        runs = [r for r in rows if r["setup"] == name]
+        return _mean(runs, "knn") if runs else None
 
     small, large, sog = (
         knn("NT-Xent, batch 64"),

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import label_noise
 import noisy_correspondence
-from training_runs import Results
+from training_runs import Results, latest_settings
 
 HERE = Path(__file__).parent
 
@@ -37,15 +37,10 @@ def code_search_section() -> list[str]:
     return noisy_code_search.section(Results(path, ()).rows())
 
 
-def _current(rows: list[dict]) -> list[dict]:
-    """The rows run with the latest settings (older configurations stay in the file)."""
-    return [r for r in rows if r.get("settings") == rows[-1].get("settings")] if rows else []
-
-
 def targets() -> list[str]:
     """The issue's targets, checked against the recorded runs that exist."""
     lines = ["## Targets", ""]
-    pairs = _current(Results(noisy_correspondence.RESULTS, ()).rows())
+    pairs = latest_settings(Results(noisy_correspondence.RESULTS, ()).rows())
     at = {(r["strategy"], r["noise"]): r for r in pairs}
     clean = at.get(("plain", 0.0))
     noisy = [r for r in pairs if r["noise"] == 0.4 and r["strategy"] not in ("plain", "oracle")]
@@ -95,7 +90,8 @@ def targets() -> list[str]:
             f" {base['knn']:.3f}; target within 2: {'met' if gap <= 2 else 'missed'})."
         )
     path = HERE / "results" / "noise_code_search.jsonl"
-    code = _current([r for r in Results(path, ()).rows() if r["strategy"] != "untrained"])
+    recorded = Results(path, ()).rows()
+    code = latest_settings([r for r in recorded if r["strategy"] != "untrained"])
     clean_code = next((r for r in code if r["strategy"] == "plain" and r["noise"] == 0), None)
     code40 = [r for r in code if r["noise"] == 0.4 and r["strategy"] != "plain"]
     if clean_code and code40:
@@ -110,9 +106,7 @@ def targets() -> list[str]:
         plain = next((r for r in code if r["strategy"] == "plain" and r["noise"] == 0.4), None)
         if plain:
             text += f"; plain fine-tuning keeps {plain['mrr@10'] / clean_code['mrr@10']:.0%}"
-        untrained = next(
-            (r for r in Results(path, ()).rows() if r["strategy"] == "untrained"), None
-        )
+        untrained = next((r for r in recorded if r["strategy"] == "untrained"), None)
         if plain and untrained:
             gain = clean_code["mrr@10"] - untrained["mrr@10"]
             kept = [(best["mrr@10"] - untrained["mrr@10"]) / gain]

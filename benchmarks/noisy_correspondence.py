@@ -50,11 +50,13 @@ from contrastor.recipes.crossmodal import halves, two_towers
 from contrastor.train.schedule import warmup_cosine
 
 sys.path.insert(0, str(Path(__file__).parent))
-from training_runs import Results, machine
+from training_runs import Results, latest_settings, machine
 
 RESULTS = Path(__file__).parent / "results" / "noise_correspondence.jsonl"
 
 STRATEGIES = ("plain", "rince", "gmm_weight", "gmm_drop", "retarget", "restart", "oracle")
+#: the strategies driven by the loss-history mixture
+MIXTURE = ("gmm_weight", "gmm_drop", "retarget", "restart")
 LEGEND = [
     "`plain`: symmetric InfoNCE on the pairs as given. `rince`: RINCE (q 0.5, lambda 0.01)."
     " `gmm_weight` / `gmm_drop`: after the warm-up, each pair weighted by (or, below 0.5,"
@@ -126,8 +128,9 @@ def run(strategy: str, noise: float, args: argparse.Namespace) -> dict:
     if strategy == "oracle":
         clean = (~corruption.noisy).double()
     for epoch in range(args.epochs):
-        refit = strategy != "restart" or epoch == args.warmup
-        if strategy not in ("plain", "rince", "oracle") and epoch >= args.warmup and refit:
+        # refitted every epoch after the warm-up; restart fits it once, at the end of it
+        fit_now = epoch == args.warmup if strategy == "restart" else epoch >= args.warmup
+        if strategy in MIXTURE and fit_now:
             clean = gmm_clean_probability(-history_score(history))
             if epoch == args.warmup and noise > 0:
                 losses = pair_losses(models, top, bottom)
@@ -177,8 +180,8 @@ def section(rows: list[dict]) -> list[str]:
     """The markdown table of Recall@1 / Recall@5 and the detectors' AUROC."""
     if not rows:
         return []
-    first = rows[-1]["settings"]  # the settings of the latest run; others are left out
-    rows = [r for r in rows if r["settings"] == first]
+    rows = latest_settings(rows)
+    first = rows[-1]["settings"]
     noises = sorted({r["noise"] for r in rows})
     clean = {r["strategy"]: r["recall@1"] for r in rows if r["noise"] == 0}
     base = clean.get("plain")

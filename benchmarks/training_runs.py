@@ -68,6 +68,12 @@ class Results:
             f.write(json.dumps(row) + "\n")
 
 
+def latest_settings(rows: list[dict]) -> list[dict]:
+    """The rows run with the settings of the latest row (older configurations stay in the
+    file but leave the report)."""
+    return [r for r in rows if r.get("settings") == rows[-1].get("settings")] if rows else []
+
+
 def mean_spread(values: list[float]) -> str:
     """``mean ± standard deviation (n=...)`` of a list of accuracies."""
     import statistics

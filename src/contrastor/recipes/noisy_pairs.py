@@ -11,6 +11,7 @@ Modeling and Loss Correction" (ICML 2019)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -60,13 +61,15 @@ class PairRobustness:
         self.robust = None
         if options.robust != "none":
             self.robust = RobustTraining(options.robust, size, options.robust_warmup)
-        self._epoch = 0
 
     def batches(self, draw: Callable[[torch.Generator], list]) -> Callable[[torch.Generator], list]:
+        robust = self.robust
+        if robust is None:
+            return draw
+        epochs = itertools.count()
+
         def epoch(g: torch.Generator) -> list:
-            if self.robust is not None:
-                self.robust.refresh(self._epoch)
-            self._epoch += 1
+            robust.refresh(next(epochs))
             return draw(g)
 
         return epoch
