@@ -44,9 +44,12 @@ def amcl(
         L_a^h = -s_ap / tau_ap + mean_{k in K_a} s_ak / tau_ak
                 + beta * Omega(tau_ap) - beta * sum_{k in K_a} (log tau_ak + 1 / tau_ak)
 
-    and ``L_a = sum_h L_a^h``. The regularisers keep temperatures from running to their
-    bounds. Wang, Koniusz, Gedeon & Zheng, "Adaptive Multi-head Contrastive Learning",
-    ECCV 2024 (the top-k approximation of its SimCLR objective, as in the authors' code).
+    and ``L_a = sum_h L_a^h``. The positive regulariser is smallest at ``tau = 2 / d``; the
+    negative one, subtracted, falls without bound as ``tau -> 0``, so in training the
+    temperatures settle at ``tau_min`` and the loss acts as the linear contrast
+    ``-s_ap + mean_k s_ak`` scaled by ``1 / tau_min`` (raise ``tau_range[0]`` to bound it).
+    Wang, Koniusz, Gedeon & Zheng, "Adaptive Multi-head Contrastive Learning", ECCV 2024
+    (the top-k approximation of its SimCLR objective, as in the authors' code).
     ``view_a``, ``view_b``: ``(n, H, d)`` head outputs of the two views; ``phi``: a module
     ``R^d -> R^d'``. Per-anchor output ``(n, 2)``; dense; single process.
 
