@@ -7,8 +7,6 @@ Each run appends to ``benchmarks/results/global_contrastive.jsonl`` (resumable);
 ``--report`` writes ``docs/global_contrastive.md`` with the mean and spread over seeds.
 
     python benchmarks/global_contrastive.py            # runs (resumable)
-    python benchmarks/global_contrastive.py --setups "SogCLR, batch 64, 100 epochs" \
-        --seeds 0 --device cuda                        # one run, on a GPU
     python benchmarks/global_contrastive.py --report   # docs/global_contrastive.md
 """
 
@@ -52,14 +50,13 @@ COMPARISONS = (
 )
 
 
-def sweep(setups: list[str], seeds: tuple[int, ...], device: str) -> None:
+def sweep(setups: list[str], seeds: tuple[int, ...]) -> None:
     results = Results(RESULTS, ("setup", "seed"))
     for seed in seeds:
         for name in setups:
             if results.has(setup=name, seed=seed):
                 continue
-            options = {**SETUPS[name], "seed": seed, "device": device}
-            row = {"setup": name, "seed": seed, **train_run(options)}
+            row = {"setup": name, "seed": seed, **train_run({**SETUPS[name], "seed": seed})}
             results.add(row)
             print(f"{name} seed {seed}: kNN {row['knn']:.4f} probe {row['probe']:.4f}")
 
@@ -166,13 +163,17 @@ def _finding(rows: list[dict]) -> list[str]:
         "",
         "A 4 times larger learning rate at batch 1,024 did not recover its deficit (row above).",
     ]
-    short, long = knn("NT-Xent, batch 1,024"), knn("NT-Xent, batch 1,024, 100 epochs")
-    if short is not None and long is not None:
-        lines.append(
-            f"Trained four times longer, batch 1,024 moves from {short:.4f} to {long:.4f} kNN"
-            " accuracy, still below batch 64 at either length: on this task more negatives per"
-            " step do not make up for fewer steps."
-        )
+    short, long, small = (knn(f"NT-Xent, batch {b}") for b in ("1,024", "1,024, 100 epochs", 64))
+    if short is not None and long is not None and small is not None:
+        text = f"Trained four times longer, batch 1,024 moves from {short:.4f} to {long:.4f}"
+        if long < small:
+            text += (
+                f" kNN accuracy, still below batch 64 at 25 epochs ({small:.4f}): on this task"
+                " more negatives per step do not make up for fewer steps."
+            )
+        else:
+            text += f" kNN accuracy, level with or above batch 64 at 25 epochs ({small:.4f})."
+        lines.append(text)
     return lines
 
 
@@ -180,12 +181,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--setups", nargs="*", default=list(SETUPS))
     parser.add_argument("--seeds", nargs="*", type=int, default=list(SEEDS))
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "global_contrastive.md")
     args = parser.parse_args()
     if not args.report:
-        sweep(args.setups, tuple(args.seeds), args.device)
+        sweep(args.setups, tuple(args.seeds))
     else:
         report(args.out)
 

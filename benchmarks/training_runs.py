@@ -39,17 +39,13 @@ def train_run(options: dict) -> dict:
         **({"detector_auroc": detector["auroc"]} if detector else {}),
         "seconds": round(seconds, 1),
         "options": options,
-        "machine": machine(options.get("device", "cpu")),
+        "machine": machine(),
     }
 
 
-def machine(device: str = "cpu") -> str:
-    """The CPU architecture, torch threads and torch version of this process, and the GPU
-    when the run trained on one."""
-    text = f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-    if device == "cuda" and torch.cuda.is_available():
-        text += f", {torch.cuda.get_device_name()}"
-    return text
+def machine() -> str:
+    """The CPU architecture, torch threads and torch version of this process."""
+    return f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 class Results:
