@@ -8,7 +8,7 @@ import torch
 import contrastor.functional as CF
 from contrastor import losses as L
 from contrastor.engine import ComparatorTargets, MultiLabelTargets
-from contrastor.engine.softmax import TILED_FROM, use_tiled
+from contrastor.engine.softmax import DENSE_UP_TO, resolve_execution
 from tests.cases import CASES
 
 TILED = [c for c in CASES if c.tiled]
@@ -151,9 +151,12 @@ def test_tiled_errors_match_dense(gen):
 
 
 def test_auto_execution_and_module_options(gen):
-    assert not use_tiled("auto", 10, 10)
-    assert use_tiled("auto", TILED_FROM, 1)
-    assert use_tiled("tiled", 1, 1) and not use_tiled("dense", 10**6, 10**6)
+    cpu = torch.device("cpu")
+    assert resolve_execution("auto", 10, 10, cpu)[0]
+    assert not resolve_execution("auto", DENSE_UP_TO["cpu"] + 1, 1, cpu)[0]
+    assert not resolve_execution("tiled", 1, 1, cpu)[0]
+    assert resolve_execution("dense", 10**6, 10**6, cpu)[0]
+    assert resolve_execution("tiled", 10, 10, cpu, 3) == (False, 3)
     q, r = _pair(gen, 8, 8)
     tiled = L.InfoNCE(0.2, symmetric=True, execution="tiled", tile_size=3)(q, r)
     dense = L.InfoNCE(0.2, symmetric=True, execution="dense")(q, r)

@@ -1,9 +1,54 @@
-"""Input checks shared by losses and metrics: each failure is a ``ValueError`` naming it."""
+"""Input checks shared by losses and metrics: each failure is a ``ValueError`` naming it.
+
+Checks that read tensor values (NaN/inf, "no positive in this batch", weights) force a
+host-device sync each; a loss call costs a fixed number of them, never one per tile. For
+compiled or production runs they can be switched off with :func:`set_validation` or the
+:func:`validation` context, and they are skipped while ``torch.compile`` traces (shape and
+type checks always run).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import Tensor
+
+_enabled = True
+
+
+def set_validation(enabled: bool) -> None:
+    """Turn the value checks of every loss on or off (on by default)."""
+    global _enabled
+    _enabled = bool(enabled)
+
+
+@contextmanager
+def validation(enabled: bool) -> Iterator[None]:
+    """``with validation(False):`` runs the block without value checks."""
+    previous = _enabled
+    set_validation(enabled)
+    try:
+        yield
+    finally:
+        set_validation(previous)
+
+
+def validating() -> bool:
+    """Whether value checks run now: switched on and not inside ``torch.compile`` tracing."""
+    return _enabled and not torch.compiler.is_compiling()
+
+
+def require(*conditions: tuple[Tensor, str]) -> None:
+    """Raise ``ValueError(message)`` for the first ``(flag, message)`` whose 0-d bool tensor is
+    False, reading all flags with one host-device sync (nothing when validation is off)."""
+    if not conditions or not validating():
+        return
+    values = torch.stack([flag.reshape(()).to(torch.bool) for flag, _ in conditions]).tolist()
+    for ok, (_, message) in zip(values, conditions, strict=True):
+        if not ok:
+            raise ValueError(message)
 
 
 def check_embeddings(x: Tensor, name: str = "embeddings", *, ndim: int = 2) -> Tensor:
@@ -18,8 +63,7 @@ def check_embeddings(x: Tensor, name: str = "embeddings", *, ndim: int = 2) -> T
         raise ValueError(f"{name} has zero embedding dimensions (shape {tuple(x.shape)})")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} contains NaN or inf values")
+    require((torch.isfinite(x).all(), f"{name} contains NaN or inf values"))
     return x
 
 
@@ -49,8 +93,8 @@ def check_labels(labels: Tensor, n: int, name: str = "labels") -> Tensor:
         raise ValueError(f"{name} must be 1-D (class ids) or 2-D (multi-hot), got {labels.ndim}-D")
     if labels.shape[0] != n:
         raise ValueError(f"{name} has length {labels.shape[0]} but there are {n} samples")
-    if labels.is_floating_point() and not bool(torch.isfinite(labels).all()):
-        raise ValueError(f"{name} contains NaN or inf values")
+    if labels.is_floating_point():
+        require((torch.isfinite(labels).all(), f"{name} contains NaN or inf values"))
     return labels
 
 
@@ -58,10 +102,10 @@ def check_weights(weights: Tensor, n: int, name: str = "weights") -> Tensor:
     """Check per-sample weights: shape ``(n,)``, finite, non-negative, not all zero."""
     if weights.ndim != 1 or weights.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},), got {tuple(weights.shape)}")
-    if not bool(torch.isfinite(weights).all()):
-        raise ValueError(f"{name} contains NaN or inf values")
-    if bool((weights < 0).any()):
-        raise ValueError(f"{name} must be non-negative")
+    require(
+        (torch.isfinite(weights).all(), f"{name} contains NaN or inf values"),
+        (~(weights < 0).any(), f"{name} must be non-negative"),
+    )
     return weights
 
 

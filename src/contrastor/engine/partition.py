@@ -15,14 +15,14 @@ def log_partition(
     reference: Tensor,
     inverse_temperature: Tensor,
     *,
-    self_index: Tensor | None = None,
+    self_offset: int | None = None,
     exclude: Targets | None = None,
     execution: str = "auto",
     tile_size: int | None = None,
 ) -> Tensor:
     """``(n,)`` values ``log sum_{j in D_i} exp(q_i . r_j / tau)``.
 
-    ``D_i`` is every reference but ``self_index[i]``, and without the positives of ``exclude``
+    ``D_i`` is every reference but ``self_offset + i``, and without the positives of ``exclude``
     when given (each query must have at least one there). Differentiable in the embeddings
     and the temperature on both paths; the tiled path never holds the ``(n, m)`` scores.
     """
@@ -33,7 +33,7 @@ def log_partition(
         reference,
         inverse_temperature,
         targets,
-        self_index=self_index,
+        self_offset=self_offset,
         decoupled=exclude is not None,
         execution=execution,
         tile_size=tile_size,

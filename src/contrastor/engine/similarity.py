@@ -2,21 +2,18 @@
 
 ``cosine``: s(q, r) = q . r / (|q| |r|);  ``dot``: s(q, r) = q . r.
 Both are computed as one matrix product after :func:`prepare`, so every objective (dense or
-tiled) only ever multiplies prepared matrices.
+tiled) only ever multiplies prepared matrices. ``prepare`` runs in full precision (see
+:mod:`contrastor.engine.precision`).
 """
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from contrastor.engine.precision import compute_dtype
+
 SIMILARITIES = ("cosine", "dot")
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """Precision the objectives run in: half types are promoted to float32 for stability."""
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
 def check_similarity(similarity: str) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from contrastor._validation import check_labels
+from contrastor._validation import check_labels, require
 
 Comparator = Callable[[Tensor, Tensor], Tensor]
 
@@ -30,6 +30,11 @@ class Targets(ABC):
     """Positive weights between ``n`` queries and ``m`` references, available block by block."""
 
     shape: tuple[int, int]
+    #: ``k`` when ``P[i, j] = 1`` exactly for ``j = i + k`` (index-aligned pairs): the engine
+    #: then locates positives by index arithmetic instead of building weight blocks
+    diagonal: int | None = None
+    #: whether every block is known to be finite and non-negative (else checked as it streams)
+    trusted: bool = True
 
     @abstractmethod
     def block(self, rows: slice, cols: slice) -> Tensor:
@@ -39,12 +44,6 @@ class Targets(ABC):
     def transpose(self) -> Targets:
         """The same relation seen from the references (``P.T``)."""
 
-    def pairs(self, rows: slice, cols: slice) -> tuple[Tensor, Tensor, Tensor] | None:
-        """The positives of a block as block-local ``(rows, columns, weights)``, for targets
-        that can list them cheaply (the tiled path then skips dense weight blocks); ``None``
-        otherwise."""
-        return None
-
     def dense(self) -> Tensor:
         """The whole ``(n, m)`` matrix (the dense path)."""
         return self.block(slice(0, self.shape[0]), slice(0, self.shape[1]))
@@ -53,10 +52,13 @@ class Targets(ABC):
 class LabelTargets(Targets):
     """``P[i, j] = 1`` when ``query_labels[i] == reference_labels[j]``."""
 
-    def __init__(self, query_labels: Tensor, reference_labels: Tensor) -> None:
+    def __init__(
+        self, query_labels: Tensor, reference_labels: Tensor, diagonal: int | None = None
+    ) -> None:
         self.query_labels = query_labels
         self.reference_labels = reference_labels
         self.shape = (query_labels.shape[0], reference_labels.shape[0])
+        self.diagonal = diagonal
 
     @classmethod
     def aligned(
@@ -68,19 +70,15 @@ class LabelTargets(Targets):
                 f"index-aligned pairs need at least as many references as queries, got {n} > {m}"
             )
         queries = torch.arange(offset, offset + n, device=device)
-        return cls(queries, torch.arange(m, device=device))
+        return cls(queries, torch.arange(m, device=device), diagonal=offset)
 
     def block(self, rows: slice, cols: slice) -> Tensor:
         eq = self.query_labels[rows, None] == self.reference_labels[None, cols]
         return eq.to(torch.get_default_dtype())
 
-    def pairs(self, rows: slice, cols: slice) -> tuple[Tensor, Tensor, Tensor]:
-        eq = self.query_labels[rows, None] == self.reference_labels[None, cols]
-        i, j = torch.nonzero(eq, as_tuple=True)
-        return i, j, torch.ones(i.shape[0], dtype=torch.get_default_dtype(), device=i.device)
-
     def transpose(self) -> LabelTargets:
-        return LabelTargets(self.reference_labels, self.query_labels)
+        diagonal = None if self.diagonal is None else -self.diagonal
+        return LabelTargets(self.reference_labels, self.query_labels, diagonal)
 
 
 class MultiLabelTargets(Targets):
@@ -116,8 +114,11 @@ class ComparatorTargets(Targets):
     """``P[rows, cols] = comparator(query_labels[rows], reference_labels[cols])``.
 
     The comparator receives two label blocks (any per-sample tensors, first dimension = samples)
-    and returns a non-negative ``(len(rows), len(cols))`` weight matrix.
+    and returns a non-negative ``(len(rows), len(cols))`` weight matrix (checked by the engine
+    as the blocks stream, one host-device sync per loss call).
     """
+
+    trusted = False
 
     def __init__(
         self, query_labels: Tensor, reference_labels: Tensor, comparator: Comparator
@@ -134,8 +135,6 @@ class ComparatorTargets(Targets):
             raise ValueError(
                 f"comparator must return a ({a.shape[0]}, {b.shape[0]}) tensor of weights"
             )
-        if bool((out < 0).any()) or not bool(torch.isfinite(out).all()):
-            raise ValueError("comparator returned negative or non-finite weights")
         return out if out.is_floating_point() else out.to(torch.get_default_dtype())
 
     def transpose(self) -> ComparatorTargets:
@@ -149,8 +148,12 @@ class SoftTargets(Targets):
     def __init__(self, matrix: Tensor) -> None:
         if matrix.ndim != 2:
             raise ValueError(f"soft targets must be a 2-D matrix, got shape {tuple(matrix.shape)}")
-        if not bool(torch.isfinite(matrix).all()) or bool((matrix < 0).any()):
-            raise ValueError("soft targets must be finite and non-negative")
+        require(
+            (
+                torch.isfinite(matrix).all() & ~(matrix < 0).any(),
+                "soft targets must be finite and non-negative",
+            )
+        )
         self.matrix = matrix
         self.shape = (matrix.shape[0], matrix.shape[1])
 

@@ -22,7 +22,7 @@ Views = Tensor | Sequence[Tensor]
 @dataclass
 class ViewBatch:
     """``z``: ``(V*n, d)`` local anchors, view-major; ``everyone``: the anchors of all ranks;
-    ``self_index``: each anchor's row in ``everyone``; ``same_sample`` / ``same_class``:
+    ``self_offset``: the row of the first anchor in ``everyone``; ``same_sample`` / ``same_class``:
     targets marking the other views of the same sample / of the same class (``None``
     without labels); ``own_views``: ``(V, n, d)`` view of ``z``."""
 
@@ -30,7 +30,7 @@ class ViewBatch:
     everyone: Tensor
     n: int
     views: int
-    self_index: Tensor
+    self_offset: int
     same_sample: LabelTargets
     same_class: LabelTargets | None
     exchange: Exchange
@@ -83,7 +83,7 @@ def view_batch(
         everyone=ex.gather(z),
         n=n,
         views=views,
-        self_index=torch.arange(first, first + n * views, device=z.device),
+        self_offset=first,
         same_sample=LabelTargets(ids, ex.gather(ids)),
         same_class=same_class,
         exchange=ex,

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_same_length
 from contrastor.engine.output import ContrastiveOutput, check_reduction
+from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype
 from contrastor.engine.targets import ComparatorTargets
 from contrastor.functional._common import check_pair, finish
@@ -23,6 +24,7 @@ def _half_cosine_plus_half(a: Tensor, b: Tensor) -> Tensor:
     return 0.5 * (1.0 + a @ b.T)
 
 
+@full_precision
 def cwcl(
     query: Tensor,
     reference: Tensor,
@@ -79,6 +81,7 @@ def cwcl(
     )
 
 
+@full_precision
 def contrastive_gap(
     query: Tensor,
     reference: Tensor,
@@ -135,6 +138,7 @@ def contrastive_gap(
     return (loss, terms) if return_terms else loss
 
 
+@full_precision
 def symile(
     modalities: Sequence[Tensor],
     *,

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_positive, check_same_length
 from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype
 from contrastor.functional._common import check_pair, finish
 from contrastor.scale.distributed import LOCAL, Exchange
@@ -27,6 +28,7 @@ def squared_distances(x: Tensor, y: Tensor) -> Tensor:
     return d.clamp_min(0.0)
 
 
+@full_precision
 def alignment(
     x: Tensor,
     y: Tensor,
@@ -56,6 +58,7 @@ def alignment(
     return finish(output, reduction, weights, return_output, exchange or LOCAL)
 
 
+@full_precision
 def uniformity(
     x: Tensor,
     *,

@@ -10,6 +10,7 @@ from torch import Tensor
 from contrastor._validation import check_embeddings, check_labels
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.partition import log_partition
+from contrastor.engine.precision import full_precision
 from contrastor.engine.softmax import softmax_objective
 from contrastor.engine.targets import ComparatorTargets, HierarchyTargets, LabelTargets
 from contrastor.engine.temperature import inverse_temperature
@@ -19,6 +20,7 @@ from contrastor.functional.supcon import supcon
 from contrastor.scale.distributed import Exchange
 
 
+@full_precision
 def hierarchical_supcon(
     features: Views,
     paths: Tensor,
@@ -63,6 +65,7 @@ def _same_class_other_subclass(a: Tensor, b: Tensor) -> Tensor:
     return ((a[:, None, 0] == b[None, :, 0]) & (a[:, None, 1] != b[None, :, 1])).double()
 
 
+@full_precision
 def sbcl(
     features: Views,
     labels: Tensor,
@@ -103,7 +106,7 @@ def sbcl(
     sub_rows = subclasses.to(batch.z.device).repeat(views)
     class_rows = batch.same_class.query_labels
     fine = LabelTargets(sub_rows, ex.gather(sub_rows))
-    run = {"self_index": batch.self_index, "execution": execution, "tile_size": tile_size}
+    run = {"self_offset": batch.self_offset, "execution": execution, "tile_size": tile_size}
     inv_1 = inverse_temperature(temperature, batch.z)
     first = softmax_objective(batch.z, batch.everyone, inv_1, fine, **run)
     pairs = torch.stack([class_rows, sub_rows], 1)
@@ -128,6 +131,7 @@ def sbcl(
 
 
 @torch.no_grad()
+@full_precision
 def subclass_labels(
     features: Tensor,
     labels: Tensor,

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from contrastor._validation import check_embeddings
 from contrastor.engine.output import ContrastiveOutput, check_reduction
+from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import prepare
 from contrastor.engine.softmax import softmax_objective, symmetric_softmax_objective
 from contrastor.engine.targets import Targets
@@ -19,6 +20,7 @@ from contrastor.functional._common import (
 from contrastor.scale.distributed import Exchange
 
 
+@full_precision
 def info_nce(
     query: Tensor,
     reference: Tensor,

@@ -6,11 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype
 from contrastor.functional._common import check_pair
 
 
 @torch.no_grad()
+@full_precision
 def mix_hard_negatives(
     query: Tensor,
     negatives: Tensor,

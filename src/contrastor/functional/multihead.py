@@ -9,10 +9,12 @@ from torch import Tensor, nn
 
 from contrastor._validation import check_embeddings
 from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype
 from contrastor.functional._common import finish
 
 
+@full_precision
 def pair_temperatures(
     phi: nn.Module, a: Tensor, b: Tensor, tau_range: tuple[float, float]
 ) -> Tensor:
@@ -22,6 +24,7 @@ def pair_temperatures(
     return low + (high - low) * torch.sigmoid(-(phi(a) @ phi(b).T))
 
 
+@full_precision
 def amcl(
     view_a: Tensor,
     view_b: Tensor,

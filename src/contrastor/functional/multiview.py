@@ -7,6 +7,7 @@ from torch import Tensor
 
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.partition import log_partition
+from contrastor.engine.precision import full_precision
 from contrastor.engine.temperature import inverse_temperature
 from contrastor.functional._common import finish
 from contrastor.functional._views import Views, off_diagonal_mask, view_batch
@@ -30,6 +31,7 @@ def _finish_per_sample(
     return finish(output, reduction, weights, return_output, exchange)
 
 
+@full_precision
 def mv_info_nce(
     features: Views,
     *,
@@ -66,7 +68,7 @@ def mv_info_nce(
         batch.z,
         batch.everyone,
         inv_t,
-        self_index=batch.self_index,
+        self_offset=batch.self_offset,
         execution=execution,
         tile_size=tile_size,
     )
@@ -76,6 +78,7 @@ def mv_info_nce(
     )
 
 
+@full_precision
 def mv_dhel(
     features: Views,
     *,
@@ -119,7 +122,7 @@ def mv_dhel(
             z,
             ex.gather(z),
             inv_t,
-            self_index=torch.arange(first, first + n, device=z.device),
+            self_offset=first,
             execution=execution,
             tile_size=tile_size,
         )

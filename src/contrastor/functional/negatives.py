@@ -11,6 +11,7 @@ from torch import Tensor
 from contrastor._validation import check_positive
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.partition import log_partition
+from contrastor.engine.precision import full_precision
 from contrastor.engine.temperature import inverse_temperature
 from contrastor.functional._common import finish
 from contrastor.functional._views import Views, off_diagonal_mask, view_batch
@@ -18,6 +19,7 @@ from contrastor.functional.geometry import squared_distances
 from contrastor.scale.distributed import Exchange
 
 
+@full_precision
 def debiased_contrastive(
     features: Views,
     labels: Tensor | None = None,
@@ -67,7 +69,7 @@ def debiased_contrastive(
     count = (batch.everyone.shape[0] - batch.same_count(exclude)).to(batch.z.dtype)
     if bool((count < 1).any()):
         raise ValueError("an anchor has no negatives (every sample shares its class)")
-    run = {"self_index": batch.self_index, "exclude": exclude}
+    run = {"self_offset": batch.self_offset, "exclude": exclude}
     run |= {"execution": execution, "tile_size": tile_size}
     weighted = log_partition(batch.z, batch.everyone, (1.0 + concentration) * inv_t, **run)
     if concentration > 0:
@@ -101,6 +103,7 @@ def debiased_contrastive(
     return finish(output, reduction, weights, return_output, batch.exchange)
 
 
+@full_precision
 def cacr(
     features: Views,
     *,

@@ -9,11 +9,13 @@ from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_positive
 from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype
 from contrastor.functional._common import check_pair, finish
 from contrastor.scale.distributed import LOCAL, Exchange
 
 
+@full_precision
 def predictive_cosine(
     prediction: Tensor,
     target: Tensor,
@@ -51,6 +53,7 @@ def predictive_cosine(
     return finish(output, reduction, weights, return_output, exchange or LOCAL)
 
 
+@full_precision
 def z_loss(
     logits: Tensor,
     target: Tensor,

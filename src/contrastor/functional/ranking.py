@@ -10,6 +10,7 @@ from torch import Tensor
 from contrastor._validation import check_embeddings, check_positive
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.partition import log_partition
+from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import prepare
 from contrastor.engine.targets import Targets
 from contrastor.functional._common import finish, prepare_pair
@@ -28,6 +29,7 @@ def _positive_pairs(targets: Targets, n: int, m: int, device: torch.device):
         yield i + start, j, block[i, j]
 
 
+@full_precision
 def decoupled_softmax(
     query: Tensor,
     reference: Tensor,
@@ -103,6 +105,7 @@ def decoupled_softmax(
     return finish(output, reduction, weights, return_output, batch.exchange)
 
 
+@full_precision
 def mann_whitney(
     query: Tensor,
     reference: Tensor,
@@ -182,6 +185,7 @@ def _list_inputs(
     return torch.einsum("nd,nkd->nk", q, docs), relevance.to(q.dtype)
 
 
+@full_precision
 def listwise_wasserstein(
     query: Tensor,
     documents: Tensor,
@@ -244,6 +248,7 @@ def _w2_squared(cp: Tensor, ct: Tensor, grades: Tensor) -> Tensor:
     return (width * (qp - qt) ** 2).sum(1)
 
 
+@full_precision
 def listnet(
     query: Tensor,
     documents: Tensor,

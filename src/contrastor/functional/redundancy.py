@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from contrastor._validation import check_positive, check_same_length
+from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype
 from contrastor.functional._common import check_pair
 from contrastor.scale.distributed import LOCAL, Exchange
@@ -31,6 +32,7 @@ def _off_diagonal(m: Tensor) -> Tensor:
     return m - torch.diag_embed(torch.diagonal(m))
 
 
+@full_precision
 def barlow_twins(
     a: Tensor,
     b: Tensor,
@@ -71,6 +73,7 @@ def barlow_twins(
     return (loss, {"on_diagonal": on, "off_diagonal": off}) if return_terms else loss
 
 
+@full_precision
 def vicreg(
     a: Tensor,
     b: Tensor,

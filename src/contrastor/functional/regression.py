@@ -11,6 +11,7 @@ from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_positive
 from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype
 from contrastor.engine.temperature import inverse_temperature
 from contrastor.engine.views import stack_views
@@ -41,6 +42,7 @@ class Mixtures:
     positive: Tensor
 
 
+@full_precision
 def regression_mixtures(
     z: Tensor,
     targets: Tensor,
@@ -90,6 +92,7 @@ def regression_mixtures(
     )
 
 
+@full_precision
 def supremix(
     features: Views,
     targets: Tensor,
@@ -155,6 +158,7 @@ def supremix(
     return finish(output, reduction, weights, return_output)
 
 
+@full_precision
 def conr(
     features: Tensor,
     targets: Tensor,

@@ -11,6 +11,7 @@ from torch import Tensor
 from contrastor._validation import check_positive
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.partition import log_partition
+from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import similarity_matrix
 from contrastor.engine.softmax import softmax_objective
 from contrastor.engine.targets import SoftTargets, Targets
@@ -19,6 +20,7 @@ from contrastor.functional.infonce import info_nce
 from contrastor.scale.distributed import Exchange
 
 
+@full_precision
 def rince(
     query: Tensor,
     reference: Tensor,
@@ -88,6 +90,7 @@ def rince(
     return finish(output, reduction, weights, return_output, batch.exchange)
 
 
+@full_precision
 def soft_retargeted_info_nce(
     query: Tensor,
     reference: Tensor,
@@ -139,6 +142,7 @@ def soft_retargeted_info_nce(
     )
 
 
+@full_precision
 def false_negative_cancellation(
     query: Tensor,
     reference: Tensor,

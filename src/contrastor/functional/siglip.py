@@ -6,12 +6,14 @@ import torch
 from torch import Tensor
 
 from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.precision import full_precision
 from contrastor.engine.sigmoid import sigmoid_objective
 from contrastor.engine.targets import Targets
 from contrastor.functional._common import finish, prepare_pair
 from contrastor.scale.distributed import Exchange
 
 
+@full_precision
 def siglip(
     query: Tensor,
     reference: Tensor,

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from contrastor._validation import check_labels
 from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import prepare
 from contrastor.engine.softmax import softmax_objective
 from contrastor.engine.targets import (
@@ -26,6 +27,7 @@ from contrastor.scale.distributed import LOCAL, Exchange
 Views = Tensor | Sequence[Tensor]
 
 
+@full_precision
 def supcon(
     features: Views,
     labels: Tensor | None = None,
@@ -105,7 +107,7 @@ def supcon(
         everyone,
         inv_t,
         target,
-        self_index=torch.arange(first, first + n * views, device=z.device),
+        self_offset=first,
         decoupled=decoupled,
         positive_weight=positive_weight,
         execution=execution,
@@ -116,6 +118,7 @@ def supcon(
     return finish(output, reduction, weights, return_output, ex)
 
 
+@full_precision
 def nt_xent(
     views: Views,
     *,
@@ -154,6 +157,7 @@ def nt_xent(
     )
 
 
+@full_precision
 def dcl(
     views: Views,
     *,
@@ -192,6 +196,7 @@ def dcl(
     )
 
 
+@full_precision
 def dclw(
     views: Views,
     *,

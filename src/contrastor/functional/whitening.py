@@ -7,12 +7,14 @@ from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_positive
 from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype
 from contrastor.engine.views import stack_views
 from contrastor.functional.supcon import Views, nt_xent
 from contrastor.scale.distributed import Exchange
 
 
+@full_precision
 def shuffled_group_whitening(
     x: Tensor,
     *,
@@ -55,6 +57,7 @@ def shuffled_group_whitening(
     return white[:, torch.argsort(order)]
 
 
+@full_precision
 def whitened_contrastive(
     features: Views,
     *,

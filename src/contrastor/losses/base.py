@@ -8,7 +8,7 @@ from torch import nn
 
 from contrastor.engine.output import check_reduction
 from contrastor.engine.similarity import check_similarity
-from contrastor.engine.softmax import use_tiled
+from contrastor.engine.softmax import check_execution
 from contrastor.engine.temperature import Temperature
 from contrastor.scale.distributed import exchange_for
 
@@ -48,7 +48,7 @@ class TemperatureLoss(nn.Module):
         self.temperature = Temperature(temperature, learnable_temperature, *temperature_range)
         self.similarity = check_similarity(similarity)
         self.reduction = check_reduction(reduction)
-        use_tiled(execution, 1, 1)
+        check_execution(execution)
         self.execution, self.tile_size = execution, tile_size
         self.gather_distributed = gather_distributed
 

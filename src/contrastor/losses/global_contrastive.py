@@ -13,7 +13,7 @@ from contrastor._validation import check_positive
 from contrastor.engine.output import ContrastiveOutput, check_reduction
 from contrastor.engine.partition import log_partition
 from contrastor.engine.similarity import check_similarity
-from contrastor.engine.softmax import use_tiled
+from contrastor.engine.softmax import check_execution
 from contrastor.functional._common import finish
 from contrastor.functional._views import off_diagonal_mask, view_batch
 from contrastor.losses.supcon import _views
@@ -86,7 +86,7 @@ class GlobalContrastive(nn.Module):
         self.temperature_lr, self.temperature_momentum = temperature_lr, temperature_momentum
         self.similarity = check_similarity(similarity)
         self.reduction = check_reduction(reduction)
-        use_tiled(execution, 1, 1)
+        check_execution(execution)
         self.execution, self.tile_size = execution, tile_size
         self.gather_distributed = gather_distributed
         self.state = PerSampleState(
@@ -120,7 +120,7 @@ class GlobalContrastive(nn.Module):
             batch.z,
             batch.everyone,
             inv_t,
-            self_index=batch.self_index,
+            self_offset=batch.self_offset,
             exclude=batch.same_sample,
             execution=self.execution,
             tile_size=self.tile_size,
