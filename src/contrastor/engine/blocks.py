@@ -69,31 +69,43 @@ def _rows_of(k: int, rows: int, cols: int) -> slice:
     return slice(max(0, -k), min(rows, cols - k))
 
 
-def _on_diagonal(k: int, rows: int, cols: int, device: torch.device) -> Tensor:
+def _on_diagonal(offsets: tuple[int, ...], rows: int, cols: int, device: torch.device) -> Tensor:
+    """``rows x cols`` bool mask, True on the diagonals ``offsets``."""
     mask = torch.zeros(rows, cols, dtype=torch.bool, device=device)
-    mask.diagonal(k).fill_(True)
+    for k in offsets:
+        mask.diagonal(k).fill_(True)
     return mask
 
 
-def _logits(qa: Tensor, ra: Tensor, scale: Tensor, a: int, b: int, c: int, d: int) -> Tensor:
-    """Logits of a block: the float32-accumulated product of the operands times 1/tau."""
-    scores = matmul(qa[a:b], ra[c:d].T)
-    return scores * (scale[a:b, None] if scale.ndim else scale)
+def _rows_scaled(x: Tensor, scale: Tensor) -> Tensor:
+    """``x`` with row i times ``scale`` (a scalar or one per row)."""
+    return x * (scale[:, None] if scale.ndim else scale)
+
+
+def _logits(qa: Tensor, ra: Tensor, a: int, b: int, c: int, d: int) -> Tensor:
+    """Logits of a block: the float32-accumulated product of the operands (the queries carry
+    1/tau, folded in once rather than into every block)."""
+    return matmul(_part(qa, a, b), _part(ra, c, d).T)
 
 
 @dataclass
 class _Block:
-    """One block: its logits, its positives (dense ``weights``, or weight 1 on the diagonal
-    ``diagonal`` of index-aligned targets) and ``den``, the mask of the denominator
-    (``None``: every pair of the block is in it)."""
+    """One block: its logits, its positives (dense ``weights``, or weight 1 on the block-local
+    diagonals ``diagonals`` of index-aligned targets) and ``out``, the mask of the pairs left
+    out of the denominator (``None``: every pair of the block is in it)."""
 
     logits: Tensor
     weights: Tensor | None
-    diagonal: int | None
-    den: Tensor | None
+    diagonals: tuple[int, ...]
+    out: Tensor | None
 
     def masked(self) -> Tensor:
-        return self.logits if self.den is None else self.logits.masked_fill(~self.den, -torch.inf)
+        """The logits with the pairs outside the denominator at -inf."""
+        if self.out is None:
+            return self.logits
+        if not hasattr(self, "_masked"):
+            self._masked = self.logits.masked_fill(self.out, -torch.inf)
+        return self._masked
 
     def positive_sums(self, dim: int) -> tuple[Tensor, Tensor]:
         """Target-weighted logit sum and target mass along ``dim`` (1: per row, 0: per column)."""
@@ -102,12 +114,11 @@ class _Block:
         rows, cols = self.logits.shape
         total = self.logits.new_zeros(rows if dim == 1 else cols)
         count = torch.zeros_like(total)
-        if self.diagonal is not None:
-            k = self.diagonal
+        for k in self.diagonals:
             r = _rows_of(k, rows, cols)
             at = r if dim == 1 else slice(r.start + k, r.stop + k)
-            total[at] = self.logits.diagonal(k)
-            count[at] = 1.0
+            total[at] += self.logits.diagonal(k)
+            count[at] += 1.0
         return total, count
 
     def add_positive_grad(self, g: Tensor, row: Tensor | None, col: Tensor | None) -> Tensor:
@@ -119,8 +130,7 @@ class _Block:
             if col is not None:
                 factor = factor + col[None, :]
             return g + factor * self.weights
-        if self.diagonal is not None:
-            k = self.diagonal
+        for k in self.diagonals:
             r = _rows_of(k, *g.shape)
             value = 0
             if row is not None:
@@ -134,50 +144,79 @@ class _Block:
 def _softmax_block(logits: Tensor, layout: Layout, a: int, b: int, c: int, d: int) -> _Block:
     """Positives and denominator of the block ``[a:b, c:d]`` with the given logits."""
     own = None if layout.self_offset is None else _diagonal(layout.self_offset, a, b, c, d)
-    aligned = layout.targets.diagonal if layout.self_offset is None else None
-    weights, diagonal, den = None, None, None
-    if aligned is not None:
-        diagonal = _diagonal(aligned, a, b, c, d)
-        if layout.decoupled and diagonal is not None:
-            den = ~_on_diagonal(diagonal, *logits.shape, logits.device)
+    shape, device = logits.shape, logits.device
+    weights, diagonals, out = None, (), None
+    if _on_diagonals(layout):
+        diagonals = _local(layout.targets.diagonals, a, b, c, d)
+        excluded = ((own,) if own is not None else ()) + (diagonals if layout.decoupled else ())
+        if excluded:
+            out = _on_diagonal(excluded, *shape, device)
     else:
         weights = layout.targets.block(slice(a, b), slice(c, d))
-        weights = weights.to(device=logits.device, dtype=logits.dtype)
+        weights = weights.to(device=device, dtype=logits.dtype)
         if own is not None:
-            self_mask = _on_diagonal(own, *logits.shape, logits.device)
-            weights = weights.masked_fill(self_mask, 0.0)
-            den = ~self_mask
+            out = _on_diagonal((own,), *shape, device)
+            weights = weights.masked_fill(out, 0.0)
         if layout.decoupled:
-            den = (weights <= 0) if den is None else den & (weights <= 0)
-    return _Block(logits, weights, diagonal, den)
+            out = (weights > 0) if out is None else out | (weights > 0)
+    return _Block(logits, weights, diagonals, out)
+
+
+def _on_diagonals(layout: Layout) -> bool:
+    """Whether the positives are located by their diagonals (not apart from the self pair)."""
+    diagonals = layout.targets.diagonals
+    return bool(diagonals) and layout.self_offset not in diagonals
+
+
+def _local(offsets: tuple[int, ...], a: int, b: int, c: int, d: int) -> tuple[int, ...]:
+    """Block-local offsets of the diagonals that cross the block ``[a:b, c:d]``."""
+    found = (_diagonal(k, a, b, c, d) for k in offsets)
+    return tuple(k for k in found if k is not None)
+
+
+def _part(x: Tensor, a: int, b: int) -> Tensor:
+    """``x[a:b]``, or ``x`` itself when that is all of it (one op fewer per block)."""
+    return x if a == 0 and b == x.shape[0] else x[a:b]
+
+
+def _cast(x: Tensor, dtype: torch.dtype) -> Tensor:
+    return x if x.dtype == dtype else x.to(dtype)
+
+
+class _Sums:
+    """Per-range partial results summed as blocks arrive (``merge`` combines two), then
+    joined in order: a range seen once costs no addition and no copy."""
+
+    def __init__(self, merge: Any = torch.add) -> None:
+        self.parts: dict[int, Tensor] = {}
+        self.merge = merge
+
+    def add(self, start: int, value: Tensor) -> None:
+        old = self.parts.get(start)
+        self.parts[start] = value if old is None else self.merge(old, value)
+
+    def result(self) -> Tensor:
+        parts = [self.parts[k] for k in sorted(self.parts)]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 class _Online:
     """Running log-sum-exp, target-weighted logit sum and target mass of some anchors."""
 
-    def __init__(self, size: int, like: Tensor) -> None:
-        self.max = torch.full((size,), float("-inf"), dtype=like.dtype, device=like.device)
-        self.sum = torch.zeros_like(self.max)
-        self.positive = torch.zeros_like(self.max)
-        self.count = torch.zeros_like(self.max)
+    def __init__(self) -> None:
+        self.lse, self.positive, self.count = _Sums(torch.logaddexp), _Sums(), _Sums()
 
-    def update(self, at: slice, block: _Block, dim: int) -> None:
+    def update(self, start: int, block: _Block, dim: int) -> None:
         """Fold in a block whose anchors lie along ``1 - dim`` (``dim``: the reduced axis)."""
-        masked = block.masked()
-        old = self.max[at]
-        new = torch.maximum(old, masked.amax(dim))
-        safe = new if block.den is None else torch.where(torch.isinf(new), 0.0, new)
-        shifted = masked - (safe[:, None] if dim == 1 else safe[None, :])
-        self.sum[at] = self.sum[at] * torch.exp(old - safe) + torch.exp(shifted).sum(dim)
-        self.max[at] = new
+        self.lse.add(start, torch.logsumexp(block.masked(), dim))
         positive, count = block.positive_sums(dim)
-        self.positive[at] += positive
-        self.count[at] += count
+        self.positive.add(start, positive)
+        self.count.add(start, count)
 
     def result(self) -> tuple[Tensor, Tensor, Tensor]:
-        lse = torch.where(self.sum > 0, self.max + torch.log(self.sum), self.max)
-        tiny = torch.finfo(self.count.dtype).tiny
-        return lse, self.positive / self.count.clamp_min(tiny), self.count
+        count = self.count.result()
+        mean = self.positive.result() / count.clamp_min(torch.finfo(count.dtype).tiny)
+        return self.lse.result(), mean, count
 
 
 def _check_targets(checks: list[Tensor]) -> None:
@@ -191,6 +230,31 @@ def _target_check(layout: Layout, block: _Block, checks: list[Tensor]) -> None:
     if not layout.targets.trusted and block.weights is not None:
         w = block.weights
         checks.append(torch.isfinite(w).all() & ~(w < 0).any())
+
+
+class _Gradients:
+    """Gradients of the two operands and of 1/tau, summed over blocks in float32."""
+
+    def __init__(self, qa: Tensor, ra: Tensor, inv_t: Tensor, want_t: bool) -> None:
+        self.qa, self.ra, self.inv_t, self.want_t = qa, ra, inv_t, want_t
+        self.q, self.r, self.t = _Sums(), _Sums(), _Sums()
+
+    def add(self, g: Tensor, logits: Tensor, a: int, b: int, c: int, d: int) -> None:
+        """Fold in ``dL/dl`` of the block ``[a:b, c:d]`` (``logits``: its 1/tau-scaled scores;
+        the query operand carries 1/tau, so ``dL/dr = g^T qa`` and ``dL/dq = (g ra) / tau``)."""
+        if self.want_t:
+            self.t.add(a, (g * logits).sum(1))
+        qa, ra = self.qa, self.ra
+        self.q.add(a, matmul(_cast(g, ra.dtype), _part(ra, c, d)))
+        self.r.add(c, matmul(_cast(g.T, qa.dtype), _part(qa, a, b)))
+
+    def result(self, q_dtype: torch.dtype, r_dtype: torch.dtype) -> tuple[Tensor, ...]:
+        grad_t = None
+        if self.want_t:
+            per_row = self.t.result() / self.inv_t
+            grad_t = _cast(per_row if self.inv_t.ndim else per_row.sum(), self.inv_t.dtype)
+        grad_q = _rows_scaled(self.q.result(), self.inv_t)
+        return _cast(grad_q, q_dtype), _cast(self.r.result(), r_dtype), grad_t
 
 
 class BlockSoftmax(torch.autograd.Function):
@@ -210,15 +274,15 @@ class BlockSoftmax(torch.autograd.Function):
         both: bool = False,
     ) -> tuple[Tensor, ...]:
         n, m = query.shape[0], reference.shape[0]
-        qa, ra = operand(query), operand(reference)
-        rows_state, cols_state = _Online(n, query), _Online(m, query) if both else None
+        qa, ra = operand(_rows_scaled(query, inv_t)), operand(reference)
+        rows_state, cols_state = _Online(), _Online() if both else None
         kept, checks = [], []
         for a, b, c, d in _blocks(n, m, layout.tile):
-            block = _softmax_block(_logits(qa, ra, inv_t, a, b, c, d), layout, a, b, c, d)
+            block = _softmax_block(_logits(qa, ra, a, b, c, d), layout, a, b, c, d)
             _target_check(layout, block, checks)
-            rows_state.update(slice(a, b), block, 1)
+            rows_state.update(a, block, 1)
             if cols_state is not None:
-                cols_state.update(slice(c, d), block, 0)
+                cols_state.update(c, block, 0)
             if layout.keep:
                 kept.append(block.logits)
         _check_targets(checks)
@@ -239,55 +303,45 @@ class BlockSoftmax(torch.autograd.Function):
         g_lse = grads[0::3]
         per_target = [g / c.clamp_min(tiny) for g, c in zip(grads[1::3], count, strict=True)]
         n, m = qa.shape[0], ra.shape[0]
-        grad_q = torch.zeros(qa.shape, dtype=lse[0].dtype, device=qa.device)
-        grad_r = torch.zeros(ra.shape, dtype=lse[0].dtype, device=ra.device)
-        grad_inv = torch.zeros(n, dtype=lse[0].dtype, device=qa.device)
-        want_t = ctx.needs_input_grad[2]
+        out = _Gradients(qa, ra, inv_t, ctx.needs_input_grad[2])
         with torch.autocast(qa.device.type, enabled=False):
             for a, b, c, d in _blocks(n, m, layout.tile):
-                logits = next(kept) if layout.keep else _logits(qa, ra, inv_t, a, b, c, d)
+                logits = next(kept) if layout.keep else _logits(qa, ra, a, b, c, d)
                 block = _softmax_block(logits, layout, a, b, c, d)
-                g = g_lse[0][a:b, None] * torch.exp(block.logits - lse[0][a:b, None])
+                rows = _part(lse[0], a, b)[:, None]
+                g = torch.sub(logits, rows).exp_().mul_(_part(g_lse[0], a, b)[:, None])
                 if both:
-                    g = g + g_lse[1][None, c:d] * torch.exp(block.logits - lse[1][None, c:d])
-                if block.den is not None:
-                    g = g.masked_fill(~block.den, 0.0)
-                col = per_target[1][c:d] if both else None
-                g = block.add_positive_grad(g, per_target[0][a:b], col)
-                if want_t:
-                    grad_inv[a:b] += (g * block.logits).sum(1)
-                g = g * (inv_t[a:b, None] if inv_t.ndim else inv_t)
-                grad_q[a:b] += matmul(g.to(ra.dtype), ra[c:d])
-                grad_r[c:d] += matmul(g.T.to(qa.dtype), qa[a:b])
-        grad_t = None
-        if want_t:
-            grad_inv = grad_inv / inv_t
-            grad_t = (grad_inv if inv_t.ndim else grad_inv.sum()).to(inv_t.dtype)
-        return grad_q.to(q_dtype), grad_r.to(r_dtype), grad_t, None, None
+                    cols = _part(lse[1], c, d)[None, :]
+                    g += torch.sub(logits, cols).exp_().mul_(_part(g_lse[1], c, d)[None, :])
+                if block.out is not None:
+                    g.masked_fill_(block.out, 0.0)
+                col = _part(per_target[1], c, d) if both else None
+                g = block.add_positive_grad(g, _part(per_target[0], a, b), col)
+                out.add(g, logits, a, b, c, d)
+        return (*out.result(q_dtype, r_dtype), None, None)
 
 
 def _sigmoid_block(logits: Tensor, layout: Layout, a: int, b: int, c: int, d: int) -> _Block:
     """The block ``[a:b, c:d]`` with its logits (bias included) and labels in [0, 1] as
-    ``weights`` (or the diagonal of index-aligned targets); ``den`` marks the compared pairs."""
+    ``weights`` (or the diagonals of index-aligned targets); ``out`` marks the pairs not
+    compared."""
     own = None if layout.self_offset is None else _diagonal(layout.self_offset, a, b, c, d)
-    aligned = layout.targets.diagonal if layout.self_offset is None else None
-    if aligned is not None:
-        return _Block(logits, None, _diagonal(aligned, a, b, c, d), None)
+    out = None if own is None else _on_diagonal((own,), *logits.shape, logits.device)
+    if _on_diagonals(layout):
+        return _Block(logits, None, _local(layout.targets.diagonals, a, b, c, d), out)
     labels = layout.targets.block(slice(a, b), slice(c, d))
     labels = labels.to(device=logits.device, dtype=logits.dtype).clamp(0.0, 1.0)
-    den = None
-    if own is not None:
-        den = ~_on_diagonal(own, *logits.shape, logits.device)
-        labels = labels.masked_fill(~den, 0.0)
-    return _Block(logits, labels, None, den)
+    if out is not None:
+        labels = labels.masked_fill(out, 0.0)
+    return _Block(logits, labels, (), out)
 
 
 def _labels(block: _Block) -> Tensor:
     if block.weights is not None:
         return block.weights
     labels = torch.zeros_like(block.logits)
-    if block.diagonal is not None:
-        labels.diagonal(block.diagonal).fill_(1.0)
+    for k in block.diagonals:
+        labels.diagonal(k).fill_(1.0)
     return labels
 
 
@@ -301,29 +355,29 @@ class BlockSigmoid(torch.autograd.Function):
         ctx: Any, query: Tensor, reference: Tensor, inv_t: Tensor, bias: Tensor, layout: Layout
     ) -> tuple[Tensor, Tensor, Tensor]:
         n, m = query.shape[0], reference.shape[0]
-        qa, ra = operand(query), operand(reference)
-        positive = torch.zeros(n, dtype=query.dtype, device=query.device)
-        negative, count = torch.zeros_like(positive), torch.zeros_like(positive)
+        qa, ra = operand(_rows_scaled(query, inv_t)), operand(reference)
+        positive, negative, count = _Sums(), _Sums(), _Sums()
         kept, checks = [], []
         for a, b, c, d in _blocks(n, m, layout.tile):
-            logits = _logits(qa, ra, inv_t, a, b, c, d) + bias
+            logits = _logits(qa, ra, a, b, c, d) + bias
             block = _sigmoid_block(logits, layout, a, b, c, d)
             _target_check(layout, block, checks)
             y = _labels(block)
             pos, neg = y * F.softplus(-logits), (1.0 - y) * F.softplus(logits)
-            if block.den is not None:
-                pos, neg = pos.masked_fill(~block.den, 0.0), neg.masked_fill(~block.den, 0.0)
-            count[a:b] += y.sum(1)
-            positive[a:b] += pos.sum(1)
-            negative[a:b] += neg.sum(1)
+            if block.out is not None:
+                pos, neg = pos.masked_fill(block.out, 0.0), neg.masked_fill(block.out, 0.0)
+            count.add(a, y.sum(1))
+            positive.add(a, pos.sum(1))
+            negative.add(a, neg.sum(1))
             if layout.keep:
                 kept.append(logits)
         _check_targets(checks)
         ctx.save_for_backward(qa, ra, inv_t, bias)
         ctx.config = (layout, query.dtype, reference.dtype)
         ctx.kept = kept
-        ctx.mark_non_differentiable(count)
-        return positive, negative, count
+        outputs = positive.result(), negative.result(), count.result()
+        ctx.mark_non_differentiable(outputs[2])
+        return outputs
 
     @staticmethod
     def backward(
@@ -333,30 +387,18 @@ class BlockSigmoid(torch.autograd.Function):
         layout, q_dtype, r_dtype = ctx.config
         kept = iter(ctx.kept)
         n, m = qa.shape[0], ra.shape[0]
-        dtype = grad_pos.dtype
-        grad_q = torch.zeros(qa.shape, dtype=dtype, device=qa.device)
-        grad_r = torch.zeros(ra.shape, dtype=dtype, device=ra.device)
-        grad_inv = torch.zeros(n, dtype=dtype, device=qa.device)
-        grad_b = torch.zeros((), dtype=dtype, device=qa.device)
-        want_t = ctx.needs_input_grad[2]
+        out = _Gradients(qa, ra, inv_t, ctx.needs_input_grad[2])
+        grad_b = _Sums()
         with torch.autocast(qa.device.type, enabled=False):
             for a, b, c, d in _blocks(n, m, layout.tile):
-                logits = next(kept) if layout.keep else _logits(qa, ra, inv_t, a, b, c, d) + bias
+                logits = next(kept) if layout.keep else _logits(qa, ra, a, b, c, d) + bias
                 block = _sigmoid_block(logits, layout, a, b, c, d)
                 y, sig = _labels(block), torch.sigmoid(logits)
-                g = grad_pos[a:b, None] * (-y * (1.0 - sig)) + grad_neg[a:b, None] * (
-                    (1.0 - y) * sig
-                )
-                if block.den is not None:
-                    g = g.masked_fill(~block.den, 0.0)
-                grad_b += g.sum()
-                if want_t:
-                    grad_inv[a:b] += (g * (logits - bias)).sum(1)
-                g = g * (inv_t[a:b, None] if inv_t.ndim else inv_t)
-                grad_q[a:b] += matmul(g.to(ra.dtype), ra[c:d])
-                grad_r[c:d] += matmul(g.T.to(qa.dtype), qa[a:b])
-        grad_t = None
-        if want_t:
-            grad_inv = grad_inv / inv_t
-            grad_t = (grad_inv if inv_t.ndim else grad_inv.sum()).to(inv_t.dtype)
-        return grad_q.to(q_dtype), grad_r.to(r_dtype), grad_t, grad_b.to(bias.dtype), None
+                g_pos, g_neg = _part(grad_pos, a, b)[:, None], _part(grad_neg, a, b)[:, None]
+                g = g_neg * (1.0 - y) * sig - g_pos * y * (1.0 - sig)
+                if block.out is not None:
+                    g = g.masked_fill(block.out, 0.0)
+                grad_b.add(0, g.sum())
+                out.add(g, logits - bias, a, b, c, d)
+        grad_q, grad_r, grad_t = out.result(q_dtype, r_dtype)
+        return grad_q, grad_r, grad_t, _cast(grad_b.result(), bias.dtype), None

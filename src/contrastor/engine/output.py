@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from contrastor._validation import check_weights
+from contrastor._validation import check_weights, require
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -56,16 +56,17 @@ def reduce(
     the per-anchor tensor (times w). ``weights`` (one per anchor, >= 0) defaults to 1.
     """
     check_reduction(reduction)
-    w = mask.to(per_anchor.dtype)
-    if weights is not None:
+    if weights is None:
+        w = mask
+        weighted = torch.where(mask, per_anchor, 0.0)
+    else:
         check_weights(weights.reshape(-1), per_anchor.numel())
-        w = w * weights.reshape(per_anchor.shape).to(per_anchor.dtype)
-    weighted = torch.where(w > 0, per_anchor * w, torch.zeros_like(per_anchor))
+        w = mask.to(per_anchor.dtype) * weights.reshape(per_anchor.shape).to(per_anchor.dtype)
+        weighted = torch.where(w > 0, per_anchor * w, 0.0)
     if reduction == "none":
         return weighted
     if reduction == "sum":
         return weighted.sum()
     total = w.sum()
-    if not bool(total > 0):
-        raise ValueError("all anchors have zero weight: the weighted mean is undefined")
+    require((total > 0, "all anchors have zero weight: the weighted mean is undefined"))
     return weighted.sum() / total

@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor
 
+from contrastor._validation import deferred_checks
+
 MODES = ("auto", "exact", "low")
 HALF = (torch.float16, torch.bfloat16)
 
@@ -78,9 +80,11 @@ def _first_tensor(args: tuple, kwargs: dict) -> Tensor | None:
 
 
 def full_precision(fn: F) -> F:
-    """Run a loss with autocast off on its inputs' device, remembering the caller's low
-    precision (autocast dtype, else a bf16/fp16 input) for :func:`operand_dtype`. Nested
-    loss calls keep the outermost caller's setting."""
+    """The boundary of a public loss: run it with autocast off on its inputs' device,
+    remembering the caller's low precision (autocast dtype, else a bf16/fp16 input) for
+    :func:`operand_dtype`, and read its value checks in one sync at the end
+    (:func:`contrastor._validation.deferred_checks`). Nested loss calls keep the outermost
+    caller's setting."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -97,7 +101,7 @@ def full_precision(fn: F) -> F:
             low = first.dtype if first.dtype in HALF else None
         _inside, _caller_dtype = True, low
         try:
-            with torch.autocast(kind, enabled=False):
+            with torch.autocast(kind, enabled=False), deferred_checks():
                 return fn(*args, **kwargs)
         finally:
             _inside, _caller_dtype = False, None
@@ -117,7 +121,8 @@ def operand_dtype(x: Tensor) -> torch.dtype:
 
 def operand(x: Tensor) -> Tensor:
     """``x`` cast to the operand dtype of :func:`operand_dtype`."""
-    return x.to(operand_dtype(x))
+    dtype = operand_dtype(x)
+    return x if x.dtype == dtype else x.to(dtype)
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:

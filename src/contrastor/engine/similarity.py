@@ -24,7 +24,9 @@ def check_similarity(similarity: str) -> str:
 
 def prepare(x: Tensor, similarity: str) -> Tensor:
     """Cast ``x`` to the compute precision and, for cosine similarity, L2-normalise its rows."""
-    x = x.to(compute_dtype(x.dtype))
+    dtype = compute_dtype(x.dtype)
+    if x.dtype != dtype:
+        x = x.to(dtype)
     if check_similarity(similarity) == "cosine":
         x = F.normalize(x, dim=-1, eps=1e-12)
     return x

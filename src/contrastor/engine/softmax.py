@@ -83,6 +83,8 @@ def softmax_objective(
     n, m = query.shape[0], reference.shape[0]
     keep, tile = resolve_execution(execution, n, m, query.device, tile_size)
     layout = Layout(targets, self_offset, decoupled, tile, keep)
+    if reference is query:  # one set against itself: distinct inputs for torch.compile
+        reference = query.view_as(query)
     negative, positive, count = BlockSoftmax.apply(
         query, reference, _scale(inverse_temperature, query), layout
     )
@@ -120,6 +122,8 @@ def symmetric_softmax_objective(
 
 def _scale(inverse_temperature: Tensor, like: Tensor) -> Tensor:
     """1/tau in the statistics' precision (float32, float64 for float64 inputs)."""
+    if inverse_temperature.dtype == like.dtype:
+        return inverse_temperature
     return inverse_temperature.to(like.dtype)
 
 
@@ -138,9 +142,8 @@ def _assemble(
     )
     if positive_weight is not None:
         positive = positive * positive_weight.to(positive.dtype)
-    zero = torch.zeros_like(positive)
-    positive = torch.where(mask, positive, zero)
-    negative = torch.where(mask, negative, zero)
+    positive = torch.where(mask, positive, 0.0)
+    negative = torch.where(mask, negative, 0.0)
     return ContrastiveOutput(
         per_anchor=positive + negative,
         mask=mask,

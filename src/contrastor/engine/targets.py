@@ -30,9 +30,10 @@ class Targets(ABC):
     """Positive weights between ``n`` queries and ``m`` references, available block by block."""
 
     shape: tuple[int, int]
-    #: ``k`` when ``P[i, j] = 1`` exactly for ``j = i + k`` (index-aligned pairs): the engine
-    #: then locates positives by index arithmetic instead of building weight blocks
-    diagonal: int | None = None
+    #: offsets ``k`` when ``P[i, j] = 1`` exactly for ``j = i + k`` with ``k`` among them and 0
+    #: elsewhere (index-aligned pairs, the other views of a sample): the engine then locates
+    #: positives by index arithmetic instead of building weight blocks
+    diagonals: tuple[int, ...] = ()
     #: whether every block is known to be finite and non-negative (else checked as it streams)
     trusted: bool = True
 
@@ -50,15 +51,16 @@ class Targets(ABC):
 
 
 class LabelTargets(Targets):
-    """``P[i, j] = 1`` when ``query_labels[i] == reference_labels[j]``."""
+    """``P[i, j] = 1`` when ``query_labels[i] == reference_labels[j]``; ``diagonals`` may
+    say where those pairs lie when the labels are positions (see :class:`Targets`)."""
 
     def __init__(
-        self, query_labels: Tensor, reference_labels: Tensor, diagonal: int | None = None
+        self, query_labels: Tensor, reference_labels: Tensor, diagonals: tuple[int, ...] = ()
     ) -> None:
         self.query_labels = query_labels
         self.reference_labels = reference_labels
         self.shape = (query_labels.shape[0], reference_labels.shape[0])
-        self.diagonal = diagonal
+        self.diagonals = diagonals
 
     @classmethod
     def aligned(
@@ -70,15 +72,21 @@ class LabelTargets(Targets):
                 f"index-aligned pairs need at least as many references as queries, got {n} > {m}"
             )
         queries = torch.arange(offset, offset + n, device=device)
-        return cls(queries, torch.arange(m, device=device), diagonal=offset)
+        return cls(queries, torch.arange(m, device=device), diagonals=(offset,))
 
     def block(self, rows: slice, cols: slice) -> Tensor:
         eq = self.query_labels[rows, None] == self.reference_labels[None, cols]
         return eq.to(torch.get_default_dtype())
 
     def transpose(self) -> LabelTargets:
-        diagonal = None if self.diagonal is None else -self.diagonal
-        return LabelTargets(self.reference_labels, self.query_labels, diagonal)
+        diagonals = tuple(-k for k in self.diagonals)
+        return LabelTargets(self.reference_labels, self.query_labels, diagonals)
+
+
+def view_diagonals(n: int, views: int) -> tuple[int, ...]:
+    """Offsets of the other views of each sample among ``views`` view-major stacks of ``n``
+    samples: row ``v * n + i`` pairs with ``w * n + i`` for every ``w != v``."""
+    return tuple(k * n for k in range(1 - views, views) if k != 0)
 
 
 class MultiLabelTargets(Targets):

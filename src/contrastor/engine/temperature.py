@@ -16,7 +16,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from contrastor._validation import check_positive
+from contrastor._validation import all_finite, check_positive, require
 
 
 class Temperature(nn.Module):
@@ -69,8 +69,8 @@ def inverse_temperature(temperature: float | Tensor, like: Tensor) -> Tensor:
         if temperature.ndim > 1:
             shape = tuple(temperature.shape)
             raise ValueError(f"temperature must be a scalar or one per anchor, got shape {shape}")
-        if not bool(torch.isfinite(temperature).all()) or bool((temperature <= 0).any()):
-            raise ValueError("temperature must be positive and finite")
+        valid = all_finite(temperature) & (temperature > 0).all()
+        require((valid, "temperature must be positive and finite"))
         return 1.0 / temperature.to(like.dtype)
     check_positive(float(temperature), "temperature")
     return torch.tensor(1.0 / float(temperature), dtype=like.dtype, device=like.device)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from contrastor._validation import check_embeddings, check_same_dim
+from contrastor._validation import check_embeddings, check_same_dim, require
 from contrastor.engine.output import ContrastiveOutput, check_reduction, reduce
 from contrastor.engine.similarity import prepare
 from contrastor.engine.targets import Targets, resolve_targets
@@ -103,8 +103,7 @@ def distributed_reduce(
     if weights is not None:
         w = w * weights.reshape(per_anchor.shape).to(per_anchor.dtype)
     total = exchange.total(w.sum())
-    if not bool(total > 0):
-        raise ValueError("all anchors have zero weight: the weighted mean is undefined")
+    require((total > 0, "all anchors have zero weight: the weighted mean is undefined"))
     return local * world / total
 
 

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from contrastor._validation import check_labels
 from contrastor.engine.similarity import prepare
-from contrastor.engine.targets import LabelTargets
+from contrastor.engine.targets import LabelTargets, view_diagonals
 from contrastor.engine.views import stack_views
 from contrastor.scale.distributed import LOCAL, Exchange
 
@@ -84,7 +84,9 @@ def view_batch(
         n=n,
         views=views,
         self_offset=first,
-        same_sample=LabelTargets(ids, ex.gather(ids)),
+        same_sample=LabelTargets(
+            ids, ex.gather(ids), view_diagonals(n, views) if ex.world_size == 1 else ()
+        ),
         same_class=same_class,
         exchange=ex,
     )

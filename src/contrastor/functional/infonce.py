@@ -118,6 +118,8 @@ def info_nce(
         distributed_reduce(forward.per_anchor, forward.mask, reduction, weights, ex)
         + distributed_reduce(backward.per_anchor, backward.mask, reduction, weights, ex)
     )
+    if not return_output:
+        return loss
     terms = {name: 0.5 * (forward.terms[name] + backward.terms[name]) for name in forward.terms}
     terms["query_to_reference"] = forward.per_anchor
     terms["reference_to_query"] = backward.per_anchor
@@ -127,7 +129,7 @@ def info_nce(
         terms=terms,
         loss=loss,
     )
-    return output if return_output else loss
+    return output
 
 
 def _add_anchor_negatives(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from contrastor._validation import all_finite, require
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.precision import full_precision
 from contrastor.engine.sigmoid import sigmoid_objective
@@ -58,8 +59,7 @@ def siglip(
         exchange=exchange,
     )
     b = bias if isinstance(bias, Tensor) else torch.tensor(float(bias), device=batch.query.device)
-    if not bool(torch.isfinite(b).all()):
-        raise ValueError("bias must be finite")
+    require((all_finite(b), "bias must be finite"))
     output = sigmoid_objective(
         batch.query,
         batch.everyone,

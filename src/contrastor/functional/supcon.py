@@ -18,6 +18,7 @@ from contrastor.engine.targets import (
     Targets,
     ViewTargets,
     resolve_targets,
+    view_diagonals,
 )
 from contrastor.engine.temperature import inverse_temperature
 from contrastor.engine.views import stack_views
@@ -95,12 +96,16 @@ def supcon(
         target = ViewTargets(resolve_targets(n, n, labels=labels, targets=targets), views)
         everyone, first = z, 0
     else:
-        if labels is None:
+        instance = labels is None
+        if instance:
             labels = torch.arange(n, device=z.device) + ex.offset(n)
         check_labels(labels, n)
         rows = labels.repeat(views, *([1] * (labels.ndim - 1)))
-        kind = MultiLabelTargets if labels.ndim == 2 else LabelTargets
-        target = kind(rows, ex.gather(rows))
+        if labels.ndim == 2:
+            target = MultiLabelTargets(rows, ex.gather(rows))
+        else:
+            local = instance and ex.world_size == 1
+            target = LabelTargets(rows, ex.gather(rows), view_diagonals(n, views) if local else ())
         everyone, first = ex.gather(z), ex.offset(n * views)
     output = softmax_objective(
         z,
