@@ -8,6 +8,7 @@ is missing.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 import types
@@ -20,6 +21,7 @@ from torch import Tensor
 Loss = Callable[[Tensor, Tensor], Tensor]
 
 
+@functools.cache
 def _root(package: str) -> Path | None:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -53,24 +55,64 @@ def pml_ntxent(temperature: float) -> Loss | None:
     return run
 
 
-def lightly_ntxent(temperature: float) -> Loss | None:
+def pml_supcon(temperature: float) -> Loss | None:
+    """pytorch-metric-learning ``SupConLoss`` on the two views stacked, labels repeated."""
+    try:
+        from pytorch_metric_learning.losses import SupConLoss
+    except ImportError:
+        return None
+    loss = SupConLoss(temperature=temperature)
+
+    def run(a: Tensor, b: Tensor) -> Tensor:
+        return loss(torch.cat([a, b]), supcon_labels(a.shape[0]).repeat(2))
+
+    return run
+
+
+def supcon_labels(n: int) -> Tensor:
+    """The class labels of the SupCon benchmark: 1,000 classes."""
+    return torch.arange(n) % 1000
+
+
+def _lightly(name: str) -> types.ModuleType | None:
     root = _root("lightly")
     if root is None:
         return None
     _load("lightly.utils.dist", root / "utils" / "dist.py")
     _load("lightly.models.utils", root / "utils" / "dist.py")  # unused by the loss path
     _load("lightly.models.modules.memory_bank", root / "models" / "modules" / "memory_bank.py")
-    module = _load("lightly.loss.ntx_ent_loss", root / "loss" / "ntx_ent_loss.py")
-    return module.NTXentLoss(temperature=temperature)
+    return _load(f"lightly.loss.{name}", root / "loss" / f"{name}.py")
+
+
+def lightly_ntxent(temperature: float) -> Loss | None:
+    module = _lightly("ntx_ent_loss")
+    return None if module is None else module.NTXentLoss(temperature=temperature)
+
+
+def lightly_dcl(temperature: float) -> Loss | None:
+    module = _lightly("dcl_loss")
+    return None if module is None else module.DCLLoss(temperature=temperature)
+
+
+def _open_clip() -> types.ModuleType | None:
+    root = _root("open_clip")
+    return None if root is None else _load("open_clip.loss", root / "loss.py")
 
 
 def open_clip_loss(temperature: float) -> Loss | None:
-    root = _root("open_clip")
-    if root is None:
+    module = _open_clip()
+    if module is None:
         return None
-    module = _load("open_clip.loss", root / "loss.py")
     loss = module.ClipLoss()
     return lambda a, b: loss(a, b, torch.tensor(1.0 / temperature))
+
+
+def open_clip_siglip(temperature: float, bias: float) -> Loss | None:
+    module = _open_clip()
+    if module is None:
+        return None
+    loss = module.SigLipLoss()
+    return lambda a, b: loss(a, b, torch.tensor(1.0 / temperature), torch.tensor(bias))
 
 
 def versions() -> dict[str, str]:

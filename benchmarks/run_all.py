@@ -31,49 +31,67 @@ import torch.nn.functional as F
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
-#: (family, method) -> what it runs; families compare like with like
+CLIP, SIGLIP, NTXENT, DCL, SUPCON = (
+    "CLIP (symmetric InfoNCE)",
+    "SigLIP (pairwise sigmoid)",
+    "NT-Xent (2 views, 2B anchors)",
+    "DCL (2 views, 2B anchors)",
+    "SupCon (2 views, 1,000 classes)",
+)
+#: (family, method) -> what it runs; families compare like with like; the first method of a
+#: family is contrastor's default call (``execution="auto"``)
 METHODS = {
-    ("NT-Xent (2 views, 2B anchors)", "contrastor dense"): "ntxent-dense",
-    ("NT-Xent (2 views, 2B anchors)", "contrastor tiled"): "ntxent-tiled",
-    ("NT-Xent (2 views, 2B anchors)", "pytorch-metric-learning NTXentLoss"): "pml",
-    ("NT-Xent (2 views, 2B anchors)", "lightly NTXentLoss"): "lightly",
-    ("CLIP (symmetric InfoNCE)", "contrastor dense"): "clip-dense",
-    ("CLIP (symmetric InfoNCE)", "contrastor tiled"): "clip-tiled",
-    ("CLIP (symmetric InfoNCE)", "open_clip ClipLoss"): "open_clip",
-    ("SupCon (2 views, 1,000 classes)", "contrastor tiled"): "supcon-tiled",
+    (CLIP, "contrastor"): "clip-auto",
+    (CLIP, "contrastor tiled"): "clip-tiled",
+    (CLIP, "open_clip ClipLoss"): "open_clip",
+    (SIGLIP, "contrastor"): "siglip-auto",
+    (SIGLIP, "contrastor tiled"): "siglip-tiled",
+    (SIGLIP, "open_clip SigLipLoss"): "open_clip_siglip",
+    (NTXENT, "contrastor"): "ntxent-auto",
+    (NTXENT, "contrastor tiled"): "ntxent-tiled",
+    (NTXENT, "lightly NTXentLoss"): "lightly",
+    (NTXENT, "pytorch-metric-learning NTXentLoss"): "pml",
+    (DCL, "contrastor"): "dcl-auto",
+    (DCL, "lightly DCLLoss"): "lightly_dcl",
+    (SUPCON, "contrastor"): "supcon-auto",
+    (SUPCON, "contrastor tiled"): "supcon-tiled",
+    (SUPCON, "pytorch-metric-learning SupConLoss"): "pml_supcon",
 }
 MEMORY_CAP = 20 << 30
+T, BIAS = 0.1, -10.0
 
 
 def build(method: str):
     import contrastor.functional as CF
     import peers
 
-    t = 0.1
-    table = {
-        "ntxent-dense": lambda a, b: CF.nt_xent([a, b], temperature=t, execution="dense"),
-        "ntxent-tiled": lambda a, b: CF.nt_xent([a, b], temperature=t, execution="tiled"),
-        "clip-dense": lambda a, b: CF.info_nce(
-            a, b, temperature=t, symmetric=True, execution="dense"
-        ),
-        "clip-tiled": lambda a, b: CF.info_nce(
-            a, b, temperature=t, symmetric=True, execution="tiled"
-        ),
-    }
-    if method in table:
-        return table[method]
-    if method == "supcon-tiled":
-
-        def supcon(a, b):
-            labels = torch.arange(a.shape[0]) % 1000
-            return CF.supcon(torch.stack([a, b], 1), labels, temperature=t, execution="tiled")
-
-        return supcon
+    kind, _, execution = method.partition("-")
+    if execution:
+        run = {"execution": execution}
+        return {
+            "clip": lambda a, b: CF.info_nce(a, b, temperature=T, symmetric=True, **run),
+            "siglip": lambda a, b: CF.siglip(a, b, temperature=T, bias=BIAS, **run),
+            "ntxent": lambda a, b: CF.nt_xent([a, b], temperature=T, **run),
+            "dcl": lambda a, b: CF.dcl([a, b], temperature=T, **run),
+            "supcon": lambda a, b: CF.supcon(
+                torch.stack([a, b], 1), peers.supcon_labels(a.shape[0]), temperature=T, **run
+            ),
+        }[kind]
+    if method == "open_clip_siglip":
+        return peers.open_clip_siglip(T, BIAS)
     return {
         "pml": peers.pml_ntxent,
+        "pml_supcon": peers.pml_supcon,
         "lightly": peers.lightly_ntxent,
+        "lightly_dcl": peers.lightly_dcl,
         "open_clip": peers.open_clip_loss,
-    }[method](t)
+    }[method](T)
+
+
+def anchors(method: str, batch: int) -> tuple[int, int]:
+    """Score-matrix shape of a contrastor method (what ``auto`` decides on)."""
+    views = method.split("-")[0] in ("ntxent", "dcl", "supcon")
+    return (2 * batch, 2 * batch) if views else (batch, batch)
 
 
 def measure(method: str, batch: int, dim: int, repeats: int) -> dict:
@@ -96,7 +114,13 @@ def measure(method: str, batch: int, dim: int, repeats: int) -> dict:
     rate = gemm_rate(dim)  # same process, right after: the floor sees the same machine state
     seconds = statistics.median(times)
     floor = 6 * batch * batch * dim / rate
-    return {"seconds": seconds, "floor": floor, "extra_mib": (peak - base) / 1024}
+    out = {"seconds": seconds, "floor": floor, "extra_mib": (peak - base) / 1024}
+    if method.endswith("-auto"):
+        from contrastor.engine.softmax import resolve_execution
+
+        keep, _ = resolve_execution("auto", *anchors(method, batch), q.device)
+        out["path"] = "dense" if keep else "tiled"
+    return out
 
 
 def run_case(method: str, batch: int, dim: int, repeats: int, timeout: float) -> dict:
@@ -134,25 +158,50 @@ def gemm_rate(d: int, size: int = 4096, repeats: int = 5) -> float:
 
 
 def plan(quick: bool) -> list[tuple[tuple[str, str], int, int]]:
-    """Which (method, batch, dim) to run: every method where it can fit; large sizes only
-    for the paths whose memory allows them."""
+    """Which (method, batch, dim) to run: every method where it can fit; the largest sizes
+    only for the paths whose memory allows them."""
     if quick:
         return [(key, 1024, 128) for key in METHODS]
     cases = []
-    for dim, batches in ((128, (1024, 4096, 16384, 65536)), (768, (1024, 4096, 16384))):
+    for dim in (128, 768):
         for key, method in METHODS.items():
-            for b in batches:
-                if method in ("ntxent-dense", "pml") and b > 4096:
-                    continue  # (2B)^2 matrices and their temporaries exceed the machine
-                if method in ("clip-dense", "lightly", "open_clip") and b > 16384:
-                    continue
-                if method in ("ntxent-tiled", "supcon-tiled") and b > 16384:
-                    continue  # 2B = 131,072 anchors: minutes per step on 2 cores
+            for b in (256, 1024, 4096, 16384):
+                if method == "pml" and b > 1024:
+                    continue  # asks for 32 GiB at B = 1,024 already (see the table)
                 cases.append((key, b, dim))
-    cases.append(((("CLIP (symmetric InfoNCE)", "contrastor tiled")), 65536, 256))
-    cases.append(((("SupCon (2 views, 1,000 classes)", "contrastor tiled")), 32768, 256))
-    cases.append(((("CLIP (symmetric InfoNCE)", "contrastor tiled")), 16384, 256))
+    cases.append(((CLIP, "contrastor tiled"), 16384, 256))
+    cases.append(((CLIP, "contrastor tiled"), 65536, 256))
     return cases
+
+
+def repeats_for(batch: int) -> int:
+    return {256: 21, 1024: 7, 4096: 3}.get(batch, 1)
+
+
+def ratios(results: dict) -> list[str]:
+    """contrastor's default call against the fastest peer that ran, per family and size."""
+    rows = []
+    for (family, name), batch, dim in sorted(results, key=lambda k: (k[0][0], k[2], k[1])):
+        if name != "contrastor":
+            continue
+        ours = results[((family, name), batch, dim)]
+        peers = {
+            peer: res["seconds"]
+            for ((fam, peer), b, d), res in results.items()
+            if fam == family
+            and b == batch
+            and d == dim
+            and "seconds" in res
+            and not peer.startswith("contrastor")
+        }
+        if "seconds" not in ours or not peers:
+            continue
+        best = min(peers, key=peers.get)
+        rows.append(
+            f"| {family} | {batch:,} | {dim} | {ours.get('path', '')} | {ours['seconds']:.4f} "
+            f"| {best} {peers[best]:.4f} | {ours['seconds'] / peers[best]:.2f} |"
+        )
+    return rows
 
 
 def main() -> None:
@@ -161,23 +210,23 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per case")
     parser.add_argument("--out", help="write the Markdown report here")
     args = parser.parse_args()
+    import engine_counts
     import peers
 
-    cases = plan(args.quick)
-    rows = []
-    for (family, name), batch, dim in cases:
-        method = METHODS[(family, name)]
-        repeats = 3 if batch <= 4096 else 1
-        res = run_case(method, batch, dim, repeats, args.timeout)
+    rows, results = [], {}
+    for key, batch, dim in plan(args.quick):
+        res = run_case(METHODS[key], batch, dim, repeats_for(batch), args.timeout)
+        results[(key, batch, dim)] = res
+        name = key[1] + (f" (auto: {res['path']})" if "path" in res else "")
         if "seconds" in res:
             cells = [
-                f"{res['seconds']:.3f}",
+                f"{res['seconds']:.4f}",
                 f"{res['seconds'] / res['floor']:.2f}",
                 f"{res['extra_mib']:.0f}",
             ]
         else:
             cells = [res.get("failed") or res.get("skipped"), "", ""]
-        row = f"| {family} | {name} | {batch:,} | {dim} | " + " | ".join(cells) + " |"
+        row = f"| {key[0]} | {name} | {batch:,} | {dim} | " + " | ".join(cells) + " |"
         print(row, flush=True)
         rows.append(row)
     info = peers.versions()
@@ -191,18 +240,37 @@ def main() -> None:
         + ".",
         "GEMM floor = 6 B^2 d flops at the fp32 rate of a (4096 x d) @ (d x 4096) product measured",
         "in the same process right after the case (this shared machine's speed drifts by up to",
-        "20% over minutes). For NT-Xent and SupCon the loss compares 2B x 2B views, four times the",
-        "pairs of the floor's B x B. Time: median of 3 runs up to B = 4,096, one run above.",
-        "Extra memory: peak resident memory above the process once its inputs exist. Every case",
-        "runs in its own process, capped at 20 GiB of address space; a failure is shown as such.",
+        "20% over minutes). For NT-Xent, DCL and SupCon the loss compares 2B x 2B views, four",
+        "times the pairs of the floor's B x B. Time: median of 21 runs at B = 256, 7 at 1,024,",
+        "3 at 4,096, one above. Extra memory: peak resident memory above the process once its",
+        "inputs exist. Every case runs in its own process, capped at 20 GiB of address space; a",
+        "failure is shown as such. contrastor normalises its inputs itself (cosine similarity);",
+        "the peers are given the unit vectors as they are. `contrastor` is the default call",
+        '(`execution="auto"`, the path it chose in brackets).',
         "",
         "Command: `python benchmarks/run_all.py"
         + (" --quick" if args.quick else "")
-        + " --out docs/benchmarks.md`",
+        + " --out docs/benchmarks.md` (`make bench` installs the peers first)",
+        "",
+        "## contrastor's default call against the fastest peer",
+        "",
+        "| loss | batch B | dim d | path | contrastor (s) | fastest peer (s) | ratio |",
+        "| --- | ---: | ---: | --- | ---: | --- | ---: |",
+        *ratios(results),
+        "",
+        "## Every case",
         "",
         "| loss | method | batch B | dim d | time (s) | x GEMM floor | extra peak memory (MiB) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
         *rows,
+        "",
+        "## Host-device syncs and graph breaks per loss call",
+        "",
+        engine_counts.__doc__.strip(),
+        f"Batch {engine_counts.N} x {engine_counts.D}, tiled path, forward + backward.",
+        "",
+        *engine_counts.HEADER,
+        *engine_counts.rows(),
     ]
     text = "\n".join(lines) + "\n"
     if args.out:

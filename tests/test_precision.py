@@ -134,7 +134,7 @@ def test_module_losses_under_autocast(gen):
         assert inside.dtype == torch.float32 and torch.allclose(inside, plain, rtol=1e-6)
 
 
-SYNCING = ("aten::item", "aten::_local_scalar_dense", "aten::nonzero", "aten::is_nonzero")
+SYNCING = ("aten::_local_scalar_dense", "aten::nonzero")
 
 
 def _syncs(fn) -> int:
@@ -174,7 +174,7 @@ def test_sync_count_does_not_grow_with_tiles(name, gen):
 
     few, many = _syncs(step(96)), _syncs(step(12))  # 1 block vs 16 to 64 blocks
     assert many == few
-    assert few <= 2
+    assert few == 1  # the deferred value checks, read together
     with validation(False):
         assert _syncs(step(12)) == 0
 

@@ -62,9 +62,10 @@ def require(*conditions: tuple[Tensor, str]) -> None:
 
 
 def _raise_failed(conditions: list[tuple[Tensor, str]]) -> None:
-    flags = [flag if flag.ndim == 0 else flag.reshape(()) for flag, _ in conditions]
-    values = torch.stack(flags).tolist()
-    for ok, (_, message) in zip(values, conditions, strict=True):
+    flags = torch.stack([flag if flag.ndim == 0 else flag.reshape(()) for flag, _ in conditions])
+    if flags.all().item():  # the one sync of a call that passes
+        return
+    for ok, (_, message) in zip(flags.tolist(), conditions, strict=True):
         if not ok:
             raise ValueError(message)
 

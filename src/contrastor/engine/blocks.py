@@ -239,7 +239,7 @@ class _Gradients:
         self.qa, self.ra, self.inv_t, self.want_t = qa, ra, inv_t, want_t
         self.q, self.r, self.t = _Sums(), _Sums(), _Sums()
 
-    def add(self, g: Tensor, logits: Tensor, a: int, b: int, c: int, d: int) -> None:
+    def add(self, g: Tensor, logits: Tensor | None, a: int, b: int, c: int, d: int) -> None:
         """Fold in ``dL/dl`` of the block ``[a:b, c:d]`` (``logits``: its 1/tau-scaled scores;
         the query operand carries 1/tau, so ``dL/dr = g^T qa`` and ``dL/dq = (g ra) / tau``)."""
         if self.want_t:
@@ -336,13 +336,39 @@ def _sigmoid_block(logits: Tensor, layout: Layout, a: int, b: int, c: int, d: in
     return _Block(logits, labels, (), out)
 
 
-def _labels(block: _Block) -> Tensor:
-    if block.weights is not None:
-        return block.weights
-    labels = torch.zeros_like(block.logits)
+def _sigmoid_terms(block: _Block) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-row ``sum_j y softplus(-l)``, ``sum_j (1 - y) softplus(l)`` and ``sum_j y``, from
+    ``softplus(-l) = softplus(l) - l``; positives on diagonals cost no dense label block."""
+    logits, y = block.logits, block.weights
+    every = F.softplus(logits)
+    if block.out is not None:
+        every = every.masked_fill(block.out, 0.0)
+    if y is not None:
+        positive = (y * every).sum(1) - (y * logits).sum(1)
+        return positive, every.sum(1) - (y * every).sum(1), y.sum(1)
+    rows, cols = logits.shape
+    positive, on_positives, count = (logits.new_zeros(rows) for _ in range(3))
     for k in block.diagonals:
-        labels.diagonal(k).fill_(1.0)
-    return labels
+        r = _rows_of(k, rows, cols)
+        softplus = every.diagonal(k)
+        positive[r] += softplus - logits.diagonal(k)
+        on_positives[r] += softplus
+        count[r] += 1.0
+    return positive, every.sum(1) - on_positives, count
+
+
+def _sigmoid_grad(block: _Block, grad_pos: Tensor, grad_neg: Tensor) -> Tensor:
+    """``dL/dl = g_neg (1 - y) sigma(l) - g_pos y (1 - sigma(l))`` over the compared pairs."""
+    sig = torch.sigmoid(block.logits)
+    y = block.weights
+    if y is not None:
+        g = grad_neg[:, None] * (1.0 - y) * sig - grad_pos[:, None] * y * (1.0 - sig)
+    else:
+        g = sig * grad_neg[:, None]
+        for k in block.diagonals:
+            r = _rows_of(k, *g.shape)
+            g.diagonal(k).copy_((sig.diagonal(k) - 1.0) * grad_pos[r])
+    return g if block.out is None else g.masked_fill(block.out, 0.0)
 
 
 class BlockSigmoid(torch.autograd.Function):
@@ -362,13 +388,10 @@ class BlockSigmoid(torch.autograd.Function):
             logits = _logits(qa, ra, a, b, c, d) + bias
             block = _sigmoid_block(logits, layout, a, b, c, d)
             _target_check(layout, block, checks)
-            y = _labels(block)
-            pos, neg = y * F.softplus(-logits), (1.0 - y) * F.softplus(logits)
-            if block.out is not None:
-                pos, neg = pos.masked_fill(block.out, 0.0), neg.masked_fill(block.out, 0.0)
-            count.add(a, y.sum(1))
-            positive.add(a, pos.sum(1))
-            negative.add(a, neg.sum(1))
+            pos, neg, mass = _sigmoid_terms(block)
+            count.add(a, mass)
+            positive.add(a, pos)
+            negative.add(a, neg)
             if layout.keep:
                 kept.append(logits)
         _check_targets(checks)
@@ -393,12 +416,8 @@ class BlockSigmoid(torch.autograd.Function):
             for a, b, c, d in _blocks(n, m, layout.tile):
                 logits = next(kept) if layout.keep else _logits(qa, ra, a, b, c, d) + bias
                 block = _sigmoid_block(logits, layout, a, b, c, d)
-                y, sig = _labels(block), torch.sigmoid(logits)
-                g_pos, g_neg = _part(grad_pos, a, b)[:, None], _part(grad_neg, a, b)[:, None]
-                g = g_neg * (1.0 - y) * sig - g_pos * y * (1.0 - sig)
-                if block.out is not None:
-                    g = g.masked_fill(block.out, 0.0)
+                g = _sigmoid_grad(block, _part(grad_pos, a, b), _part(grad_neg, a, b))
                 grad_b.add(0, g.sum())
-                out.add(g, logits - bias, a, b, c, d)
+                out.add(g, logits - bias if out.want_t else None, a, b, c, d)
         grad_q, grad_r, grad_t = out.result(q_dtype, r_dtype)
         return grad_q, grad_r, grad_t, _cast(grad_b.result(), bias.dtype), None
