@@ -28,6 +28,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from contrastor.bench.measure import gemm_rate
+
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 
@@ -63,7 +65,7 @@ T, BIAS = 0.1, -10.0
 
 def build(method: str):
     import contrastor.functional as CF
-    import peers
+    from contrastor.bench import peers
 
     kind, _, execution = method.partition("-")
     if execution:
@@ -111,7 +113,8 @@ def measure(method: str, batch: int, dim: int, repeats: int) -> dict:
         times.append(time.perf_counter() - start)
         q.grad = r.grad = None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rate = gemm_rate(dim)  # same process, right after: the floor sees the same machine state
+    # same process, right after: the floor sees the same machine state
+    rate = gemm_rate(dim, torch.float32, torch.device("cpu"))
     seconds = statistics.median(times)
     floor = 6 * batch * batch * dim / rate
     out = {"seconds": seconds, "floor": floor, "extra_mib": (peak - base) / 1024}
@@ -143,18 +146,6 @@ def run_case(method: str, batch: int, dim: int, repeats: int, timeout: float) ->
             reason = f"out of memory (asked for {int(asked.group(1)) / 2**30:.1f} GiB at once)"
         return {"failed": reason[:120]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def gemm_rate(d: int, size: int = 4096, repeats: int = 5) -> float:
-    """Measured fp32 GEMM throughput (flop/s) of a (size x d) @ (d x size) product."""
-    a, b = torch.randn(size, d), torch.randn(d, size)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * size * size * d / best
 
 
 def plan(quick: bool) -> list[tuple[tuple[str, str], int, int]]:
@@ -211,7 +202,7 @@ def main() -> None:
     parser.add_argument("--out", help="write the Markdown report here")
     args = parser.parse_args()
     import engine_counts
-    import peers
+    from contrastor.bench import peers
 
     rows, results = [], {}
     for key, batch, dim in plan(args.quick):

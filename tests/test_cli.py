@@ -100,3 +100,17 @@ def test_train_flag_validation_and_help(capsys):
         main(["train", "--help"])
     assert "--loss" in capsys.readouterr().out
     assert main([]) == 2
+
+
+def test_bench_prints_time_memory_and_floor(capsys):
+    assert main(["bench", "--loss", "supcon", "--batch", "64", "--dim", "8", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Supervised contrastive: B = 64, d = 8, fp32, cpu, 128 x 128 scores" in out
+    assert "| contrastor SupCon (auto) |" in out
+    assert main(["bench", "--loss", "clip", "--batch", "32", "--dtype", "bf16", "--peers"]) == 0
+    assert "open_clip ClipLoss" in capsys.readouterr().out
+    assert main(["bench", "--loss", "moco", "--batch", "32", "--execution", "tiled"]) == 0
+    assert main(["bench", "--batch", "1"]) == 2
+    assert "--batch must be at least 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bench", "--loss", "listnet"])

@@ -15,7 +15,17 @@ from torch import nn
 
 from contrastor import losses as L
 from contrastor.scale import CachedEncoder
-from contrastor.scale.distributed import LOCAL, average_gradients, exchange_for
+from contrastor.scale.cached import encoder_device
+from contrastor.scale.distributed import (
+    LOCAL,
+    average_gradients,
+    exchange_for,
+    gradient_buckets,
+    pad_chunks,
+    pad_rows,
+    unpad_rows,
+)
+from contrastor.scale.launch import plan_launch
 
 N, D = 24, 6
 
@@ -192,3 +202,47 @@ def test_exchange_is_local_without_a_process_group():
     assert exchange_for(True) is LOCAL and exchange_for(False) is LOCAL
     x = torch.randn(3, 2)
     assert LOCAL.gather(x) is x and LOCAL.offset(3) == 0 and LOCAL.sizes(3) == [3]
+
+
+def test_launch_plan_takes_the_local_gpu_and_its_backend():
+    env = {"WORLD_SIZE": "8", "RANK": "5", "LOCAL_RANK": "1"}
+    gpu = plan_launch(env, "auto", cuda_devices=4)
+    assert gpu.device == torch.device("cuda", 1) and gpu.backend == "nccl"
+    assert (gpu.rank, gpu.world_size, gpu.local_rank) == (5, 8, 1)
+    assert plan_launch(env, "cpu", cuda_devices=4).device == torch.device("cpu")
+    cpu = plan_launch({}, "auto", cuda_devices=0)
+    assert cpu.backend == "gloo" and cpu.world_size == 1 and cpu.device.type == "cpu"
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        plan_launch(env, "cuda", cuda_devices=0)
+    with pytest.raises(ValueError, match="LOCAL_RANK 1 but this machine has 1"):
+        plan_launch(env, "cuda", cuda_devices=1)
+    with pytest.raises(ValueError, match="outside a world"):
+        plan_launch({"WORLD_SIZE": "2", "RANK": "2"}, "cpu", 0)
+
+
+def test_gather_layout_round_trips_uneven_sizes(gen):
+    sizes = [3, 1, 2]
+    rows = [torch.randn(s, 4, generator=gen) for s in sizes]
+    stacked = torch.cat([pad_rows(x, 3) for x in rows])
+    gathered = unpad_rows(stacked, sizes)
+    assert torch.equal(gathered, torch.cat(rows))
+    assert torch.equal(pad_chunks(gathered, sizes), stacked)
+    assert unpad_rows(stacked, [3, 3, 3]) is stacked
+
+
+def test_gradient_buckets_respect_the_limit_and_dtype():
+    model = nn.Sequential(nn.Linear(10, 10), nn.Linear(10, 10).double(), nn.Linear(10, 2))
+    for p in model.parameters():
+        p.grad = torch.ones_like(p)
+    buckets = gradient_buckets(model, limit_bytes=450)
+    assert sum(len(b) for b in buckets) == 6
+    for bucket in buckets:
+        assert len({(g.dtype, g.device) for g in bucket}) == 1
+        assert len(bucket) == 1 or sum(g.numel() * g.element_size() for g in bucket) <= 450
+    assert sorted(len(b) for b in gradient_buckets(model, 1 << 20)) == [2, 4]
+
+
+def test_cached_encoder_replays_the_encoder_device():
+    encoder = nn.Linear(3, 2)
+    assert encoder_device(encoder, torch.device("meta")) == torch.device("cpu")
+    assert encoder_device(nn.Identity(), torch.device("meta")) == torch.device("meta")

@@ -54,7 +54,7 @@ def prepare_pair(
     check_pair(query, reference)
     ex = exchange or LOCAL
     q, r = prepare(query, similarity), prepare(reference, similarity)
-    everyone = ex.gather(r)
+    everyone = gather_prepared(ex, reference, r, similarity)
     target = gathered_targets(
         ex,
         q.shape[0],
@@ -66,6 +66,13 @@ def prepare_pair(
         device=q.device,
     )
     return PairBatch(q, r, everyone, inverse_temperature(temperature, q), target, ex)
+
+
+def gather_prepared(ex: Exchange, raw: Tensor, prepared: Tensor, similarity: str) -> Tensor:
+    """All ranks' ``prepare(raw)``: the rows travel in their own dtype (bf16 embeddings move
+    half the bytes of float32) and are prepared after the gather; one process returns
+    ``prepared`` itself."""
+    return prepared if ex.world_size == 1 else prepare(ex.gather(raw), similarity)
 
 
 def finish(

@@ -14,6 +14,7 @@ from contrastor._validation import check_labels
 from contrastor.engine.similarity import prepare
 from contrastor.engine.targets import LabelTargets, view_diagonals
 from contrastor.engine.views import stack_views
+from contrastor.functional._common import gather_prepared
 from contrastor.scale.distributed import LOCAL, Exchange
 
 Views = Tensor | Sequence[Tensor]
@@ -80,7 +81,7 @@ def view_batch(
         same_class = LabelTargets(rows, ex.gather(rows))
     return ViewBatch(
         z=z,
-        everyone=ex.gather(z),
+        everyone=gather_prepared(ex, stacked, z, similarity),
         n=n,
         views=views,
         self_offset=first,

@@ -14,6 +14,7 @@ from contrastor.engine.targets import Targets
 from contrastor.functional._common import (
     distributed_reduce,
     finish,
+    gather_prepared,
     gathered_targets,
     prepare_pair,
 )
@@ -112,7 +113,8 @@ def info_nce(
             device=q.device,
         )
         forward = softmax_objective(q, everyone, inv_t, target, **run)
-        backward = softmax_objective(r, ex.gather(q), inv_t, reverse, **run)
+        queries = gather_prepared(ex, query, q, similarity)
+        backward = softmax_objective(r, queries, inv_t, reverse, **run)
     check_reduction(reduction)
     loss = 0.5 * (
         distributed_reduce(forward.per_anchor, forward.mask, reduction, weights, ex)

@@ -22,7 +22,7 @@ from contrastor.engine.targets import (
 )
 from contrastor.engine.temperature import inverse_temperature
 from contrastor.engine.views import stack_views
-from contrastor.functional._common import finish
+from contrastor.functional._common import finish, gather_prepared
 from contrastor.scale.distributed import LOCAL, Exchange
 
 Views = Tensor | Sequence[Tensor]
@@ -106,7 +106,7 @@ def supcon(
         else:
             local = instance and ex.world_size == 1
             target = LabelTargets(rows, ex.gather(rows), view_diagonals(n, views) if local else ())
-        everyone, first = ex.gather(z), ex.offset(n * views)
+        everyone, first = gather_prepared(ex, stacked, z, similarity), ex.offset(n * views)
     output = softmax_objective(
         z,
         everyone,

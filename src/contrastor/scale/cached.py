@@ -79,6 +79,7 @@ class _CachedEmbed(torch.autograd.Function):
     def forward(
         ctx: Any, module: CachedEncoder, batch: Batch, device: torch.device, _anchor: Tensor
     ) -> Tensor:
+        """``device``: the encoder's (its RNG and autocast state are captured and replayed)."""
         n, c = _size(batch), module.chunk_size
         states, outputs = [], []
         with torch.no_grad():
@@ -136,6 +137,16 @@ class CachedEncoder(nn.Module):
             if isinstance(batch, Tensor)
             else next(iter(batch.values() if isinstance(batch, dict) else batch))
         )
+        device = encoder_device(self.encoder, first.device)
         # a leaf that requires grad puts the embedding on the autograd graph
         anchor = torch.zeros((), device=first.device, requires_grad=True)
-        return _CachedEmbed.apply(self, batch, first.device, anchor)
+        return _CachedEmbed.apply(self, batch, device, anchor)
+
+
+def encoder_device(encoder: nn.Module, fallback: torch.device) -> torch.device:
+    """Where ``encoder`` computes: the device of its first parameter or buffer (a batch may
+    arrive on the CPU for a GPU encoder), else ``fallback``. Its random state and autocast
+    state are the ones the replay must restore."""
+    for tensor in (*encoder.parameters(), *encoder.buffers()):
+        return tensor.device
+    return fallback

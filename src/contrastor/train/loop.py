@@ -12,7 +12,6 @@ last checkpoint therefore ends with the same weights as an uninterrupted run.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from contrastor.eval import (
 from contrastor.models import ContrastiveModel, SmallCNN
 from contrastor.noise.detect import detection_report
 from contrastor.scale.distributed import average_gradients
+from contrastor.scale.launch import init_distributed
 from contrastor.train.checkpoint import atomic_save, load_checkpoint, save_checkpoint
 from contrastor.train.config import TrainConfig
 from contrastor.train.metrics_log import MetricsLog
@@ -51,25 +51,6 @@ def derived_generator(*parts: int) -> torch.Generator:
     for part in parts:
         value = (value * _MIX + int(part) + 1) % (2**63 - 1)
     return torch.Generator().manual_seed(value)
-
-
-def setup_distributed() -> tuple[int, int]:
-    """``(rank, world size)``; joins the process group when launched by ``torchrun`` with
-    more than one process (NCCL on GPUs, gloo on CPU)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def pick_device(name: str) -> torch.device:
-    """The device to train on; under ``torchrun`` each process takes its local GPU."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but CUDA is not available")
-    if name == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def shard(n: int, rank: int, world: int) -> slice:
@@ -110,10 +91,10 @@ class Run:
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
-        self.rank, self.world = setup_distributed()
+        launch = init_distributed(config.device)
+        self.rank, self.world, self.device = launch.rank, launch.world_size, launch.device
         self.folder = Path(config.out)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.device = pick_device(config.device)
         self.data = load_image_dataset(config.dataset, config.test_fraction, config.seed)
         self.noisy = torch.zeros(len(self.data.train_labels), dtype=torch.bool)
         if config.label_noise > 0:

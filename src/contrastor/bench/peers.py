@@ -1,6 +1,6 @@
 """The losses users would otherwise pick, loaded for side-by-side runs when installed.
 
-lightly's and open_clip's package ``__init__`` import torchvision, which does not install
+lightly's and open_clip's package ``__init__`` import torchvision, which often does not install
 beside the pinned torch here; their loss modules are self-contained, so they are loaded
 from their files with empty parent packages. Each loader returns ``None`` when the package
 is missing.
@@ -55,7 +55,7 @@ def pml_ntxent(temperature: float) -> Loss | None:
     return run
 
 
-def pml_supcon(temperature: float) -> Loss | None:
+def pml_supcon(temperature: float, classes: int = 1000) -> Loss | None:
     """pytorch-metric-learning ``SupConLoss`` on the two views stacked, labels repeated."""
     try:
         from pytorch_metric_learning.losses import SupConLoss
@@ -64,14 +64,14 @@ def pml_supcon(temperature: float) -> Loss | None:
     loss = SupConLoss(temperature=temperature)
 
     def run(a: Tensor, b: Tensor) -> Tensor:
-        return loss(torch.cat([a, b]), supcon_labels(a.shape[0]).repeat(2))
+        return loss(torch.cat([a, b]), supcon_labels(a.shape[0], classes).repeat(2))
 
     return run
 
 
-def supcon_labels(n: int) -> Tensor:
-    """The class labels of the SupCon benchmark: 1,000 classes."""
-    return torch.arange(n) % 1000
+def supcon_labels(n: int, classes: int = 1000) -> Tensor:
+    """The class labels of the SupCon benchmark: sample i is of class ``i % classes``."""
+    return torch.arange(n) % classes
 
 
 def _lightly(name: str) -> types.ModuleType | None:

@@ -1,0 +1,77 @@
+"""Timing, peak memory and the matrix-product floor of one forward + backward.
+
+Time: the median of ``repeats`` calls after one warm-up call, synchronised on accelerators.
+Extra memory: on CUDA the peak of allocated memory above what was allocated before the first
+call; on CPU the growth of the process's peak resident memory over the calls (so run each
+case in a fresh process for figures of its own). GEMM floor: ``6 n m d`` flops (the forward
+product and the two products of the backward pass) at the rate of an ``(4096 x d) @ (d x
+4096)`` product measured here in the operands' dtype.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Timing:
+    seconds: float
+    extra_bytes: int
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def time_step(step: Callable[[], None], device: torch.device, repeats: int) -> Timing:
+    """Median wall time of ``step()`` (forward + backward) and the extra peak memory."""
+    cuda = device.type == "cuda"
+    if cuda:
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+    else:
+        base = _peak_rss()
+    step()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated(device) if cuda else _peak_rss()
+    return Timing(statistics.median(times), max(0, peak - base))
+
+
+def gemm_rate(d: int, dtype: torch.dtype, device: torch.device, size: int = 4096) -> float:
+    """Measured flop/s of a ``(size x d) @ (d x size)`` product (best of five)."""
+    if device.type == "cpu":
+        dtype = torch.float32  # the engine multiplies in float32 on CPU
+    a = torch.randn(size, d, device=device, dtype=dtype)
+    b = torch.randn(d, size, device=device, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(5):
+        synchronize(device)
+        start = time.perf_counter()
+        a @ b
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size * size * d / best
+
+
+def gemm_floor(n: int, m: int, d: int, rate: float) -> float:
+    """Seconds of the three ``n x m x d`` products of a forward + backward at ``rate``."""
+    return 6 * n * m * d / rate
