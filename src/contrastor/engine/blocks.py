@@ -112,7 +112,11 @@ class _Block:
         if self.weights is not None:
             return (self.weights * self.logits).sum(dim), self.weights.sum(dim)
         rows, cols = self.logits.shape
-        total = self.logits.new_zeros(rows if dim == 1 else cols)
+        size = rows if dim == 1 else cols
+        if len(self.diagonals) == 1 and len(self.logits.diagonal(self.diagonals[0])) == size:
+            total = self.logits.diagonal(self.diagonals[0])  # one positive for every anchor
+            return total, torch.ones_like(total)
+        total = self.logits.new_zeros(size)
         count = torch.zeros_like(total)
         for k in self.diagonals:
             r = _rows_of(k, rows, cols)
@@ -257,11 +261,55 @@ class _Gradients:
         return _cast(grad_q, q_dtype), _cast(self.r.result(), r_dtype), grad_t
 
 
-class BlockSoftmax(torch.autograd.Function):
-    """Per-anchor ``(log-sum-exp over D_i, sum_j Pn_ij l_ij, sum_j P_ij)`` over blocks.
+def _defined_everywhere(layout: Layout, n: int, m: int, transposed: bool) -> bool:
+    """Whether every anchor is known, from the layout alone, to have a positive and a
+    non-empty denominator (positives on diagonals covering every row, fewer exclusions per
+    row than references); then the per-anchor masks and checks are skipped."""
+    if not _on_diagonals(layout):
+        return False
+    offsets = [-k for k in layout.targets.diagonals] if transposed else layout.targets.diagonals
+    if transposed:
+        n, m = m, n
+    excluded = (layout.self_offset is not None) + layout.decoupled * len(offsets)
+    if m <= excluded:
+        return False
+    covered = 0
+    for start, stop in sorted((max(0, -k), min(n, m - k)) for k in offsets):
+        if start > covered:
+            return False
+        covered = max(covered, stop)
+    return covered >= n
 
-    With ``both=True`` the same blocks also give the statistics of the references as anchors
-    (the reverse direction of a symmetric loss, ``P.T``), so both directions cost one pass.
+
+def _anchor_terms(
+    lse: Tensor, positive_mean: Tensor, count: Tensor, everywhere: bool
+) -> tuple[Tensor, ...]:
+    """Per-anchor ``(loss, positive term, negative term, mask)`` from the statistics: the
+    positive term is ``-sum_j Pn_ij l_ij``, the negative term the log-sum-exp; anchors
+    without positives contribute 0 (deferred checks: some anchor has a positive, and every
+    anchor with one has a negative). ``everywhere``: every anchor is known to have both."""
+    if everywhere:
+        positive = -positive_mean
+        return positive + lse, positive, lse, torch.ones_like(count, dtype=torch.bool)
+    mask = count > 0
+    require(
+        (mask.any(), "no anchor has a positive in this batch: the loss is undefined"),
+        (
+            ~(mask & torch.isneginf(lse)).any(),
+            "an anchor has no negatives to contrast with (batch too small for this loss)",
+        ),
+    )
+    positive = torch.where(mask, -positive_mean, 0.0)
+    negative = torch.where(mask, lse, 0.0)
+    return positive + negative, positive, negative, mask
+
+
+class BlockSoftmax(torch.autograd.Function):
+    """Per-anchor ``(loss, positive term, negative term, mask)`` of the softmax objective
+    over blocks (:func:`_anchor_terms`); all three values are differentiable.
+
+    With ``both=True`` the same blocks also give the four outputs of the references as
+    anchors (the reverse direction of a symmetric loss, ``P.T``): both directions, one pass.
     """
 
     @staticmethod
@@ -286,22 +334,39 @@ class BlockSoftmax(torch.autograd.Function):
             if layout.keep:
                 kept.append(block.logits)
         _check_targets(checks)
-        outputs = rows_state.result() + (cols_state.result() if cols_state is not None else ())
-        ctx.save_for_backward(qa, ra, inv_t, *outputs[0::3], *outputs[2::3])
-        ctx.config = (layout, both, query.dtype, reference.dtype)
+        stats = [rows_state.result()] + ([cols_state.result()] if both else [])
+        everywhere = [_defined_everywhere(layout, n, m, k == 1) for k in range(len(stats))]
+        outputs = [
+            term
+            for (lse, mean, count), full in zip(stats, everywhere, strict=True)
+            for term in _anchor_terms(lse, mean, count, full)
+        ]
+        lse, counts = [s[0] for s in stats], [s[2] for s in stats]
+        ctx.save_for_backward(qa, ra, inv_t, *lse, *counts)
+        ctx.config = (layout, both, query.dtype, reference.dtype, everywhere)
         ctx.kept = kept
-        ctx.mark_non_differentiable(*outputs[2::3])
-        return outputs
+        ctx.mark_non_differentiable(*outputs[3::4])
+        return tuple(outputs)
 
     @staticmethod
     def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
-        layout, both, q_dtype, r_dtype = ctx.config
+        layout, both, q_dtype, r_dtype, everywhere = ctx.config
         qa, ra, inv_t, *saved = ctx.saved_tensors
         kept = iter(ctx.kept)
         lse, count = saved[: len(saved) // 2], saved[len(saved) // 2 :]
         tiny = torch.finfo(lse[0].dtype).tiny
-        g_lse = grads[0::3]
-        per_target = [g / c.clamp_min(tiny) for g, c in zip(grads[1::3], count, strict=True)]
+        # loss = positive + negative: d/d(lse) = g_loss + g_negative, d/d(mean) = -(g_loss
+        # + g_positive), both zero for anchors without positives
+        g_lse, per_target = [], []
+        for k, c in enumerate(count):
+            g_loss, g_pos, g_neg = grads[4 * k : 4 * k + 3]
+            if everywhere[k]:
+                g_lse.append(g_loss + g_neg)
+                per_target.append(-(g_loss + g_pos) / c)
+                continue
+            mask = c > 0
+            g_lse.append(torch.where(mask, g_loss + g_neg, 0.0))
+            per_target.append(torch.where(mask, -(g_loss + g_pos) / c.clamp_min(tiny), 0.0))
         n, m = qa.shape[0], ra.shape[0]
         out = _Gradients(qa, ra, inv_t, ctx.needs_input_grad[2])
         with torch.autocast(qa.device.type, enabled=False):

@@ -57,8 +57,7 @@ def reduce(
     """
     check_reduction(reduction)
     if weights is None:
-        w = mask
-        weighted = torch.where(mask, per_anchor, 0.0)
+        w, weighted = mask, per_anchor  # 0 where the mask is False
     else:
         check_weights(weights.reshape(-1), per_anchor.numel())
         w = mask.to(per_anchor.dtype) * weights.reshape(per_anchor.shape).to(per_anchor.dtype)

@@ -8,12 +8,15 @@ tiled) only ever multiplies prepared matrices. ``prepare`` runs in full precisio
 
 from __future__ import annotations
 
-import torch.nn.functional as F
+from typing import Any
+
+import torch
 from torch import Tensor
 
 from contrastor.engine.precision import compute_dtype
 
 SIMILARITIES = ("cosine", "dot")
+_EPS = 1e-12
 
 
 def check_similarity(similarity: str) -> str:
@@ -28,8 +31,28 @@ def prepare(x: Tensor, similarity: str) -> Tensor:
     if x.dtype != dtype:
         x = x.to(dtype)
     if check_similarity(similarity) == "cosine":
-        x = F.normalize(x, dim=-1, eps=1e-12)
+        x = UnitRows.apply(x)
     return x
+
+
+class UnitRows(torch.autograd.Function):
+    """``y = x / max(|x|, eps)`` row-wise (``F.normalize``) as one autograd node, with the
+    backward ``(g - y (g . y)) / |x|`` (``g / eps`` for rows shorter than ``eps``)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+        short = norm < _EPS
+        scale = norm.clamp_min(_EPS).reciprocal_()
+        y = x * scale
+        ctx.save_for_backward(y, scale, short)
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, g: Tensor) -> Tensor:
+        y, scale, short = ctx.saved_tensors
+        along = (g * y).sum(-1, keepdim=True).masked_fill_(short, 0.0)
+        return (g - y * along) * scale
 
 
 def similarity_matrix(query: Tensor, reference: Tensor, similarity: str = "cosine") -> Tensor:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from contrastor._validation import require
 from contrastor.engine.blocks import BlockSoftmax, Layout
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.targets import Targets
@@ -85,10 +84,8 @@ def softmax_objective(
     layout = Layout(targets, self_offset, decoupled, tile, keep)
     if reference is query:  # one set against itself: distinct inputs for torch.compile
         reference = query.view_as(query)
-    negative, positive, count = BlockSoftmax.apply(
-        query, reference, _scale(inverse_temperature, query), layout
-    )
-    return _assemble(negative, -positive, count, positive_weight)
+    stats = BlockSoftmax.apply(query, reference, _scale(inverse_temperature, query), layout)
+    return _assemble(*stats, positive_weight)
 
 
 def symmetric_softmax_objective(
@@ -111,8 +108,7 @@ def symmetric_softmax_objective(
         stats = BlockSoftmax.apply(
             query, reference, _scale(inverse_temperature, query), layout, True
         )
-        forward = _assemble(stats[0], -stats[1], stats[2], None)
-        return forward, _assemble(stats[3], -stats[4], stats[5], None)
+        return _assemble(*stats[:4], None), _assemble(*stats[4:], None)
     run = {"decoupled": decoupled, "execution": execution, "tile_size": tile_size}
     forward = softmax_objective(query, reference, inverse_temperature, targets, **run)
     return forward, softmax_objective(
@@ -128,24 +124,17 @@ def _scale(inverse_temperature: Tensor, like: Tensor) -> Tensor:
 
 
 def _assemble(
-    negative: Tensor, positive: Tensor, count: Tensor, positive_weight: Tensor | None
+    per_anchor: Tensor,
+    positive: Tensor,
+    negative: Tensor,
+    mask: Tensor,
+    positive_weight: Tensor | None,
 ) -> ContrastiveOutput:
-    """Per-anchor output from the log-sum-exp term, the (negated) mean positive logit and the
-    target mass of every anchor; checks that the batch defines the loss (one sync)."""
-    mask = count > 0
-    require(
-        (mask.any(), "no anchor has a positive in this batch: the loss is undefined"),
-        (
-            ~(mask & torch.isneginf(negative)).any(),
-            "an anchor has no negatives to contrast with (batch too small for this loss)",
-        ),
-    )
+    """The output of the kernel's per-anchor terms; ``positive_weight`` scales the positive
+    term of each anchor (DCLW)."""
     if positive_weight is not None:
         positive = positive * positive_weight.to(positive.dtype)
-    positive = torch.where(mask, positive, 0.0)
-    negative = torch.where(mask, negative, 0.0)
+        per_anchor = positive + negative
     return ContrastiveOutput(
-        per_anchor=positive + negative,
-        mask=mask,
-        terms={"positive": positive, "negative": negative},
+        per_anchor=per_anchor, mask=mask, terms={"positive": positive, "negative": negative}
     )
