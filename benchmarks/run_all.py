@@ -115,10 +115,10 @@ def measure(method: str, batch: int, dim: int, repeats: int) -> dict:
     torch.manual_seed(0)
     q = F.normalize(torch.randn(batch, dim), dim=1).requires_grad_(True)
     r = F.normalize(torch.randn(batch, dim), dim=1).requires_grad_(True)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if batch <= 4096 or method.endswith("-compiled"):  # warm-up (and compilation)
         fn(q, r).backward()
         q.grad = r.grad = None
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -211,6 +211,15 @@ def ratios(results: dict) -> list[str]:
     return rows
 
 
+NOTES = [
+    "No GPU figures: no accelerator was lent to the session that produced this page.",
+    "`benchmarks/gpu.py` is the prepared single-GPU run (bf16, B = 16k to 256k, open_clip and",
+    "Inf-CL beside, a tile sweep); its figures go in a section of their own, not measured yet.",
+    "",
+    "The cached encoder's memory benchmark is in [cached_memory.md](cached_memory.md).",
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 1,024 only")
@@ -281,6 +290,8 @@ def main() -> None:
         "",
         *engine_counts.HEADER,
         *engine_counts.rows(),
+        "",
+        *NOTES,
     ]
     text = "\n".join(lines) + "\n"
     if args.out:

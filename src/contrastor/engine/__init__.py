@@ -1,9 +1,14 @@
 """The contrastive engine: similarity, temperature, targets, objectives, per-anchor output.
 
-Every loss in :mod:`contrastor.losses` is a short declaration over these parts.
+Every loss in :mod:`contrastor.losses` is a short declaration over these parts. How they
+compute is set here too: :func:`set_precision` / :func:`precision` (the matrix-product
+precision, :mod:`contrastor.engine.precision`) and :func:`set_validation` /
+:func:`validation` (the value checks, one host-device sync per loss call).
 """
 
+from contrastor._validation import set_validation, validation
 from contrastor.engine.output import ContrastiveOutput, reduce
+from contrastor.engine.precision import precision, set_precision
 from contrastor.engine.sigmoid import sigmoid_objective
 from contrastor.engine.similarity import SIMILARITIES, prepare, similarity_matrix
 from contrastor.engine.softmax import softmax_objective
@@ -32,11 +37,15 @@ __all__ = [
     "Temperature",
     "ViewTargets",
     "inverse_temperature",
+    "precision",
     "prepare",
     "reduce",
     "resolve_targets",
+    "set_precision",
+    "set_validation",
     "sigmoid_objective",
     "similarity_matrix",
     "softmax_objective",
     "stack_views",
+    "validation",
 ]
