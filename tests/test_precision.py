@@ -221,3 +221,21 @@ def test_compiled_training_step_matches_eager_without_recompiles(gen):
             for g, p in zip(got, model.parameters(), strict=True):
                 assert torch.allclose(g, p.grad, rtol=1e-4, atol=1e-6)
             model.zero_grad()
+
+
+def test_stateful_module_losses_under_autocast(gen):
+    """Losses whose modules do their own arithmetic (queue, moving averages) as well."""
+    z = torch.randn(16, 8, generator=gen).bfloat16().float()
+    keys = torch.randn(16, 8, generator=gen).bfloat16().float()
+    index = torch.arange(16)
+    for make, call in (
+        (lambda: L.MoCo(0.1, queue_size=32, dim=8), lambda m: m(z, keys)),
+        (lambda: L.GlobalContrastive(16, 0.3), lambda m: m(z, keys, index=index)),
+    ):
+        plain_module, inside_module = make(), make()
+        plain = call(plain_module)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            inside = call(inside_module)
+        assert inside.dtype == torch.float32 and torch.allclose(inside, plain, rtol=1e-6)
+        for a, b in zip(plain_module.buffers(), inside_module.buffers(), strict=True):
+            assert torch.allclose(a.float(), b.float(), rtol=1e-6)

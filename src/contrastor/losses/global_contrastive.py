@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from contrastor._validation import check_positive
 from contrastor.engine.output import ContrastiveOutput, check_reduction
 from contrastor.engine.partition import log_partition
+from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import check_similarity
 from contrastor.engine.softmax import check_execution
 from contrastor.functional._common import finish
@@ -94,6 +95,7 @@ class GlobalContrastive(nn.Module):
         )
         self.state.fill("tau", temperature)
 
+    @full_precision
     def forward(
         self,
         *views: Tensor,

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.precision import full_precision
 from contrastor.engine.targets import LabelTargets
 from contrastor.functional._common import finish
 from contrastor.functional.infonce import info_nce
@@ -51,6 +52,7 @@ class MoCo(TemperatureLoss):
         self.queue = FeatureQueue(queue_size, dim)
         self.mixing = dict(mixing) if mixing else None
 
+    @full_precision
     def forward(
         self,
         query: Tensor,
