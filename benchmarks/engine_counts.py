@@ -2,7 +2,8 @@
 grows: what a compiled or GPU training step pays for the loss besides its arithmetic.
 
 Syncs are the sync-forcing ops the torch profiler sees in one forward + backward
-(``_local_scalar_dense``, behind ``item()`` and ``bool(tensor)``, and ``nonzero``);
+(``contrastor.bench.measure.host_syncs``: ``_local_scalar_dense``, behind ``item()`` and
+``bool(tensor)``, and ``nonzero``);
 graphs and breaks come from
 ``torch._dynamo.explain`` on the forward.
 """
@@ -10,12 +11,11 @@ graphs and breaks come from
 from __future__ import annotations
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 
 import contrastor.functional as CF
 from contrastor._validation import validation
+from contrastor.bench.measure import host_syncs
 
-SYNCING = ("aten::_local_scalar_dense", "aten::nonzero")
 N, D = 256, 32
 
 
@@ -28,12 +28,6 @@ def _calls(labels: torch.Tensor) -> dict:
     }
 
 
-def syncs(fn) -> int:
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        fn()
-    return sum(e.count for e in prof.key_averages() if e.key in SYNCING)
-
-
 def rows() -> list[str]:
     """Markdown rows: loss, tiles, syncs (checks on / off), graphs, graph breaks."""
     g = torch.Generator().manual_seed(0)
@@ -44,9 +38,9 @@ def rows() -> list[str]:
     for name, call in _calls(labels).items():
         for tile in (512, 64, 16):
             step = lambda call=call, tile=tile: call(q, r, tile).backward()  # noqa: E731
-            on = syncs(step)
+            on = host_syncs(step)
             with validation(False):
-                off = syncs(step)
+                off = host_syncs(step)
             torch._dynamo.reset()
             explained = torch._dynamo.explain(lambda a, b, c=call, t=tile: c(a, b, t))(q, r)
             blocks = (-(-anchors(name) // tile)) ** 2

@@ -19,16 +19,14 @@ import json
 import platform
 import re
 import resource
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from contrastor.bench.measure import gemm_rate
+from contrastor.bench.measure import gemm_rate, time_step
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -61,11 +59,9 @@ METHODS = {
 }
 #: contrastor's default call under torch.compile, timed after its compilation
 COMPILED = {
-    (CLIP, "contrastor compiled"): "clip-compiled",
-    (SIGLIP, "contrastor compiled"): "siglip-compiled",
-    (NTXENT, "contrastor compiled"): "ntxent-compiled",
-    (DCL, "contrastor compiled"): "dcl-compiled",
-    (SUPCON, "contrastor compiled"): "supcon-compiled",
+    (family, "contrastor compiled"): method.replace("-auto", "-compiled")
+    for (family, name), method in METHODS.items()
+    if name == "contrastor"
 }
 MEMORY_CAP = 20 << 30
 T, BIAS = 0.1, -10.0
@@ -115,22 +111,18 @@ def measure(method: str, batch: int, dim: int, repeats: int) -> dict:
     torch.manual_seed(0)
     q = F.normalize(torch.randn(batch, dim), dim=1).requires_grad_(True)
     r = F.normalize(torch.randn(batch, dim), dim=1).requires_grad_(True)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if batch <= 4096 or method.endswith("-compiled"):  # warm-up (and compilation)
+
+    def step() -> None:
         fn(q, r).backward()
         q.grad = r.grad = None
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(q, r).backward()
-        times.append(time.perf_counter() - start)
-        q.grad = r.grad = None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    # warm-up (and compilation) below B = 16,384, where one call is seconds
+    warmup = batch <= 4096 or method.endswith("-compiled")
+    timing = time_step(step, torch.device("cpu"), repeats, warmup)
     # same process, right after: the floor sees the same machine state
     rate = gemm_rate(dim, torch.float32, torch.device("cpu"))
-    seconds = statistics.median(times)
     floor = 6 * batch * batch * dim / rate
-    out = {"seconds": seconds, "floor": floor, "extra_mib": (peak - base) / 1024}
+    out = {"seconds": timing.seconds, "floor": floor, "extra_mib": timing.extra_bytes / 2**20}
     if method.endswith("-auto"):
         from contrastor.engine.softmax import resolve_execution
 

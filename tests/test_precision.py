@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.profiler import ProfilerActivity, profile
 
 import contrastor.functional as CF
 from contrastor import losses as L
 from contrastor._validation import validation
+from contrastor.bench.measure import host_syncs
 from contrastor.engine import ComparatorTargets
 from contrastor.engine.precision import operand_dtype, precision, set_precision
 from tests.cases import CASES
@@ -134,16 +134,6 @@ def test_module_losses_under_autocast(gen):
         assert inside.dtype == torch.float32 and torch.allclose(inside, plain, rtol=1e-6)
 
 
-SYNCING = ("aten::_local_scalar_dense", "aten::nonzero")
-
-
-def _syncs(fn) -> int:
-    """Host-device sync-forcing ops of one call, counted with the profiler."""
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        fn()
-    return sum(e.count for e in prof.key_averages() if e.key in SYNCING)
-
-
 @pytest.mark.parametrize(
     "name", ["clip", "nt_xent", "supcon", "siglip", "decoupled", "soft", "comparator"]
 )
@@ -172,11 +162,11 @@ def test_sync_count_does_not_grow_with_tiles(name, gen):
     def step(tile):
         return lambda: calls[name](tile).backward()
 
-    few, many = _syncs(step(96)), _syncs(step(12))  # 1 block vs 16 to 64 blocks
+    few, many = host_syncs(step(96)), host_syncs(step(12))  # 1 block vs 16 to 64 blocks
     assert many == few
     assert few == 1  # the deferred value checks, read together
     with validation(False):
-        assert _syncs(step(12)) == 0
+        assert host_syncs(step(12)) == 0
 
 
 COMPILED = {

@@ -49,6 +49,11 @@ def all_finite(x: Tensor) -> Tensor:
     return (x * 0).sum() == 0
 
 
+def finite_nonnegative(x: Tensor) -> Tensor:
+    """0-d bool: whether every value of ``x`` is finite and >= 0."""
+    return all_finite(x) & ~(x < 0).any()
+
+
 def require(*conditions: tuple[Tensor, str]) -> None:
     """Raise ``ValueError(message)`` for the first ``(flag, message)`` whose 0-d bool tensor is
     False (nothing when validation is off). Inside :func:`deferred_checks` the flags wait for
@@ -81,17 +86,10 @@ def deferred_checks() -> Iterator[None]:
     _pending = []
     try:
         yield
-    except Exception:
-        failed, _pending = _pending, None
-        if failed:
-            _raise_failed(failed)
-        raise
-    else:
-        failed, _pending = _pending, None
-        if failed:
-            _raise_failed(failed)
     finally:
-        _pending = None
+        failed, _pending = _pending, None
+        if failed:
+            _raise_failed(failed)
 
 
 def check_embeddings(x: Tensor, name: str = "embeddings", *, ndim: int = 2) -> Tensor:

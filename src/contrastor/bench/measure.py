@@ -1,4 +1,5 @@
-"""Timing, peak memory and the matrix-product floor of one forward + backward.
+"""Timing, peak memory, host-device syncs and the matrix-product floor of one forward +
+backward.
 
 Time: the median of ``repeats`` calls after one warm-up call, synchronised on accelerators.
 Extra memory: on CUDA the peak of allocated memory above what was allocated before the first
@@ -34,8 +35,11 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def time_step(step: Callable[[], None], device: torch.device, repeats: int) -> Timing:
-    """Median wall time of ``step()`` (forward + backward) and the extra peak memory."""
+def time_step(
+    step: Callable[[], None], device: torch.device, repeats: int, warmup: bool = True
+) -> Timing:
+    """Median wall time of ``step()`` (forward + backward) and the extra peak memory, after
+    one untimed call when ``warmup`` (its memory counts)."""
     cuda = device.type == "cuda"
     if cuda:
         synchronize(device)
@@ -43,7 +47,8 @@ def time_step(step: Callable[[], None], device: torch.device, repeats: int) -> T
         base = torch.cuda.memory_allocated(device)
     else:
         base = _peak_rss()
-    step()
+    if warmup:
+        step()
     times = []
     for _ in range(repeats):
         synchronize(device)
@@ -53,6 +58,20 @@ def time_step(step: Callable[[], None], device: torch.device, repeats: int) -> T
         times.append(time.perf_counter() - start)
     peak = torch.cuda.max_memory_allocated(device) if cuda else _peak_rss()
     return Timing(statistics.median(times), max(0, peak - base))
+
+
+#: profiler events that force a host-device sync: ``item()`` and ``bool(tensor)`` go through
+#: ``_local_scalar_dense``; ``nonzero`` must learn its output size
+SYNCING = ("aten::_local_scalar_dense", "aten::nonzero")
+
+
+def host_syncs(fn: Callable[[], object]) -> int:
+    """Sync-forcing ops of one call of ``fn``, counted with the torch profiler."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return sum(e.count for e in prof.key_averages() if e.key in SYNCING)
 
 
 def gemm_rate(d: int, dtype: torch.dtype, device: torch.device, size: int = 4096) -> float:

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from contrastor._validation import require
+from contrastor._validation import finite_nonnegative, require
 from contrastor.engine.precision import matmul, operand
 from contrastor.engine.targets import Targets
 
@@ -145,25 +145,40 @@ class _Block:
         return g
 
 
-def _softmax_block(logits: Tensor, layout: Layout, a: int, b: int, c: int, d: int) -> _Block:
-    """Positives and denominator of the block ``[a:b, c:d]`` with the given logits."""
+def _block(
+    logits: Tensor,
+    layout: Layout,
+    a: int,
+    b: int,
+    c: int,
+    d: int,
+    checks: list[Tensor] | None = None,
+    labels: bool = False,
+) -> _Block:
+    """Positives and denominator of the block ``[a:b, c:d]`` with the given logits.
+
+    ``labels``: the target weights are binary labels, clipped to [0, 1] (sigmoid). Targets
+    not known valid (a user comparator) add a flag to ``checks`` (the forward pass's)."""
     own = None if layout.self_offset is None else _diagonal(layout.self_offset, a, b, c, d)
     shape, device = logits.shape, logits.device
-    weights, diagonals, out = None, (), None
     if _on_diagonals(layout):
         diagonals = _local(layout.targets.diagonals, a, b, c, d)
         excluded = ((own,) if own is not None else ()) + (diagonals if layout.decoupled else ())
-        if excluded:
-            out = _on_diagonal(excluded, *shape, device)
-    else:
-        weights = layout.targets.block(slice(a, b), slice(c, d))
-        weights = weights.to(device=device, dtype=logits.dtype)
-        if own is not None:
-            out = _on_diagonal((own,), *shape, device)
-            weights = weights.masked_fill(out, 0.0)
-        if layout.decoupled:
-            out = (weights > 0) if out is None else out | (weights > 0)
-    return _Block(logits, weights, diagonals, out)
+        out = _on_diagonal(excluded, *shape, device) if excluded else None
+        return _Block(logits, None, diagonals, out)
+    weights = layout.targets.block(slice(a, b), slice(c, d))
+    weights = weights.to(device=device, dtype=logits.dtype)
+    if checks is not None and not layout.targets.trusted:
+        checks.append(finite_nonnegative(weights))
+    if labels:
+        weights = weights.clamp(0.0, 1.0)
+    out = None
+    if own is not None:
+        out = _on_diagonal((own,), *shape, device)
+        weights = weights.masked_fill(out, 0.0)
+    if layout.decoupled:
+        out = (weights > 0) if out is None else out | (weights > 0)
+    return _Block(logits, weights, (), out)
 
 
 def _on_diagonals(layout: Layout) -> bool:
@@ -227,13 +242,6 @@ def _check_targets(checks: list[Tensor]) -> None:
     if checks:
         ok = torch.stack(checks).all()
         require((ok, "targets (a comparator's output) must be finite and non-negative"))
-
-
-def _target_check(layout: Layout, block: _Block, checks: list[Tensor]) -> None:
-    """Targets that are not known valid (a user comparator) are checked as they stream."""
-    if not layout.targets.trusted and block.weights is not None:
-        w = block.weights
-        checks.append(torch.isfinite(w).all() & ~(w < 0).any())
 
 
 class _Gradients:
@@ -326,8 +334,7 @@ class BlockSoftmax(torch.autograd.Function):
         rows_state, cols_state = _Online(), _Online() if both else None
         kept, checks = [], []
         for a, b, c, d in _blocks(n, m, layout.tile):
-            block = _softmax_block(_logits(qa, ra, a, b, c, d), layout, a, b, c, d)
-            _target_check(layout, block, checks)
+            block = _block(_logits(qa, ra, a, b, c, d), layout, a, b, c, d, checks)
             rows_state.update(a, block, 1)
             if cols_state is not None:
                 cols_state.update(c, block, 0)
@@ -372,7 +379,7 @@ class BlockSoftmax(torch.autograd.Function):
         with torch.autocast(qa.device.type, enabled=False):
             for a, b, c, d in _blocks(n, m, layout.tile):
                 logits = next(kept) if layout.keep else _logits(qa, ra, a, b, c, d)
-                block = _softmax_block(logits, layout, a, b, c, d)
+                block = _block(logits, layout, a, b, c, d)
                 rows = _part(lse[0], a, b)[:, None]
                 g = torch.sub(logits, rows).exp_().mul_(_part(g_lse[0], a, b)[:, None])
                 if both:
@@ -384,21 +391,6 @@ class BlockSoftmax(torch.autograd.Function):
                 g = block.add_positive_grad(g, _part(per_target[0], a, b), col)
                 out.add(g, logits, a, b, c, d)
         return (*out.result(q_dtype, r_dtype), None, None)
-
-
-def _sigmoid_block(logits: Tensor, layout: Layout, a: int, b: int, c: int, d: int) -> _Block:
-    """The block ``[a:b, c:d]`` with its logits (bias included) and labels in [0, 1] as
-    ``weights`` (or the diagonals of index-aligned targets); ``out`` marks the pairs not
-    compared."""
-    own = None if layout.self_offset is None else _diagonal(layout.self_offset, a, b, c, d)
-    out = None if own is None else _on_diagonal((own,), *logits.shape, logits.device)
-    if _on_diagonals(layout):
-        return _Block(logits, None, _local(layout.targets.diagonals, a, b, c, d), out)
-    labels = layout.targets.block(slice(a, b), slice(c, d))
-    labels = labels.to(device=logits.device, dtype=logits.dtype).clamp(0.0, 1.0)
-    if out is not None:
-        labels = labels.masked_fill(out, 0.0)
-    return _Block(logits, labels, (), out)
 
 
 def _sigmoid_terms(block: _Block) -> tuple[Tensor, Tensor, Tensor]:
@@ -451,8 +443,7 @@ class BlockSigmoid(torch.autograd.Function):
         kept, checks = [], []
         for a, b, c, d in _blocks(n, m, layout.tile):
             logits = _logits(qa, ra, a, b, c, d) + bias
-            block = _sigmoid_block(logits, layout, a, b, c, d)
-            _target_check(layout, block, checks)
+            block = _block(logits, layout, a, b, c, d, checks, labels=True)
             pos, neg, mass = _sigmoid_terms(block)
             count.add(a, mass)
             positive.add(a, pos)
@@ -480,7 +471,7 @@ class BlockSigmoid(torch.autograd.Function):
         with torch.autocast(qa.device.type, enabled=False):
             for a, b, c, d in _blocks(n, m, layout.tile):
                 logits = next(kept) if layout.keep else _logits(qa, ra, a, b, c, d) + bias
-                block = _sigmoid_block(logits, layout, a, b, c, d)
+                block = _block(logits, layout, a, b, c, d, labels=True)
                 g = _sigmoid_grad(block, _part(grad_pos, a, b), _part(grad_neg, a, b))
                 grad_b.add(0, g.sum())
                 out.add(g, logits - bias if out.want_t else None, a, b, c, d)

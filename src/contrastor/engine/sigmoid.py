@@ -18,9 +18,9 @@ import torch
 from torch import Tensor
 
 from contrastor._validation import require
-from contrastor.engine.blocks import BlockSigmoid, Layout
+from contrastor.engine.blocks import BlockSigmoid
 from contrastor.engine.output import ContrastiveOutput
-from contrastor.engine.softmax import resolve_execution
+from contrastor.engine.softmax import kernel_call
 from contrastor.engine.targets import Targets
 
 
@@ -40,16 +40,17 @@ def sigmoid_objective(
     ``execution``/``tile_size`` choose the dense or the tiled (exact, streamed) path, as in
     :func:`~contrastor.engine.softmax.softmax_objective`.
     """
-    n, m = query.shape[0], reference.shape[0]
-    keep, tile = resolve_execution(execution, n, m, query.device, tile_size)
-    layout = Layout(targets, self_offset, False, tile, keep)
-    positive, negative, count = BlockSigmoid.apply(
+    q, r, inv_t, layout = kernel_call(
         query,
         reference,
-        inverse_temperature.to(query.dtype),
-        bias.to(device=query.device, dtype=query.dtype),
-        layout,
+        inverse_temperature,
+        targets,
+        execution,
+        tile_size,
+        self_offset=self_offset,
     )
+    b = bias.to(device=query.device, dtype=query.dtype)
+    positive, negative, count = BlockSigmoid.apply(q, r, inv_t, b, layout)
     require((count.sum() > 0, "no anchor has a positive in this batch: the loss is undefined"))
     return ContrastiveOutput(
         per_anchor=positive + negative,

@@ -79,13 +79,17 @@ def softmax_objective(
         execution: ``dense`` keeps the ``(n, m)`` logits for backward; ``tiled`` recomputes
             them in ``tile_size`` blocks (exact, memory linear in n + m); ``auto`` by size.
     """
-    n, m = query.shape[0], reference.shape[0]
-    keep, tile = resolve_execution(execution, n, m, query.device, tile_size)
-    layout = Layout(targets, self_offset, decoupled, tile, keep)
-    if reference is query:  # one set against itself: distinct inputs for torch.compile
-        reference = query.view_as(query)
-    stats = BlockSoftmax.apply(query, reference, _scale(inverse_temperature, query), layout)
-    return _assemble(*stats, positive_weight)
+    call = kernel_call(
+        query,
+        reference,
+        inverse_temperature,
+        targets,
+        execution,
+        tile_size,
+        self_offset=self_offset,
+        decoupled=decoupled,
+    )
+    return _assemble(*BlockSoftmax.apply(*call), positive_weight)
 
 
 def symmetric_softmax_objective(
@@ -101,13 +105,17 @@ def symmetric_softmax_objective(
     """Both directions of a symmetric loss: queries against references with ``targets``, and
     references against queries with ``targets.T``. With one temperature both come from a
     single pass over the score blocks."""
-    n, m = query.shape[0], reference.shape[0]
     if inverse_temperature.ndim == 0:
-        keep, tile = resolve_execution(execution, n, m, query.device, tile_size)
-        layout = Layout(targets, None, decoupled, tile, keep)
-        stats = BlockSoftmax.apply(
-            query, reference, _scale(inverse_temperature, query), layout, True
+        call = kernel_call(
+            query,
+            reference,
+            inverse_temperature,
+            targets,
+            execution,
+            tile_size,
+            decoupled=decoupled,
         )
+        stats = BlockSoftmax.apply(*call, True)
         return _assemble(*stats[:4], None), _assemble(*stats[4:], None)
     run = {"decoupled": decoupled, "execution": execution, "tile_size": tile_size}
     forward = softmax_objective(query, reference, inverse_temperature, targets, **run)
@@ -116,11 +124,28 @@ def symmetric_softmax_objective(
     )
 
 
-def _scale(inverse_temperature: Tensor, like: Tensor) -> Tensor:
-    """1/tau in the statistics' precision (float32, float64 for float64 inputs)."""
-    if inverse_temperature.dtype == like.dtype:
-        return inverse_temperature
-    return inverse_temperature.to(like.dtype)
+def kernel_call(
+    query: Tensor,
+    reference: Tensor,
+    inverse_temperature: Tensor,
+    targets: Targets,
+    execution: str,
+    tile_size: int | None,
+    *,
+    self_offset: int | None = None,
+    decoupled: bool = False,
+) -> tuple[Tensor, Tensor, Tensor, Layout]:
+    """The first arguments of a block kernel (:mod:`contrastor.engine.blocks`): queries,
+    references (a distinct view when both are one tensor, as ``torch.compile`` needs), 1/tau
+    in the statistics' precision and the call's :class:`~contrastor.engine.blocks.Layout`."""
+    n, m = query.shape[0], reference.shape[0]
+    keep, tile = resolve_execution(execution, n, m, query.device, tile_size)
+    if reference is query:
+        reference = query.view_as(query)
+    inv_t = inverse_temperature
+    if inv_t.dtype != query.dtype:
+        inv_t = inv_t.to(query.dtype)
+    return query, reference, inv_t, Layout(targets, self_offset, decoupled, tile, keep)
 
 
 def _assemble(

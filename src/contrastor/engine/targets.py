@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from contrastor._validation import check_labels, require
+from contrastor._validation import check_labels, finite_nonnegative, require
 
 Comparator = Callable[[Tensor, Tensor], Tensor]
 
@@ -156,12 +156,7 @@ class SoftTargets(Targets):
     def __init__(self, matrix: Tensor) -> None:
         if matrix.ndim != 2:
             raise ValueError(f"soft targets must be a 2-D matrix, got shape {tuple(matrix.shape)}")
-        require(
-            (
-                torch.isfinite(matrix).all() & ~(matrix < 0).any(),
-                "soft targets must be finite and non-negative",
-            )
-        )
+        require((finite_nonnegative(matrix), "soft targets must be finite and non-negative"))
         self.matrix = matrix
         self.shape = (matrix.shape[0], matrix.shape[1])
 

@@ -70,7 +70,6 @@ def view_batch(
         raise ValueError(f"this loss needs at least {min_views} views, got {views}")
     ex = exchange or LOCAL
     z = prepare(stacked, similarity)
-    ids = (torch.arange(n, device=z.device) + ex.offset(n)).repeat(views)
     first = ex.offset(n * views)
     same_class = None
     if labels is not None:
@@ -85,12 +84,21 @@ def view_batch(
         n=n,
         views=views,
         self_offset=first,
-        same_sample=LabelTargets(
-            ids, ex.gather(ids), view_diagonals(n, views) if ex.world_size == 1 else ()
-        ),
+        same_sample=same_sample_targets(n, views, ex, z.device),
         same_class=same_class,
         exchange=ex,
     )
+
+
+def same_sample_targets(
+    n: int, views: int, exchange: Exchange, device: torch.device
+) -> LabelTargets:
+    """The other views of the same sample as positives, for ``views`` view-major stacks of
+    ``n`` local samples against the gathered views of all ranks (sample ids are global; one
+    process also locates them by their diagonals)."""
+    ids = (torch.arange(n, device=device) + exchange.offset(n)).repeat(views)
+    diagonals = view_diagonals(n, views) if exchange.world_size == 1 else ()
+    return LabelTargets(ids, exchange.gather(ids), diagonals)
 
 
 def off_diagonal_mask(views: int, device: torch.device) -> Tensor:

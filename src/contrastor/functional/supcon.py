@@ -18,11 +18,11 @@ from contrastor.engine.targets import (
     Targets,
     ViewTargets,
     resolve_targets,
-    view_diagonals,
 )
 from contrastor.engine.temperature import inverse_temperature
 from contrastor.engine.views import stack_views
 from contrastor.functional._common import finish, gather_prepared
+from contrastor.functional._views import same_sample_targets
 from contrastor.scale.distributed import LOCAL, Exchange
 
 Views = Tensor | Sequence[Tensor]
@@ -96,16 +96,13 @@ def supcon(
         target = ViewTargets(resolve_targets(n, n, labels=labels, targets=targets), views)
         everyone, first = z, 0
     else:
-        instance = labels is None
-        if instance:
-            labels = torch.arange(n, device=z.device) + ex.offset(n)
-        check_labels(labels, n)
-        rows = labels.repeat(views, *([1] * (labels.ndim - 1)))
-        if labels.ndim == 2:
-            target = MultiLabelTargets(rows, ex.gather(rows))
+        if labels is None:
+            target = same_sample_targets(n, views, ex, z.device)
         else:
-            local = instance and ex.world_size == 1
-            target = LabelTargets(rows, ex.gather(rows), view_diagonals(n, views) if local else ())
+            check_labels(labels, n)
+            rows = labels.repeat(views, *([1] * (labels.ndim - 1)))
+            kind = MultiLabelTargets if labels.ndim == 2 else LabelTargets
+            target = kind(rows, ex.gather(rows))
         everyone, first = gather_prepared(ex, stacked, z, similarity), ex.offset(n * views)
     output = softmax_objective(
         z,

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from contrastor.losses.catalogue import BY_NAME, CATALOGUE, MIN_VIEWS, PAIRWISE
+from contrastor.scale.launch import DEVICES
 
 LOSSES = tuple(entry.name for entry in CATALOGUE)
 DATASETS = ("mnist", "digits")
@@ -20,7 +21,6 @@ ROBUST = ("none", "loss_weight", "loss_drop", "knn_weight", "knn_drop")
 UNWEIGHTED = frozenset(
     {"barlow_twins", "vicreg", "amcl", "clip_gap", "align_uniform", "byol", "simsiam", "directpred"}
 )
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
