@@ -19,8 +19,10 @@ import json
 import platform
 import re
 import resource
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -38,15 +40,20 @@ CLIP, SIGLIP, NTXENT, DCL, SUPCON = (
     "DCL (2 views, 2B anchors)",
     "SupCon (2 views, 1,000 classes)",
 )
+#: a peer given unit vectors and not normalising them: less work than contrastor's cosine
+#: default, so shown beside the ratios rather than counted as the same function
+RAW = "{} (unit inputs, no normalisation)"
 #: (family, method) -> what it runs; families compare like with like; the first method of a
 #: family is contrastor's default call (``execution="auto"``)
 METHODS = {
     (CLIP, "contrastor"): "clip-auto",
     (CLIP, "contrastor tiled"): "clip-tiled",
     (CLIP, "open_clip ClipLoss"): "open_clip",
+    (CLIP, RAW.format("open_clip ClipLoss")): "open_clip_raw",
     (SIGLIP, "contrastor"): "siglip-auto",
     (SIGLIP, "contrastor tiled"): "siglip-tiled",
     (SIGLIP, "open_clip SigLipLoss"): "open_clip_siglip",
+    (SIGLIP, RAW.format("open_clip SigLipLoss")): "open_clip_siglip_raw",
     (NTXENT, "contrastor"): "ntxent-auto",
     (NTXENT, "contrastor tiled"): "ntxent-tiled",
     (NTXENT, "lightly NTXentLoss"): "lightly",
@@ -85,14 +92,15 @@ def build(method: str):
                 torch.stack([a, b], 1), peers.supcon_labels(a.shape[0]), temperature=T, **run
             ),
         }[kind]
-    if method == "open_clip_siglip":
-        return peers.open_clip_siglip(T, BIAS)
+    if method.startswith("open_clip_siglip"):
+        return peers.open_clip_siglip(T, BIAS, normalize=not method.endswith("_raw"))
+    if method.startswith("open_clip"):
+        return peers.open_clip_loss(T, normalize=not method.endswith("_raw"))
     return {
         "pml": peers.pml_ntxent,
         "pml_supcon": peers.pml_supcon,
         "lightly": peers.lightly_ntxent,
         "lightly_dcl": peers.lightly_dcl,
-        "open_clip": peers.open_clip_loss,
     }[method](T)
 
 
@@ -131,12 +139,33 @@ def measure(method: str, batch: int, dim: int, repeats: int) -> dict:
     return out
 
 
-def run_case(method: str, batch: int, dim: int, repeats: int, timeout: float) -> dict:
+def interleaved(methods: list[str], batch: int, dim: int, rounds: int) -> dict:
+    """Child process: the methods of one family called in turn, ``rounds`` times each after
+    a warm-up call, so that the machine's drift hits them alike; the median of each."""
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+    fns = {m: fn for m in methods if (fn := build(m)) is not None}
+    torch.manual_seed(0)
+    q = F.normalize(torch.randn(batch, dim), dim=1).requires_grad_(True)
+    r = F.normalize(torch.randn(batch, dim), dim=1).requires_grad_(True)
+    times: dict[str, list[float]] = {m: [] for m in fns}
+    for turn in range(rounds + 1):
+        for m, fn in fns.items():
+            start = time.perf_counter()
+            fn(q, r).backward()
+            if turn:
+                times[m].append(time.perf_counter() - start)
+            q.grad = r.grad = None
+    return {m: statistics.median(t) for m, t in times.items()}
+
+
+def child(function: str, args: list, timeout: float) -> dict:
+    """``function(*args)`` of this module in a fresh process, its JSON result or the reason
+    it failed."""
     code = (
-        "import json, sys; sys.path.insert(0, sys.argv[1]); from run_all import measure; "
-        "print(json.dumps(measure(*json.loads(sys.argv[2]))))"
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import run_all; "
+        f"print(json.dumps(run_all.{function}(*json.loads(sys.argv[2]))))"
     )
-    argv = [str(HERE), json.dumps([method, batch, dim, repeats])]
+    argv = [str(HERE), json.dumps(args)]
     try:
         proc = subprocess.run(
             [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=timeout
@@ -151,6 +180,32 @@ def run_case(method: str, batch: int, dim: int, repeats: int, timeout: float) ->
             reason = f"out of memory (asked for {int(asked.group(1)) / 2**30:.1f} GiB at once)"
         return {"failed": reason[:120]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_case(method: str, batch: int, dim: int, repeats: int, timeout: float) -> dict:
+    return child("measure", [method, batch, dim, repeats], timeout)
+
+
+#: batch sizes whose family methods are also timed side by side in one process
+INTERLEAVED_UP_TO = 4096
+
+
+def side_by_side(results: dict, timeout: float) -> dict:
+    """``(family, batch, dim) -> {method name: seconds}`` from one interleaved process per
+    family and size, for every size up to :data:`INTERLEAVED_UP_TO` (the ratios' source)."""
+    groups: dict[tuple[str, int, int], list[tuple[str, str]]] = {}
+    for ((family, name), batch, dim), res in results.items():
+        if batch <= INTERLEAVED_UP_TO and "seconds" in res:
+            method = {**METHODS, **COMPILED}[(family, name)]
+            groups.setdefault((family, batch, dim), []).append((name, method))
+    out = {}
+    for (family, batch, dim), members in groups.items():
+        res = child(
+            "interleaved", [[m for _, m in members], batch, dim, 2 * repeats_for(batch)], timeout
+        )
+        if "failed" not in res:
+            out[(family, batch, dim)] = {name: res[m] for name, m in members if m in res}
+    return out
 
 
 def plan(quick: bool) -> list[tuple[tuple[str, str], int, int]]:
@@ -175,31 +230,39 @@ def repeats_for(batch: int) -> int:
     return {256: 21, 1024: 7, 4096: 3}.get(batch, 1)
 
 
-def ratios(results: dict) -> list[str]:
-    """contrastor's default call against the fastest peer that ran, per family and size."""
+def ratios(results: dict, side: dict) -> list[str]:
+    """contrastor's default call against the fastest peer computing the same function, per
+    family and size: times from the interleaved run where there is one, else from the
+    separate cases; the peer given unit vectors (no normalisation) in a column of its own."""
     rows = []
-    for (family, name), batch, dim in sorted(results, key=lambda k: (k[0][0], k[2], k[1])):
-        if name != "contrastor":
-            continue
-        ours = results[((family, name), batch, dim)]
-        peers = {
-            peer: res["seconds"]
-            for ((fam, peer), b, d), res in results.items()
-            if fam == family
-            and b == batch
-            and d == dim
-            and "seconds" in res
-            and not peer.startswith("contrastor")
+    keys = {(fam, b, d) for (fam, _), b, d in results}
+    for family, batch, dim in sorted(keys, key=lambda k: (k[0], k[2], k[1])):
+        times = side.get((family, batch, dim)) or {
+            name: res["seconds"]
+            for ((fam, name), b, d), res in results.items()
+            if (fam, b, d) == (family, batch, dim) and "seconds" in res
         }
-        if "seconds" not in ours or not peers:
+        peers = {
+            name: t
+            for name, t in times.items()
+            if not name.startswith("contrastor") and not name.endswith(RAW.format(""))
+        }
+        ours = times.get("contrastor")
+        if ours is None or not peers:
             continue
         best = min(peers, key=peers.get)
-        compiled = results.get(((family, "contrastor compiled"), batch, dim), {})
-        fast = f"{compiled['seconds'] / peers[best]:.2f}" if "seconds" in compiled else ""
-        rows.append(
-            f"| {family} | {batch:,} | {dim} | {ours.get('path', '')} | {ours['seconds']:.4f} "
-            f"| {best} {peers[best]:.4f} | {ours['seconds'] / peers[best]:.2f} | {fast} |"
-        )
+        compiled = times.get("contrastor compiled")
+        raw = times.get(RAW.format(best))
+        path = results[((family, "contrastor"), batch, dim)].get("path", "")
+        cells = [
+            f"{ours:.4f}",
+            f"{best} {peers[best]:.4f}",
+            f"{ours / peers[best]:.2f}",
+            "" if compiled is None else f"{compiled / peers[best]:.2f}",
+            "" if raw is None else f"{ours / raw:.2f}",
+            "interleaved" if (family, batch, dim) in side else "separate",
+        ]
+        rows.append(f"| {family} | {batch:,} | {dim} | {path} | " + " | ".join(cells) + " |")
     return rows
 
 
@@ -252,11 +315,19 @@ def main() -> None:
         "times the pairs of the floor's B x B. Time: median of 21 runs at B = 256, 7 at 1,024,",
         "3 at 4,096, one above. Extra memory: peak resident memory above the process once its",
         "inputs exist. Every case runs in its own process, capped at 20 GiB of address space; a",
-        "failure is shown as such. contrastor normalises its inputs itself (cosine similarity);",
-        "the peers are given the unit vectors as they are. `contrastor` is the default call",
+        "failure is shown as such. Every method computes the same function of the embeddings:",
+        "contrastor's default cosine similarity normalises them, lightly and",
+        "pytorch-metric-learning normalise inside their losses, and open_clip's losses, which",
+        "take unit vectors (open_clip's models normalise before the loss), are given",
+        "`F.normalize` of the inputs; the open_clip rows marked *unit inputs, no normalisation*",
+        "skip that step (less work than the others) and are shown in a ratio column of their own.",
+        "`contrastor` is the default call",
         '(`execution="auto"`, the path it chose in brackets); `contrastor compiled` is the',
         "same call under `torch.compile` (inductor), timed after its compilation, against the",
-        "peers' eager calls.",
+        "peers' eager calls. The ratios up to B = 4,096 come from one more process per loss and",
+        "size that calls its methods in turn, round after round (twice the repetitions above,",
+        "medians), so that the machine's drift hits them alike; larger sizes use the separate",
+        "cases.",
         "",
         "Command: `python benchmarks/run_all.py"
         + (" --quick" if args.quick else "")
@@ -265,9 +336,9 @@ def main() -> None:
         "## contrastor's default call against the fastest peer",
         "",
         "| loss | batch B | dim d | path | contrastor (s) | fastest peer (s) | ratio "
-        "| ratio, compiled |",
-        "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: |",
-        *ratios(results),
+        "| ratio, compiled | ratio to the peer on unit inputs | timed |",
+        "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | --- |",
+        *ratios(results, side_by_side(results, args.timeout)),
         "",
         "## Every case",
         "",

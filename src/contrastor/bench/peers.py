@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 Loss = Callable[[Tensor, Tensor], Tensor]
@@ -99,20 +100,34 @@ def _open_clip() -> types.ModuleType | None:
     return None if root is None else _load("open_clip.loss", root / "loss.py")
 
 
-def open_clip_loss(temperature: float) -> Loss | None:
+def _unit(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    return F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+
+
+def open_clip_loss(temperature: float, normalize: bool = True) -> Loss | None:
+    """open_clip ``ClipLoss``. It takes unit vectors (open_clip's models normalise their
+    features before it); ``normalize`` does that here, so the peer computes the same function
+    of raw embeddings as contrastor's cosine default."""
     module = _open_clip()
     if module is None:
         return None
     loss = module.ClipLoss()
-    return lambda a, b: loss(a, b, torch.tensor(1.0 / temperature))
+    scale = torch.tensor(1.0 / temperature)
+    if not normalize:
+        return lambda a, b: loss(a, b, scale)
+    return lambda a, b: loss(*_unit(a, b), scale)
 
 
-def open_clip_siglip(temperature: float, bias: float) -> Loss | None:
+def open_clip_siglip(temperature: float, bias: float, normalize: bool = True) -> Loss | None:
+    """open_clip ``SigLipLoss``, inputs normalised first as in :func:`open_clip_loss`."""
     module = _open_clip()
     if module is None:
         return None
     loss = module.SigLipLoss()
-    return lambda a, b: loss(a, b, torch.tensor(1.0 / temperature), torch.tensor(bias))
+    scale, shift = torch.tensor(1.0 / temperature), torch.tensor(bias)
+    if not normalize:
+        return lambda a, b: loss(a, b, scale, shift)
+    return lambda a, b: loss(*_unit(a, b), scale, shift)
 
 
 def versions() -> dict[str, str]:

@@ -13,6 +13,7 @@ from contrastor.engine.sigmoid import sigmoid_objective
 from contrastor.engine.similarity import SIMILARITIES, prepare, similarity_matrix
 from contrastor.engine.softmax import softmax_objective
 from contrastor.engine.targets import (
+    AlignedTargets,
     ComparatorTargets,
     HierarchyTargets,
     LabelTargets,
@@ -27,6 +28,7 @@ from contrastor.engine.views import stack_views
 
 __all__ = [
     "SIMILARITIES",
+    "AlignedTargets",
     "ComparatorTargets",
     "ContrastiveOutput",
     "HierarchyTargets",

@@ -98,6 +98,7 @@ class _Block:
     weights: Tensor | None
     diagonals: tuple[int, ...]
     out: Tensor | None
+    decoupled: bool = False
 
     def masked(self) -> Tensor:
         """The logits with the pairs outside the denominator at -inf."""
@@ -107,22 +108,44 @@ class _Block:
             self._masked = self.logits.masked_fill(self.out, -torch.inf)
         return self._masked
 
-    def positive_sums(self, dim: int) -> tuple[Tensor, Tensor]:
-        """Target-weighted logit sum and target mass along ``dim`` (1: per row, 0: per column)."""
+    def _one_positive(self, dim: int) -> int | None:
+        """Offset of the block-local diagonal holding exactly one positive for every anchor
+        along ``1 - dim``, or ``None``."""
+        if self.weights is not None or len(self.diagonals) != 1:
+            return None
+        k = self.diagonals[0]
+        rows = _rows_of(k, *self.logits.shape)
+        return k if rows.stop - rows.start == self.logits.shape[1 - dim] else None
+
+    def log_partition(self, dim: int) -> Tensor:
+        """Log-sum-exp of the denominator along ``dim``. With one positive per anchor inside
+        the denominator it comes from the fused log-softmax kernel at that positive,
+        ``lse_i = l_ik - log_softmax(l)_ik`` (exact up to the rounding of ``l_ik - max_i``;
+        several times faster on CPU than ``torch.logsumexp``)."""
+        k = None if self.decoupled else self._one_positive(dim)
+        if k is None:
+            return torch.logsumexp(self.masked(), dim)
+        return self.logits.diagonal(k) - torch.log_softmax(self.masked(), dim).diagonal(k)
+
+    def positive_sums(self, dim: int, counting: bool = True) -> tuple[Tensor, Tensor | None]:
+        """Target-weighted logit sum and target mass along ``dim`` (1: per row, 0: per column);
+        no mass when not ``counting`` (known to be 1 for every anchor)."""
         if self.weights is not None:
             return (self.weights * self.logits).sum(dim), self.weights.sum(dim)
         rows, cols = self.logits.shape
         size = rows if dim == 1 else cols
-        if len(self.diagonals) == 1 and len(self.logits.diagonal(self.diagonals[0])) == size:
-            total = self.logits.diagonal(self.diagonals[0])  # one positive for every anchor
-            return total, torch.ones_like(total)
+        k = self._one_positive(dim)
+        if k is not None:
+            total = self.logits.diagonal(k)  # one positive for every anchor
+            return total, torch.ones_like(total) if counting else None
         total = self.logits.new_zeros(size)
-        count = torch.zeros_like(total)
+        count = torch.zeros_like(total) if counting else None
         for k in self.diagonals:
             r = _rows_of(k, rows, cols)
             at = r if dim == 1 else slice(r.start + k, r.stop + k)
             total[at] += self.logits.diagonal(k)
-            count[at] += 1.0
+            if counting:
+                count[at] += 1.0
         return total, count
 
     def add_positive_grad(self, g: Tensor, row: Tensor | None, col: Tensor | None) -> Tensor:
@@ -165,7 +188,7 @@ def _block(
         diagonals = _local(layout.targets.diagonals, a, b, c, d)
         excluded = ((own,) if own is not None else ()) + (diagonals if layout.decoupled else ())
         out = _on_diagonal(excluded, *shape, device) if excluded else None
-        return _Block(logits, None, diagonals, out)
+        return _Block(logits, None, diagonals, out, layout.decoupled)
     weights = layout.targets.block(slice(a, b), slice(c, d))
     weights = weights.to(device=device, dtype=logits.dtype)
     if checks is not None and not layout.targets.trusted:
@@ -220,19 +243,24 @@ class _Sums:
 
 
 class _Online:
-    """Running log-sum-exp, target-weighted logit sum and target mass of some anchors."""
+    """Running log-sum-exp, target-weighted logit sum and target mass of some anchors
+    (``single``: every anchor is known to have exactly one positive; no mass is kept)."""
 
-    def __init__(self) -> None:
+    def __init__(self, single: bool = False) -> None:
         self.lse, self.positive, self.count = _Sums(torch.logaddexp), _Sums(), _Sums()
+        self.single = single
 
     def update(self, start: int, block: _Block, dim: int) -> None:
         """Fold in a block whose anchors lie along ``1 - dim`` (``dim``: the reduced axis)."""
-        self.lse.add(start, torch.logsumexp(block.masked(), dim))
-        positive, count = block.positive_sums(dim)
+        self.lse.add(start, block.log_partition(dim))
+        positive, count = block.positive_sums(dim, counting=not self.single)
         self.positive.add(start, positive)
-        self.count.add(start, count)
+        if count is not None:
+            self.count.add(start, count)
 
-    def result(self) -> tuple[Tensor, Tensor, Tensor]:
+    def result(self) -> tuple[Tensor, Tensor, Tensor | None]:
+        if self.single:
+            return self.lse.result(), self.positive.result(), None
         count = self.count.result()
         mean = self.positive.result() / count.clamp_min(torch.finfo(count.dtype).tiny)
         return self.lse.result(), mean, count
@@ -290,7 +318,7 @@ def _defined_everywhere(layout: Layout, n: int, m: int, transposed: bool) -> boo
 
 
 def _anchor_terms(
-    lse: Tensor, positive_mean: Tensor, count: Tensor, everywhere: bool
+    lse: Tensor, positive_mean: Tensor, count: Tensor | None, everywhere: bool
 ) -> tuple[Tensor, ...]:
     """Per-anchor ``(loss, positive term, negative term, mask)`` from the statistics: the
     positive term is ``-sum_j Pn_ij l_ij``, the negative term the log-sum-exp; anchors
@@ -298,7 +326,7 @@ def _anchor_terms(
     anchor with one has a negative). ``everywhere``: every anchor is known to have both."""
     if everywhere:
         positive = -positive_mean
-        return positive + lse, positive, lse, torch.ones_like(count, dtype=torch.bool)
+        return positive + lse, positive, lse, torch.ones_like(lse, dtype=torch.bool)
     mask = count > 0
     require(
         (mask.any(), "no anchor has a positive in this batch: the loss is undefined"),
@@ -331,7 +359,10 @@ class BlockSoftmax(torch.autograd.Function):
     ) -> tuple[Tensor, ...]:
         n, m = query.shape[0], reference.shape[0]
         qa, ra = operand(_rows_scaled(query, inv_t)), operand(reference)
-        rows_state, cols_state = _Online(), _Online() if both else None
+        everywhere = [_defined_everywhere(layout, n, m, k == 1) for k in range(1 + both)]
+        # defined everywhere with one diagonal of positives: one positive per anchor
+        single = [full and len(layout.targets.diagonals) == 1 for full in everywhere]
+        rows_state, cols_state = _Online(single[0]), _Online(single[-1]) if both else None
         kept, checks = [], []
         for a, b, c, d in _blocks(n, m, layout.tile):
             block = _block(_logits(qa, ra, a, b, c, d), layout, a, b, c, d, checks)
@@ -342,7 +373,6 @@ class BlockSoftmax(torch.autograd.Function):
                 kept.append(block.logits)
         _check_targets(checks)
         stats = [rows_state.result()] + ([cols_state.result()] if both else [])
-        everywhere = [_defined_everywhere(layout, n, m, k == 1) for k in range(len(stats))]
         outputs = [
             term
             for (lse, mean, count), full in zip(stats, everywhere, strict=True)
@@ -353,6 +383,7 @@ class BlockSoftmax(torch.autograd.Function):
         ctx.config = (layout, both, query.dtype, reference.dtype, everywhere)
         ctx.kept = kept
         ctx.mark_non_differentiable(*outputs[3::4])
+        ctx.set_materialize_grads(False)
         return tuple(outputs)
 
     @staticmethod
@@ -363,34 +394,74 @@ class BlockSoftmax(torch.autograd.Function):
         lse, count = saved[: len(saved) // 2], saved[len(saved) // 2 :]
         tiny = torch.finfo(lse[0].dtype).tiny
         # loss = positive + negative: d/d(lse) = g_loss + g_negative, d/d(mean) = -(g_loss
-        # + g_positive), both zero for anchors without positives
+        # + g_positive), both zero for anchors without positives; unused outputs have none
         g_lse, per_target = [], []
         for k, c in enumerate(count):
             g_loss, g_pos, g_neg = grads[4 * k : 4 * k + 3]
-            if everywhere[k]:
-                g_lse.append(g_loss + g_neg)
-                per_target.append(-(g_loss + g_pos) / c)
-                continue
-            mask = c > 0
-            g_lse.append(torch.where(mask, g_loss + g_neg, 0.0))
-            per_target.append(torch.where(mask, -(g_loss + g_pos) / c.clamp_min(tiny), 0.0))
+            lse_grad, mean_grad = _plus(g_loss, g_neg), _plus(g_loss, g_pos)
+            if mean_grad is not None:
+                mean_grad = -mean_grad if c is None else -mean_grad / c.clamp_min(tiny)
+            if not everywhere[k]:
+                mask = c > 0
+                lse_grad = None if lse_grad is None else torch.where(mask, lse_grad, 0.0)
+                mean_grad = None if mean_grad is None else torch.where(mask, mean_grad, 0.0)
+            g_lse.append(lse_grad)
+            per_target.append(mean_grad)
+        if all(g is None for g in (*g_lse, *per_target)):
+            return None, None, None, None, None
         n, m = qa.shape[0], ra.shape[0]
         out = _Gradients(qa, ra, inv_t, ctx.needs_input_grad[2])
         with torch.autocast(qa.device.type, enabled=False):
             for a, b, c, d in _blocks(n, m, layout.tile):
                 logits = next(kept) if layout.keep else _logits(qa, ra, a, b, c, d)
                 block = _block(logits, layout, a, b, c, d)
-                rows = _part(lse[0], a, b)[:, None]
-                g = torch.sub(logits, rows).exp_().mul_(_part(g_lse[0], a, b)[:, None])
-                if both:
-                    cols = _part(lse[1], c, d)[None, :]
-                    g += torch.sub(logits, cols).exp_().mul_(_part(g_lse[1], c, d)[None, :])
-                if block.out is not None:
-                    g.masked_fill_(block.out, 0.0)
-                col = _part(per_target[1], c, d) if both else None
-                g = block.add_positive_grad(g, _part(per_target[0], a, b), col)
+                g = _denominator_grad(block, lse, g_lse, (a, b, c, d), m)
+                g = block.add_positive_grad(
+                    g,
+                    _part_or_none(per_target[0], a, b),
+                    _part_or_none(per_target[1], c, d) if both else None,
+                )
                 out.add(g, logits, a, b, c, d)
         return (*out.result(q_dtype, r_dtype), None, None)
+
+
+def _plus(x: Tensor | None, y: Tensor | None) -> Tensor | None:
+    """``x + y`` of two optional gradients (``None``: zero)."""
+    if x is None or y is None:
+        return y if x is None else x
+    return x + y
+
+
+def _part_or_none(x: Tensor | None, a: int, b: int) -> Tensor | None:
+    return None if x is None else _part(x, a, b)
+
+
+def _denominator_grad(
+    block: _Block,
+    lse: list[Tensor],
+    g_lse: list[Tensor | None],
+    span: tuple[int, int, int, int],
+    width: int,
+) -> Tensor:
+    """``sum_dir g^lse_dir softmax_dir`` over a block (rows, and columns for a symmetric
+    call): the softmax is ``exp(l - lse)`` with the forward pass's log-sum-exp, or, for a
+    block holding whole rows of ``width`` columns, the fused row softmax of the block."""
+    a, b, c, d = span
+    whole_rows = block.out is None and c == 0 and d == width
+    g = None
+    for k, (start, stop) in enumerate(((a, b), (c, d))[: len(g_lse)]):
+        if g_lse[k] is None:
+            continue
+        shape = (-1, 1) if k == 0 else (1, -1)
+        if k == 0 and whole_rows:
+            term = torch.softmax(block.logits, 1)
+        else:
+            term = torch.sub(block.logits, _part(lse[k], start, stop).view(shape)).exp_()
+        term.mul_(_part(g_lse[k], start, stop).view(shape))
+        g = term if g is None else g.add_(term)
+    if g is None:
+        return torch.zeros_like(block.logits)
+    return g if block.out is None else g.masked_fill_(block.out, 0.0)
 
 
 def _sigmoid_terms(block: _Block) -> tuple[Tensor, Tensor, Tensor]:
@@ -403,6 +474,10 @@ def _sigmoid_terms(block: _Block) -> tuple[Tensor, Tensor, Tensor]:
     if y is not None:
         positive = (y * every).sum(1) - (y * logits).sum(1)
         return positive, every.sum(1) - (y * every).sum(1), y.sum(1)
+    k = block._one_positive(1)
+    if k is not None:
+        softplus = every.diagonal(k)
+        return softplus - logits.diagonal(k), every.sum(1) - softplus, torch.ones_like(softplus)
     rows, cols = logits.shape
     positive, on_positives, count = (logits.new_zeros(rows) for _ in range(3))
     for k in block.diagonals:

@@ -41,18 +41,16 @@ class UnitRows(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor) -> Tensor:
-        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
-        short = norm < _EPS
-        scale = norm.clamp_min(_EPS).reciprocal_()
-        y = x * scale
-        ctx.save_for_backward(y, scale, short)
+        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min_(_EPS)
+        y = x / norm
+        ctx.save_for_backward(y, norm)
         return y
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
-        y, scale, short = ctx.saved_tensors
-        along = (g * y).sum(-1, keepdim=True).masked_fill_(short, 0.0)
-        return (g - y * along) * scale
+        y, norm = ctx.saved_tensors
+        along = torch.linalg.vecdot(g, y).unsqueeze_(-1).masked_fill_(norm <= _EPS, 0.0)
+        return torch.addcmul(g, y, along, value=-1.0).div_(norm)
 
 
 def similarity_matrix(query: Tensor, reference: Tensor, similarity: str = "cosine") -> Tensor:

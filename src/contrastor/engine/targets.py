@@ -4,7 +4,7 @@ A target is a non-negative weight matrix ``P`` of shape ``(n, m)``; ``P[i, j] > 
 positive of i. It is never required in full: objectives ask for blocks ``P[rows, cols]``,
 so the same descriptor serves the dense path and a streamed (tiled) one.
 
-- :class:`LabelTargets`: equal class ids (index-aligned pairs are labels ``i`` vs ``j``).
+- :class:`LabelTargets`: equal class ids; :class:`AlignedTargets`: index-aligned pairs.
 - :class:`MultiLabelTargets`: overlapping multi-hot label sets ("any" overlap or Jaccard).
 - :class:`ComparatorTargets`: a user function of two label blocks.
 - :class:`SoftTargets`: an explicit soft weight matrix.
@@ -15,6 +15,7 @@ so the same descriptor serves the dense path and a streamed (tiled) one.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
@@ -65,14 +66,13 @@ class LabelTargets(Targets):
     @classmethod
     def aligned(
         cls, n: int, m: int, device: torch.device | None = None, offset: int = 0
-    ) -> LabelTargets:
+    ) -> AlignedTargets:
         """Query i's positive is reference ``offset + i``; the other references are negatives."""
         if offset + n > m:
             raise ValueError(
                 f"index-aligned pairs need at least as many references as queries, got {n} > {m}"
             )
-        queries = torch.arange(offset, offset + n, device=device)
-        return cls(queries, torch.arange(m, device=device), diagonals=(offset,))
+        return AlignedTargets(n, m, offset, device)
 
     def block(self, rows: slice, cols: slice) -> Tensor:
         eq = self.query_labels[rows, None] == self.reference_labels[None, cols]
@@ -81,6 +81,26 @@ class LabelTargets(Targets):
     def transpose(self) -> LabelTargets:
         diagonals = tuple(-k for k in self.diagonals)
         return LabelTargets(self.reference_labels, self.query_labels, diagonals)
+
+
+class AlignedTargets(LabelTargets):
+    """``P[i, j] = 1`` exactly when ``j = i + offset`` (any sign): the labels are positions,
+    built only if a block is asked for (the engine reads ``diagonals``)."""
+
+    def __init__(self, n: int, m: int, offset: int = 0, device: torch.device | None = None) -> None:
+        self.shape, self.offset, self.device = (n, m), offset, device
+        self.diagonals = (offset,)
+
+    @functools.cached_property
+    def query_labels(self) -> Tensor:
+        return torch.arange(self.offset, self.offset + self.shape[0], device=self.device)
+
+    @functools.cached_property
+    def reference_labels(self) -> Tensor:
+        return torch.arange(self.shape[1], device=self.device)
+
+    def transpose(self) -> AlignedTargets:
+        return AlignedTargets(self.shape[1], self.shape[0], -self.offset, self.device)
 
 
 def view_diagonals(n: int, views: int) -> tuple[int, ...]:
