@@ -15,9 +15,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from contrastor.losses.catalogue import CATALOGUE, MIN_VIEWS, PAIRWISE, trainable
+from contrastor.losses.registry import lookup, names, trainable
 from contrastor.train.checkpoint import read_metadata
-from contrastor.train.config import LOSSES, load_config
+from contrastor.train.config import load_config
 from contrastor.train.loop import CHECKPOINT, Run, derived_generator, embed, train
 
 TINY = dict(dataset="digits", width=4, embedding_dim=16, batch_size=64, lr=3e-3, progress=False)
@@ -68,7 +68,7 @@ def test_tiny_run_writes_the_run_folder(tmp_path):
     assert alone.table == {"trained encoder": result.table["trained encoder"]}
 
 
-@pytest.mark.parametrize("loss", [name for name in trainable() if name != "ntxent"])
+@pytest.mark.parametrize("loss", [name for name in trainable() if name != "nt_xent"])
 def test_every_loss_trains(tmp_path, loss):
     """Each loss's objective is wired into the loop: a few optimizer steps with finite losses
     (the full loop, evaluation and report are covered by the ntxent runs above)."""
@@ -77,7 +77,7 @@ def test_every_loss_trains(tmp_path, loss):
         loss,
         loss=loss,
         epochs=1,
-        views=MIN_VIEWS.get(loss, 2),
+        views=lookup(loss).views[0],
         learnable_temperature=loss in ("clip", "siglip"),
     )
     run = Run(config)
@@ -94,7 +94,7 @@ def test_every_loss_trains(tmp_path, loss):
 
 
 def test_losses_that_do_not_fit_the_task_are_refused_with_a_reason(tmp_path):
-    unfit = [name for name in LOSSES if name not in trainable()]
+    unfit = [name for name in names() if name not in trainable()]
     assert unfit
     for name in unfit:
         with pytest.raises(ValueError, match=f"loss {name!r} cannot train on the image task"):
@@ -112,7 +112,7 @@ def test_losses_that_do_not_fit_the_task_are_refused_with_a_reason(tmp_path):
         ("mochi", {}),
         ("directpred", {}),
         ("sbcl", {}),
-        ("ntxent", {"robust": "loss_weight", "robust_warmup": 1, "label_noise": 0.3}),
+        ("nt_xent", {"robust": "loss_weight", "robust_warmup": 1, "label_noise": 0.3}),
     ],
     ids=["isogclr", "mochi", "directpred", "sbcl", "robust"],
 )
@@ -254,22 +254,3 @@ def test_robust_training_is_refused_for_losses_without_per_sample_values(tmp_pat
         _tiny(tmp_path, "bt", loss="barlow_twins", robust="loss_weight")
     with pytest.raises(ValueError, match="label_noise"):
         _tiny(tmp_path, "bad", label_noise=1.5)
-
-
-def test_catalogue_entries_are_well_formed():
-    names = [e.name for e in CATALOGUE]
-    assert len(names) == len(set(names))
-    for e in CATALOGUE:
-        assert isinstance(e.tiled, bool) and e.title not in names, e.name
-        assert any(ch.isdigit() for ch in e.paper), e.name
-    unfit = {e.name for e in CATALOGUE if e.unfit}
-    assert unfit == {
-        "zloss",
-        "cwcl",
-        "listwise_wasserstein",
-        "listnet",
-        "hierarchical_supcon",
-        "supremix",
-        "conr",
-    }
-    assert set(names) >= PAIRWISE and set(MIN_VIEWS) <= set(trainable())

@@ -11,14 +11,14 @@ from torch import Tensor, nn
 
 from contrastor.bench import peers as P
 from contrastor.bench.measure import gemm_floor, gemm_rate, time_step
-from contrastor.losses.catalogue import BY_NAME, MIN_VIEWS, PAIRWISE, trainable
+from contrastor.losses.registry import lookup
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: the peers' losses for the catalogue names they implement: (label, loader)
 PEERS: dict[str, list[tuple[str, Callable]]] = {
     "clip": [("open_clip ClipLoss", lambda t, c: P.open_clip_loss(t))],
     "siglip": [("open_clip SigLipLoss", lambda t, c: P.open_clip_siglip(t, -10.0))],
-    "ntxent": [
+    "nt_xent": [
         ("lightly NTXentLoss", lambda t, c: P.lightly_ntxent(t)),
         ("pytorch-metric-learning NTXentLoss", lambda t, c: P.pml_ntxent(t)),
     ],
@@ -45,9 +45,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--loss",
         default="clip",
-        choices=trainable(),
         metavar="NAME",
-        help="catalogue name (default: clip); see docs/losses.md",
+        help="registry name of a loss the image task trains (default: clip); see docs/losses.md",
     )
     parser.add_argument("--batch", type=int, default=4096, help="samples B (default: 4096)")
     parser.add_argument("--dim", type=int, default=128, help="embedding size d (default: 128)")
@@ -82,7 +81,8 @@ def _objective(args: argparse.Namespace) -> tuple[Callable, int, int]:
     from contrastor.train.config import TrainConfig
     from contrastor.train.objectives import Batch, build_objective
 
-    views = MIN_VIEWS.get(args.loss, 2)
+    spec = lookup(args.loss)
+    views = spec.views[0]
     config = TrainConfig(
         loss=args.loss, temperature=args.temperature, embedding_dim=args.dim, views=views
     )
@@ -96,7 +96,7 @@ def _objective(args: argparse.Namespace) -> tuple[Callable, int, int]:
     def call(z: list[Tensor]) -> Tensor:
         return objective(Batch(z=z, views=[x.detach() for x in z], labels=labels, index=index))
 
-    anchors = args.batch if args.loss in PAIRWISE else views * args.batch
+    anchors = args.batch if spec.pairwise else views * args.batch
     return call, anchors, views
 
 
@@ -107,7 +107,9 @@ def _row(name: str, seconds: float | None, extra: float | None, floor: float, no
 
 
 def run(args: argparse.Namespace) -> int:
-    entry = BY_NAME[args.loss]
+    entry = lookup(args.loss)
+    if entry.feed is None:
+        raise ValueError(f"loss {entry.name!r} has no image-task feed to time: {entry.unfit}")
     if args.batch < 2 or args.dim < 1 or args.repeats < 1:
         raise ValueError("--batch must be at least 2, --dim and --repeats positive")
     device = torch.device(args.device)
@@ -137,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     label = f"contrastor {entry.api.split(' / ')[0]} ({args.execution})"
     rows.append(_row(label, timing.seconds, timing.extra_bytes, floor, ""))
     if args.peers:
-        for name, load in PEERS.get(args.loss, []):
+        for name, load in PEERS.get(entry.name, []):
             peer = load(args.temperature, args.classes)
             if peer is None:
                 rows.append(_row(name, None, None, floor, "not installed"))
@@ -152,8 +154,8 @@ def run(args: argparse.Namespace) -> int:
                 rows.append(_row(name, t.seconds, t.extra_bytes, floor, ""))
             except (RuntimeError, MemoryError) as exc:
                 rows.append(_row(name, None, None, floor, f"failed: {str(exc)[:80]}"))
-        if args.loss not in PEERS:
-            rows.append(f"| (no peer implements {args.loss}) | | | |")
+        if entry.name not in PEERS:
+            rows.append(f"| (no peer implements {entry.name}) | | | |")
     print(
         f"{entry.title}: B = {args.batch:,}, d = {args.dim}, {args.dtype}, {device}, "
         f"{anchors:,} x {anchors:,} scores; GEMM floor {floor:.4f} s"

@@ -10,7 +10,6 @@ from contrastor.recipes import RECIPES
 from contrastor.train.config import (
     DATASETS,
     DEVICES,
-    LOSSES,
     NOISE_KINDS,
     PRECISIONS,
     ROBUST,
@@ -19,7 +18,7 @@ from contrastor.train.config import (
 
 HELP = {
     "dataset": f"bundled offline dataset ({', '.join(DATASETS)}; a recipe's own otherwise)",
-    "loss": "loss by catalogue name (docs/losses.md); supervised ones use the labels",
+    "loss": "loss by registry name, any spelling (docs/losses.md); supervised ones use the labels",
     "temperature": "softmax temperature tau (SigLIP: 1 / logit scale)",
     "learnable_temperature": "learn the temperature with the model",
     "epochs": "passes over the training split",
@@ -46,7 +45,6 @@ HELP = {
     "progress": "show a progress bar",
 }
 CHOICES = {
-    "loss": LOSSES,
     "precision": PRECISIONS,
     "device": DEVICES,
     "label_noise_kind": NOISE_KINDS,

@@ -53,7 +53,8 @@ def prepare_pair(
     """Check, prepare (similarity, temperature) and gather a (query, reference) batch."""
     check_pair(query, reference)
     ex = exchange or LOCAL
-    q, r = prepare(query, similarity), prepare(reference, similarity)
+    common = torch.promote_types(query.dtype, reference.dtype)
+    q, r = prepare(query.to(common), similarity), prepare(reference.to(common), similarity)
     everyone = gather_prepared(ex, reference, r, similarity)
     target = gathered_targets(
         ex,

@@ -11,8 +11,31 @@ from torch import Tensor, nn
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.functional.crossmodal import contrastive_gap, cwcl, symile
 from contrastor.losses.base import TemperatureLoss
+from contrastor.losses.registry import LossSpec, Task, register
 
 
+def _symile_options(task: Task) -> dict[str, Any]:
+    return {**task.tempered(), "modalities": task.views, "dim": task.embedding_dim}
+
+
+@register(
+    LossSpec(
+        name="cwcl",
+        title="Continuously weighted contrastive",
+        inputs="trainable and frozen-modality embeddings of pairs",
+        positives="every pair, weighted (1 + cos) / 2 in the frozen modality",
+        paper=(
+            "Srinivasa et al. 2023, CWCL: Cross-Modal Transfer with Continuously Weighted "
+            "Contrastive Loss"
+        ),
+        tiled=True,
+        ddp="one direction: local queries vs gathered references and guides",
+        views=(2, 2),
+        feed=None,
+        unfit="needs a frozen, pretrained second modality to weight the targets",
+        function=cwcl,
+    ),
+)
 class CWCL(TemperatureLoss):
     """Continuously weighted contrastive loss (see :func:`contrastor.functional.cwcl`).
     Srinivasa et al., NeurIPS 2023.
@@ -46,6 +69,26 @@ class CWCL(TemperatureLoss):
         )
 
 
+@register(
+    LossSpec(
+        name="contrastive_gap",
+        title="CLIP + contrastive-gap terms",
+        inputs="paired embeddings of two modalities",
+        positives="index-aligned pair; plus alignment and joint uniformity",
+        paper=(
+            "Fahim et al. 2024, It's Not a Modality Gap: Characterizing and Addressing the "
+            "Contrastive Gap"
+        ),
+        tiled=True,
+        ddp="CLIP and uniformity over the gathered batch",
+        state="learnable temperature",
+        per_sample=False,
+        views=(2, 2),
+        feed="pair",
+        aliases=("clip_gap",),
+        function=contrastive_gap,
+    ),
+)
 class ContrastiveGap(TemperatureLoss):
     """CLIP loss plus alignment and uniformity terms (see
     :func:`contrastor.functional.contrastive_gap`). Fahim et al., 2024.
@@ -72,6 +115,23 @@ class ContrastiveGap(TemperatureLoss):
         )
 
 
+@register(
+    LossSpec(
+        name="symile",
+        title="Symile",
+        inputs="3 or more modalities (+ presence mask)",
+        positives="the sample's own target-modality embedding under the multilinear product",
+        paper=(
+            "Saporta et al. 2024, Contrasting with Symile: Simple Model-Agnostic Representation "
+            "Learning for Unlimited Modalities"
+        ),
+        tiled=True,
+        state="learned missing-modality embeddings",
+        views=(3, None),
+        options=_symile_options,
+        function=symile,
+    ),
+)
 class Symile(TemperatureLoss):
     """Symile over three or more modalities (see :func:`contrastor.functional.symile`), with
     one learned embedding per modality standing in for missing data.

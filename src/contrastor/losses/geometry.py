@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from contrastor.engine.output import check_reduction
 from contrastor.functional.geometry import alignment, uniformity
+from contrastor.losses.registry import LossSpec, Task, register
 from contrastor.scale.distributed import exchange_for
 
 
@@ -73,6 +74,24 @@ class Uniformity(nn.Module):
         )
 
 
+@register(
+    LossSpec(
+        name="align_uniform",
+        title="Alignment + uniformity",
+        inputs="2 views",
+        positives="index-aligned pair",
+        paper=(
+            "Wang & Isola 2020, Understanding Contrastive Representation Learning through "
+            "Alignment and Uniformity on the Hypersphere"
+        ),
+        tiled=False,
+        ddp="global pairs; uniformity over the gathered batch",
+        per_sample=False,
+        views=(2, 2),
+        feed="pair",
+        options=Task.gathered,
+    ),
+)
 class AlignUniform(nn.Module):
     """Wang & Isola's combined objective:
     ``align(x, y) + weight * (unif(x) + unif(y)) / 2``.

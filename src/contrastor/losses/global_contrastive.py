@@ -5,6 +5,7 @@ every anchor's negative term) and iSogCLR (plus an individual, learned temperatu
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -17,11 +18,55 @@ from contrastor.engine.similarity import check_similarity
 from contrastor.engine.softmax import check_execution
 from contrastor.functional._common import finish
 from contrastor.functional._views import off_diagonal_mask, view_batch
+from contrastor.losses.registry import LOCAL_GATHERED, LossSpec, Task, register
 from contrastor.losses.supcon import _views
 from contrastor.scale.distributed import exchange_for
 from contrastor.state.per_sample import PerSampleState
 
 
+def _global_options(task: Task) -> dict[str, Any]:
+    return {
+        "dataset_size": task.dataset_size,
+        "temperature": task.temperature,
+        "views": task.views,
+        **task.gathered(),
+    }
+
+
+@register(
+    LossSpec(
+        name="sogclr",
+        title="SogCLR (global contrastive, moving averages)",
+        inputs="V >= 2 views + dataset indices",
+        positives="other views; negatives of the whole dataset via u_i",
+        paper=(
+            "Yuan et al. 2022, Provable Stochastic Optimization for Global Contrastive Learning; "
+            "Jiang et al. 2023, Learning Unnormalized Statistical Models via Compositional "
+            "Optimization"
+        ),
+        tiled=True,
+        ddp=LOCAL_GATHERED + "; state written on every rank",
+        state="u per sample and view",
+        feed="indexed",
+        options=_global_options,
+    ),
+    LossSpec(
+        name="isogclr",
+        title="iSogCLR (individual temperatures)",
+        inputs="V >= 2 views + dataset indices",
+        positives="as SogCLR, DRO temperature per sample",
+        paper=(
+            "Qiu et al. 2023, Not All Semantics are Created Equal: Contrastive Self-supervised "
+            "Learning with Automatic Temperature Individualization"
+        ),
+        tiled=True,
+        ddp=LOCAL_GATHERED + "; state written on every rank",
+        state="u, tau and its momentum per sample",
+        feed="indexed",
+        options=_global_options,
+        variant={"individual_temperature": True},
+    ),
+)
 class GlobalContrastive(nn.Module):
     """The global contrastive objective, every anchor against all negatives of the dataset,
     optimised from small batches with one moving average per anchor (SogCLR); optionally

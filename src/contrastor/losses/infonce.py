@@ -8,8 +8,22 @@ from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.targets import Targets
 from contrastor.functional.infonce import info_nce
 from contrastor.losses.base import TemperatureLoss
+from contrastor.losses.registry import LossSpec, register
 
 
+@register(
+    LossSpec(
+        name="info_nce",
+        title="InfoNCE",
+        inputs="queries, references (+ queue, labels, soft targets)",
+        positives="index-aligned, equal labels or soft",
+        paper="Oord et al. 2018, Representation Learning with Contrastive Predictive Coding",
+        tiled=True,
+        views=(2, 2),
+        feed="pair",
+        function=info_nce,
+    ),
+)
 class InfoNCE(TemperatureLoss):
     """InfoNCE between queries and references (see :func:`contrastor.functional.info_nce`).
 
@@ -79,6 +93,23 @@ class InfoNCE(TemperatureLoss):
         )
 
 
+@register(
+    LossSpec(
+        name="clip",
+        title="CLIP (symmetric InfoNCE)",
+        inputs="paired embeddings of two modalities",
+        positives="index-aligned pair",
+        paper=(
+            "Radford et al. 2021, Learning Transferable Visual Models From Natural Language "
+            "Supervision"
+        ),
+        tiled=True,
+        state="learnable temperature",
+        views=(2, 2),
+        feed="pair",
+        function=info_nce,
+    ),
+)
 class CLIPLoss(InfoNCE):
     """CLIP's symmetric InfoNCE with a learnable temperature (init 0.07, kept >= 0.01, i.e.
     logit scale <= 100). Radford et al., "Learning Transferable Visual Models From Natural

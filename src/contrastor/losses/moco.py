@@ -3,6 +3,8 @@ synthetic hard negatives (MoCHi)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -13,9 +15,54 @@ from contrastor.functional._common import finish
 from contrastor.functional.infonce import info_nce
 from contrastor.functional.mixing import mix_hard_negatives
 from contrastor.losses.base import TemperatureLoss
+from contrastor.losses.registry import LossSpec, Task, register
 from contrastor.state.queue import FeatureQueue
 
 
+def _queue_options(task: Task) -> dict[str, Any]:
+    return {
+        **task.tempered(),
+        "queue_size": min(1024, task.dataset_size),
+        "dim": task.embedding_dim,
+    }
+
+
+@register(
+    LossSpec(
+        name="moco",
+        title="MoCo (momentum keys + queue)",
+        inputs="queries, momentum keys",
+        positives="the key of the same sample",
+        paper=(
+            "He et al. 2020, Momentum Contrast for Unsupervised Visual Representation Learning; "
+            "Izacard et al. 2022, Unsupervised Dense Information Retrieval with Contrastive "
+            "Learning"
+        ),
+        tiled=True,
+        ddp="gathered keys; same queue on every rank",
+        state="momentum encoder, queue",
+        views=(2, 2),
+        feed="momentum_keys",
+        options=_queue_options,
+        target=True,
+    ),
+    LossSpec(
+        name="mochi",
+        title="MoCHi (hard negative mixing)",
+        inputs="queries, momentum keys",
+        positives="the key; synthetic negatives mixed from the hardest queue entries",
+        paper="Kalantidis et al. 2020, Hard Negative Mixing for Contrastive Learning",
+        tiled=True,
+        ddp="gathered keys; same queue on every rank",
+        state="momentum encoder, queue",
+        views=(2, 2),
+        feed="momentum_keys",
+        options=_queue_options,
+        variant={"mixing": {"hardest": 128, "mixed": 32, "query_mixed": 16}},
+        target=True,
+        function=mix_hard_negatives,
+    ),
+)
 class MoCo(TemperatureLoss):
     """InfoNCE of queries against ``[keys of all ranks, queue]``, then the keys are enqueued.
 

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from contrastor.functional.multiview import mv_dhel, mv_info_nce
+from contrastor.losses.registry import LossSpec, register
 from contrastor.losses.supcon import _ViewsLoss
 
 
+@register(
+    LossSpec(
+        name="mv_info_nce",
+        title="MV-InfoNCE",
+        inputs="V >= 2 views",
+        positives="all view pairs of the sample, one term per sample",
+        paper="Koromilas et al. 2025, A Principled Framework for Multi-View Contrastive Learning",
+        tiled=True,
+        function=mv_info_nce,
+    ),
+)
 class MVInfoNCE(_ViewsLoss):
     """MV-InfoNCE, one term per sample over all view interactions (see
     :func:`contrastor.functional.mv_info_nce`). Koromilas et al., 2025.
@@ -17,6 +29,17 @@ class MVInfoNCE(_ViewsLoss):
     function = staticmethod(mv_info_nce)
 
 
+@register(
+    LossSpec(
+        name="mv_dhel",
+        title="MV-DHEL",
+        inputs="V >= 2 views",
+        positives="all view pairs; uniformity within each view",
+        paper="Koromilas et al. 2025, A Principled Framework for Multi-View Contrastive Learning",
+        tiled=True,
+        function=mv_dhel,
+    ),
+)
 class MVDHEL(_ViewsLoss):
     """MV-DHEL, multi-view decoupled hyperspherical energy (see
     :func:`contrastor.functional.mv_dhel`). Koromilas et al., 2025.

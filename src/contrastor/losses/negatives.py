@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
 from contrastor.engine.output import ContrastiveOutput, check_reduction
 from contrastor.engine.similarity import check_similarity
 from contrastor.functional.negatives import cacr, debiased_contrastive
+from contrastor.losses.registry import LossSpec, Task, register
 from contrastor.losses.supcon import _views, _ViewsLoss
 from contrastor.scale.distributed import exchange_for
 
 
+def _with_class_prior(task: Task) -> dict[str, Any]:
+    return {**task.tempered(), "class_prior": 0.1}
+
+
+def _cacr_options(task: Task) -> dict[str, Any]:
+    return {"repulsion_temperature": 1.0 / task.temperature, **task.gathered()}
+
+
+@register(
+    LossSpec(
+        name="debiased_contrastive",
+        title="Debiased contrastive",
+        inputs="V >= 2 views",
+        positives="other views; class prior tau+ corrects false negatives",
+        paper="Chuang et al. 2020, Debiased Contrastive Learning",
+        tiled=True,
+        options=_with_class_prior,
+        aliases=("debiased",),
+        function=debiased_contrastive,
+    ),
+    LossSpec(
+        name="hcl",
+        title="Hard negative sampling (HCL)",
+        inputs="V >= 2 views",
+        positives="other views; negatives weighted by exp(beta s)",
+        paper="Robinson et al. 2021, Contrastive Learning with Hard Negative Samples",
+        tiled=True,
+        options=_with_class_prior,
+        variant={"concentration": 1.0},
+        function=debiased_contrastive,
+    ),
+)
 class DebiasedContrastive(_ViewsLoss):
     """Debiased contrastive loss with hardness-reweighted negatives (see
     :func:`contrastor.functional.debiased_contrastive`): ``class_prior`` tau+ debiases
@@ -27,6 +60,21 @@ class DebiasedContrastive(_ViewsLoss):
     defaults: ClassVar[dict[str, float]] = {"class_prior": 0.1, "concentration": 0.0}
 
 
+@register(
+    LossSpec(
+        name="cacr",
+        title="Contrastive attraction and repulsion",
+        inputs="V >= 2 views",
+        positives="other views, far ones weighted up; close negatives weighted up",
+        paper=(
+            "Zheng et al. 2023, Contrastive Attraction and Contrastive Repulsion for "
+            "Representation Learning"
+        ),
+        tiled=False,
+        options=_cacr_options,
+        function=cacr,
+    ),
+)
 class CACR(nn.Module):
     """Contrastive attraction and contrastive repulsion (see
     :func:`contrastor.functional.cacr`). Zheng et al., TMLR 2023.

@@ -3,14 +3,76 @@ predictor, and the Z-loss module for supervised heads."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from contrastor.engine.output import check_reduction
 from contrastor.functional.predictive import predictive_cosine, z_loss
+from contrastor.losses.registry import LossSpec, Task, register
 from contrastor.scale.distributed import exchange_for
 
 
+def _no_options(task: Task) -> dict[str, Any]:
+    return {}
+
+
+@register(
+    LossSpec(
+        name="byol",
+        title="BYOL",
+        inputs="online predictions, target projections",
+        positives="the other view (no negatives)",
+        paper="Grill et al. 2020, Bootstrap Your Own Latent",
+        tiled=False,
+        ddp="local pairs",
+        state="momentum target, predictor",
+        per_sample=False,
+        views=(2, 2),
+        feed="predict_target",
+        options=_no_options,
+        target=True,
+        predictor="head",
+        function=predictive_cosine,
+    ),
+    LossSpec(
+        name="simsiam",
+        title="SimSiam",
+        inputs="online predictions, stop-gradient projections",
+        positives="the other view (no negatives)",
+        paper="Chen & He 2021, Exploring Simple Siamese Representation Learning",
+        tiled=False,
+        ddp="local pairs",
+        state="predictor",
+        per_sample=False,
+        views=(2, 2),
+        feed="predict_self",
+        options=_no_options,
+        predictor="head",
+        function=predictive_cosine,
+    ),
+    LossSpec(
+        name="directpred",
+        title="DirectPred",
+        inputs="online projections, target projections",
+        positives="the other view (no negatives)",
+        paper=(
+            "Tian et al. 2021, Understanding self-supervised Learning Dynamics without "
+            "Contrastive Pairs"
+        ),
+        tiled=False,
+        ddp="local pairs; correlation averaged over ranks",
+        state="momentum target, input correlation",
+        per_sample=False,
+        views=(2, 2),
+        feed="predict_target",
+        options=_no_options,
+        target=True,
+        predictor="directpred",
+        function=predictive_cosine,
+    ),
+)
 class PredictiveCosine(nn.Module):
     """BYOL/SimSiam loss ``2 - 2 cos(p, sg(t))`` (see
     :func:`contrastor.functional.predictive_cosine`); with four arguments it is symmetrised,
@@ -103,6 +165,23 @@ class DirectPredictor(nn.Module):
         return f"dim={self.weight.shape[0]}, rho={self.rho}, eps={self.eps}, every={self.every}"
 
 
+@register(
+    LossSpec(
+        name="z_loss",
+        title="Z-loss",
+        inputs="class logits + class ids",
+        positives="the true class",
+        paper=(
+            "de Brebisson & Vincent 2016, The Z-loss: a shift and scale invariant classification "
+            "loss belonging to the Spherical Family"
+        ),
+        tiled=False,
+        ddp="local samples",
+        feed=None,
+        unfit="a loss for classification heads (logits), not for embeddings",
+        function=z_loss,
+    ),
+)
 class ZLoss(nn.Module):
     """The Z-loss for classification heads (see :func:`contrastor.functional.z_loss`).
 

@@ -15,6 +15,7 @@ from contrastor.functional.ranking import (
     mann_whitney,
 )
 from contrastor.losses.base import TemperatureLoss
+from contrastor.losses.registry import LossSpec, register
 
 
 class _PairRankingLoss(TemperatureLoss):
@@ -49,6 +50,20 @@ class _PairRankingLoss(TemperatureLoss):
         )
 
 
+@register(
+    LossSpec(
+        name="decoupled_softmax",
+        title="Decoupled softmax (multi-label)",
+        inputs="queries, references + labels, multi-hot or soft targets",
+        positives="every labelled match; other positives left out of each term",
+        paper="Gupta et al. 2024, Dual-Encoders for Extreme Multi-Label Classification",
+        tiled=True,
+        supervised=True,
+        views=(2, 2),
+        feed="labelled_pair",
+        function=decoupled_softmax,
+    ),
+)
 class DecoupledSoftmax(_PairRankingLoss):
     """Decoupled softmax for multi-label dual encoders (see
     :func:`contrastor.functional.decoupled_softmax`). Gupta et al., ICLR 2024.
@@ -61,6 +76,20 @@ class DecoupledSoftmax(_PairRankingLoss):
     function = staticmethod(decoupled_softmax)
 
 
+@register(
+    LossSpec(
+        name="mann_whitney",
+        title="Mann-Whitney (AUC) loss",
+        inputs="queries, references (+ labels or targets)",
+        positives="index-aligned or labelled; BCE on every positive-negative gap",
+        paper="Optimizing What Matters: AUC-Driven Learning for Robust Neural Retrieval, 2025",
+        tiled=False,
+        views=(2, 2),
+        feed="pair",
+        aliases=("auc",),
+        function=mann_whitney,
+    ),
+)
 class MannWhitney(_PairRankingLoss):
     """Mann-Whitney (AUC) retrieval loss (see :func:`contrastor.functional.mann_whitney`).
 
@@ -71,6 +100,23 @@ class MannWhitney(_PairRankingLoss):
     function = staticmethod(mann_whitney)
 
 
+@register(
+    LossSpec(
+        name="listwise_wasserstein",
+        title="List-wise Wasserstein",
+        inputs="query, its document list, graded relevance",
+        positives="graded: distance between score and relevance distributions",
+        paper=(
+            "Esfandiarpoor et al. 2025, Beyond Contrastive Learning: Synthetic Data Enables "
+            "List-wise Training with Multiple Levels of Relevance"
+        ),
+        tiled=False,
+        ddp="local lists",
+        feed=None,
+        unfit="needs document lists with graded relevance",
+        function=listwise_wasserstein,
+    ),
+)
 class ListwiseWasserstein(TemperatureLoss):
     """Wasserstein list-wise loss over graded relevance (see
     :func:`contrastor.functional.listwise_wasserstein`); ``order`` 1 or 2.
@@ -96,6 +142,20 @@ class ListwiseWasserstein(TemperatureLoss):
         )
 
 
+@register(
+    LossSpec(
+        name="listnet",
+        title="ListNet",
+        inputs="query, its document list, graded relevance",
+        positives="graded: cross-entropy to the relevance distribution",
+        paper="Cao et al. 2007, Learning to Rank: From Pairwise Approach to Listwise Approach",
+        tiled=False,
+        ddp="local lists",
+        feed=None,
+        unfit="needs document lists with graded relevance",
+        function=listnet,
+    ),
+)
 class ListNet(TemperatureLoss):
     """ListNet cross-entropy over graded relevance (see :func:`contrastor.functional.listnet`).
 

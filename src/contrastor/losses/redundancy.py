@@ -5,9 +5,28 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from contrastor.functional.redundancy import barlow_twins, vicreg
+from contrastor.losses.registry import GLOBAL_BATCH, LossSpec, Task, register
 from contrastor.scale.distributed import exchange_for
 
 
+@register(
+    LossSpec(
+        name="barlow_twins",
+        title="Barlow Twins",
+        inputs="2 views",
+        positives="same feature across views (cross-correlation)",
+        paper=(
+            "Zbontar et al. 2021, Barlow Twins: Self-Supervised Learning via Redundancy Reduction"
+        ),
+        tiled=False,
+        ddp=GLOBAL_BATCH,
+        per_sample=False,
+        views=(2, 2),
+        feed="pair",
+        options=Task.gathered,
+        function=barlow_twins,
+    ),
+)
 class BarlowTwins(nn.Module):
     """Barlow Twins redundancy reduction (see :func:`contrastor.functional.barlow_twins`).
     DDP (``gather_distributed``): the loss of the gathered global batch.
@@ -30,6 +49,22 @@ class BarlowTwins(nn.Module):
         )
 
 
+@register(
+    LossSpec(
+        name="vicreg",
+        title="VICReg",
+        inputs="2 views",
+        positives="the other view (invariance term)",
+        paper="Bardes et al. 2022, VICReg: Variance-Invariance-Covariance Regularization",
+        tiled=False,
+        ddp=GLOBAL_BATCH,
+        per_sample=False,
+        views=(2, 2),
+        feed="pair",
+        options=Task.gathered,
+        function=vicreg,
+    ),
+)
 class VICReg(nn.Module):
     """VICReg (see :func:`contrastor.functional.vicreg`). DDP (``gather_distributed``): the
     loss of the gathered global batch.

@@ -9,8 +9,22 @@ from torch import Tensor
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.functional.robust import rince
 from contrastor.losses.base import TemperatureLoss
+from contrastor.losses.registry import LossSpec, register
 
 
+@register(
+    LossSpec(
+        name="rince",
+        title="RINCE (robust InfoNCE)",
+        inputs="queries, references (+ labels or targets)",
+        positives="index-aligned or labelled; hard positives down-weighted (noise-robust)",
+        paper="Chuang et al. 2022, Robust Contrastive Learning against Noisy Views",
+        tiled=True,
+        views=(2, 2),
+        feed="pair",
+        function=rince,
+    ),
+)
 class RINCE(TemperatureLoss):
     """Robust InfoNCE (see :func:`contrastor.functional.rince`); ``symmetric`` averages both
     directions. Chuang et al., CVPR 2022.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -9,8 +11,32 @@ from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.targets import Targets
 from contrastor.functional.siglip import siglip
 from contrastor.losses.base import TemperatureLoss
+from contrastor.losses.registry import LossSpec, Task, register
 
 
+def _siglip_options(task: Task) -> dict[str, Any]:
+    return {
+        "temperature": task.temperature,
+        "learnable": task.learnable_temperature,
+        "gather_distributed": task.distributed,
+    }
+
+
+@register(
+    LossSpec(
+        name="siglip",
+        title="SigLIP",
+        inputs="paired embeddings",
+        positives="index-aligned pair (binary per pair)",
+        paper="Zhai et al. 2023, Sigmoid Loss for Language Image Pre-Training",
+        tiled=True,
+        state="learnable temperature and bias",
+        views=(2, 2),
+        feed="pair",
+        options=_siglip_options,
+        function=siglip,
+    ),
+)
 class SigLIP(TemperatureLoss):
     """Pairwise sigmoid loss with learnable temperature and bias (see
     :func:`contrastor.functional.siglip`): ``L_i = -sum_j log sigma(y_ij (s_ij/tau + b))``.

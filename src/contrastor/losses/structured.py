@@ -15,10 +15,38 @@ from contrastor.functional.regression import conr, supremix
 from contrastor.functional.supcon import Views
 from contrastor.functional.whitening import whitened_contrastive
 from contrastor.losses.base import TemperatureLoss
+from contrastor.losses.registry import LOCAL_GATHERED, LossSpec, Task, register
 from contrastor.losses.supcon import _ViewsLoss
 from contrastor.state.per_sample import PerSampleState
 
 
+def _whitened_options(task: Task) -> dict[str, Any]:
+    return {**task.tempered(), "groups": task.heads()}
+
+
+def _sbcl_options(task: Task) -> dict[str, Any]:
+    size = task.dataset_size
+    return {**task.tempered(), "dataset_size": size, "subclass_size": max(10, size // 40)}
+
+
+def _amcl_options(task: Task) -> dict[str, Any]:
+    return {"dim": task.embedding_dim // task.heads(), "heads": task.heads()}
+
+
+@register(
+    LossSpec(
+        name="hierarchical_supcon",
+        title="Hierarchy-aware SupCon",
+        inputs="views + ancestor path per sample",
+        positives="graded by the depth of the deepest shared ancestor",
+        paper="Cai et al. 2022, Hierarchical Pretraining for Biomedical Term Embeddings",
+        tiled=True,
+        ddp="single process (sample-level targets)",
+        feed=None,
+        unfit="needs a label hierarchy (an ancestor path per sample)",
+        function=hierarchical_supcon,
+    ),
+)
 class HierarchicalSupCon(TemperatureLoss):
     """SupCon with positives graded by a label hierarchy (see
     :func:`contrastor.functional.hierarchical_supcon`).
@@ -40,6 +68,23 @@ class HierarchicalSupCon(TemperatureLoss):
         )
 
 
+@register(
+    LossSpec(
+        name="whitened_contrastive",
+        title="WhitenedCSE (shuffled group whitening)",
+        inputs="V >= 2 views",
+        positives="all whitened views of the sample",
+        paper=(
+            "Zhuo et al. 2023, WhitenedCSE: Whitening-based Contrastive Learning of Sentence "
+            "Embeddings"
+        ),
+        tiled=True,
+        ddp=LOCAL_GATHERED + " (whitening statistics per rank)",
+        options=_whitened_options,
+        aliases=("whitened",),
+        function=whitened_contrastive,
+    ),
+)
 class WhitenedContrastive(_ViewsLoss):
     """WhitenedCSE: NT-Xent over views whitened by shuffled group whitening (see
     :func:`contrastor.functional.whitened_contrastive`). Zhuo et al., ACL 2023.
@@ -52,6 +97,23 @@ class WhitenedContrastive(_ViewsLoss):
     defaults: ClassVar[dict[str, Any]] = {"groups": 1}
 
 
+@register(
+    LossSpec(
+        name="sbcl",
+        title="Subclass-balancing contrastive (SBCL)",
+        inputs="views + class ids + dataset indices",
+        positives="own subclass; then same class, other subclass",
+        paper=(
+            "Hou et al. 2023, Subclass-balancing Contrastive Learning for Long-tailed Recognition"
+        ),
+        tiled=True,
+        state="subclass id per sample (re-clustered each epoch)",
+        supervised=True,
+        feed="labelled_indexed",
+        options=_sbcl_options,
+        function=sbcl,
+    ),
+)
 class SBCL(TemperatureLoss):
     """Subclass-balancing contrastive learning (see :func:`contrastor.functional.sbcl`): keeps
     every training sample's subclass id in ``state.subclass`` (saved in ``state_dict``) and
@@ -110,6 +172,20 @@ class SBCL(TemperatureLoss):
         )
 
 
+@register(
+    LossSpec(
+        name="supremix",
+        title="SupReMix (regression, mixup pairs)",
+        inputs="views + continuous targets",
+        positives="equal target; anchor-exclusive mixtures; distance-weighted negatives",
+        paper="Wu et al. 2023, Mixup Your Own Pairs",
+        tiled=False,
+        ddp="single process",
+        feed=None,
+        unfit="needs continuous (regression) targets",
+        function=supremix,
+    ),
+)
 class SupReMix(TemperatureLoss):
     """Supervised contrastive regression with mixup pairs (see
     :func:`contrastor.functional.supremix`). Wu et al., 2023.
@@ -135,6 +211,20 @@ class SupReMix(TemperatureLoss):
         )
 
 
+@register(
+    LossSpec(
+        name="conr",
+        title="ConR (imbalanced regression regularizer)",
+        inputs="features + continuous targets + predictions",
+        positives="label-close samples; negatives are label-far but prediction-close",
+        paper="Keramati et al. 2024, ConR: Contrastive Regularizer for Deep Imbalanced Regression",
+        tiled=False,
+        ddp="single process",
+        feed=None,
+        unfit="a regularizer for regression models (needs targets and predictions)",
+        function=conr,
+    ),
+)
 class ConR(nn.Module):
     """ConR regularizer for imbalanced regression (see :func:`contrastor.functional.conr`);
     add ``weight * ConR()(features, y, predictions)`` to the regression loss. Keramati et al.,
@@ -169,6 +259,23 @@ class ConR(nn.Module):
         )
 
 
+@register(
+    LossSpec(
+        name="amcl",
+        title="Adaptive multi-head contrastive (AMCL)",
+        inputs="2 views, H projection heads",
+        positives="the other view; every pair with its own learned temperature",
+        paper="Wang et al. 2024, Adaptive Multi-head Contrastive Learning",
+        tiled=False,
+        ddp="single process",
+        state="temperature network phi",
+        per_sample=False,
+        views=(2, 2),
+        feed="pair",
+        options=_amcl_options,
+        function=amcl,
+    ),
+)
 class AMCL(nn.Module):
     """Adaptive multi-head contrastive learning (see :func:`contrastor.functional.amcl`) with
     its temperature network ``phi`` (an MLP ``d -> d``, trained with the model and saved in

@@ -10,6 +10,7 @@ from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.targets import Targets
 from contrastor.functional.supcon import Views, dcl, dclw, nt_xent, supcon
 from contrastor.losses.base import TemperatureLoss
+from contrastor.losses.registry import LossSpec, register
 
 
 def _views(views: tuple[Tensor, ...]) -> Views:
@@ -19,6 +20,19 @@ def _views(views: tuple[Tensor, ...]) -> Views:
     return list(views)
 
 
+@register(
+    LossSpec(
+        name="supcon",
+        title="Supervised contrastive",
+        inputs="views + class ids or multi-hot",
+        positives="same class (any shared label)",
+        paper="Khosla et al. 2020, Supervised Contrastive Learning",
+        tiled=True,
+        supervised=True,
+        feed="labelled_views",
+        function=supcon,
+    ),
+)
 class SupCon(TemperatureLoss):
     """Supervised contrastive loss (see :func:`contrastor.functional.supcon`).
 
@@ -76,6 +90,20 @@ class _ViewsLoss(TemperatureLoss):
         )
 
 
+@register(
+    LossSpec(
+        name="nt_xent",
+        title="NT-Xent (SimCLR)",
+        inputs="V >= 2 views",
+        positives="other views of the sample",
+        paper=(
+            "Chen et al. 2020, A Simple Framework for Contrastive Learning of Visual "
+            "Representations"
+        ),
+        tiled=True,
+        function=nt_xent,
+    ),
+)
 class NTXent(_ViewsLoss):
     """NT-Xent, the SimCLR loss, for two or more views (see
     :func:`contrastor.functional.nt_xent`). DDP: local anchors against gathered views.
@@ -88,6 +116,17 @@ class NTXent(_ViewsLoss):
     function = staticmethod(nt_xent)
 
 
+@register(
+    LossSpec(
+        name="dcl",
+        title="Decoupled contrastive",
+        inputs="V >= 2 views",
+        positives="other views; positives left out of the denominator",
+        paper="Yeh et al. 2022, Decoupled Contrastive Learning",
+        tiled=True,
+        function=dcl,
+    ),
+)
 class DCL(_ViewsLoss):
     """Decoupled contrastive loss: NT-Xent without the positive in the denominator (see
     :func:`contrastor.functional.dcl`). Yeh et al., "Decoupled Contrastive Learning", 2022.
@@ -99,6 +138,18 @@ class DCL(_ViewsLoss):
     function = staticmethod(dcl)
 
 
+@register(
+    LossSpec(
+        name="dclw",
+        title="Weighted decoupled contrastive",
+        inputs="2 views",
+        positives="other view, vMF-weighted",
+        paper="Yeh et al. 2022, Decoupled Contrastive Learning",
+        tiled=True,
+        views=(2, 2),
+        function=dclw,
+    ),
+)
 class DCLW(_ViewsLoss):
     """Weighted DCL, positive term scaled by a von Mises-Fisher weight with width ``sigma``
     (see :func:`contrastor.functional.dclw`). Two views.

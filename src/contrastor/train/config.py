@@ -9,18 +9,13 @@ from typing import Any
 
 import yaml
 
-from contrastor.losses.catalogue import BY_NAME, CATALOGUE, MIN_VIEWS, PAIRWISE
+from contrastor.losses.registry import canonical, lookup, names
 from contrastor.scale.launch import DEVICES
 
-LOSSES = tuple(entry.name for entry in CATALOGUE)
 DATASETS = ("mnist", "digits")
 PRECISIONS = ("fp32", "bf16")
 NOISE_KINDS = ("symmetric", "asymmetric")
 ROBUST = ("none", "loss_weight", "loss_drop", "knn_weight", "knn_drop")
-#: losses without a per-sample output, which robust strategies cannot weight
-UNWEIGHTED = frozenset(
-    {"barlow_twins", "vicreg", "amcl", "clip_gap", "align_uniform", "byol", "simsiam", "directpred"}
-)
 
 
 @dataclass
@@ -31,7 +26,7 @@ class TrainConfig:
     """
 
     dataset: str = "mnist"
-    loss: str = "ntxent"
+    loss: str = "nt_xent"
     temperature: float = 0.2
     learnable_temperature: bool = False
     epochs: int = 25
@@ -76,11 +71,14 @@ class TrainConfig:
                 bound = ">= 0" if allow_zero else "> 0"
                 problems.append(f"{name} must be {bound} (got {value!r})")
 
-        choice("loss", LOSSES)
-        if self.loss in BY_NAME and BY_NAME[self.loss].unfit:
-            problems.append(
-                f"loss {self.loss!r} cannot train on the image task: {BY_NAME[self.loss].unfit}"
-            )
+        spec = None
+        if isinstance(self.loss, str) and canonical(self.loss) is not None:
+            spec = lookup(self.loss)
+            self.loss = spec.name
+        else:
+            problems.append(f"loss must be one of {', '.join(names())} (got {self.loss!r})")
+        if spec is not None and spec.unfit:
+            problems.append(f"loss {spec.name!r} cannot train on the image task: {spec.unfit}")
         choice("dataset", DATASETS)
         choice("precision", PRECISIONS)
         choice("device", DEVICES)
@@ -89,7 +87,7 @@ class TrainConfig:
         if not isinstance(self.label_noise, (int, float)) or not 0 <= self.label_noise < 1:
             problems.append(f"label_noise must be in [0, 1) (got {self.label_noise!r})")
         positive("robust_warmup", int, allow_zero=True)
-        if self.robust != "none" and self.loss in UNWEIGHTED:
+        if self.robust != "none" and spec is not None and not spec.per_sample:
             problems.append(
                 f"--robust {self.robust} weights per-sample losses; loss {self.loss!r} has none"
             )
@@ -103,14 +101,14 @@ class TrainConfig:
             positive(name, (int, float), allow_zero=True)
         if not isinstance(self.views, int) or self.views < 2:
             problems.append(f"views must be an integer >= 2 (got {self.views!r})")
-        elif self.views > 2 and self.loss in PAIRWISE:
+        elif spec is not None and self.views > (spec.views[1] or self.views):
             problems.append(
                 f"loss {self.loss!r} compares exactly two views (got views={self.views})"
             )
-        elif self.views < MIN_VIEWS.get(self.loss, 2):
+        elif spec is not None and self.views < spec.views[0]:
             problems.append(
-                f"loss {self.loss!r} needs at least {MIN_VIEWS[self.loss]} views "
-                f"(got views={self.views}): add --views {MIN_VIEWS[self.loss]}"
+                f"loss {self.loss!r} needs at least {spec.views[0]} views "
+                f"(got views={self.views}): add --views {spec.views[0]}"
             )
         if not isinstance(self.test_fraction, float) or not 0.0 < self.test_fraction < 1.0:
             problems.append(f"test_fraction must be a float in (0, 1) (got {self.test_fraction!r})")

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from contrastor import losses as L
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.temperature import Temperature
+from contrastor.losses.registry import Task, lookup
 from contrastor.models.heads import ProjectionHead
 from contrastor.state.momentum import MomentumEncoder
 from contrastor.train.config import TrainConfig
@@ -84,7 +85,7 @@ class Objective(nn.Module):
         return [self.target(v).float() for v in views]
 
 
-def _all_views(o: Objective, b: Batch, **kw: Any) -> Tensor:
+def _views(o: Objective, b: Batch, **kw: Any) -> Tensor:
     return o.loss(*b.z, **kw)
 
 
@@ -92,7 +93,7 @@ def _pair(o: Objective, b: Batch, **kw: Any) -> Tensor:
     return o.loss(b.z[0], b.z[1], **kw)
 
 
-def _labelled(o: Objective, b: Batch, **kw: Any) -> Tensor:
+def _labelled_views(o: Objective, b: Batch, **kw: Any) -> Tensor:
     return o.loss(torch.stack(b.z, 1), b.labels, **kw)
 
 
@@ -130,80 +131,54 @@ def _predict_self(o: Objective, b: Batch) -> Tensor:
     return o.loss(o.predictor(b.z[0]), o.predictor(b.z[1]), b.z[0], b.z[1])
 
 
+#: the registry's feed names (:data:`contrastor.losses.registry.FEEDS`) and what they do
+FEEDS: dict[str, Feed] = {
+    "views": _views,
+    "pair": _pair,
+    "labelled_views": _labelled_views,
+    "labelled_pair": _labelled_pair,
+    "labelled_indexed": _labelled_indexed,
+    "indexed": _indexed,
+    "momentum_keys": _momentum_keys,
+    "predict_target": _predict_target,
+    "predict_self": _predict_self,
+}
+
+
+def task_of(config: TrainConfig, dataset_size: int, distributed: bool = False) -> Task:
+    """What a loss is told about the image task (:class:`~contrastor.losses.registry.Task`)."""
+    return Task(
+        temperature=config.temperature,
+        learnable_temperature=config.learnable_temperature,
+        embedding_dim=config.embedding_dim,
+        views=config.views,
+        dataset_size=dataset_size,
+        distributed=distributed,
+    )
+
+
 def build_objective(
     config: TrainConfig, model: nn.Module, dataset_size: int, distributed: bool = False
 ) -> Objective:
-    """The objective for ``config.loss`` on ``model`` trained over ``dataset_size`` samples;
-    ``distributed``: the loss contrasts local anchors with the batches of all ranks."""
-    t, e = config.temperature, config.embedding_dim
-    g = {"gather_distributed": distributed}
-    kw = {"learnable_temperature": config.learnable_temperature, **g}
-    queue = {"queue_size": min(1024, dataset_size), "dim": e, **kw}
-    mixing = {"hardest": 128, "mixed": 32, "query_mixed": 16}
-    heads = 4 if e % 4 == 0 else 1  # AMCL's heads and WhitenedCSE's groups split the projection
-
-    def momentum() -> MomentumEncoder:
-        return MomentumEncoder(model, momentum=0.99)
-
-    def predictor() -> nn.Module:
-        return ProjectionHead(e, 256, e)
-
-    table: dict[str, Callable[[], Objective]] = {
-        "ntxent": lambda: Objective(L.NTXent(t, **kw), _all_views),
-        "dcl": lambda: Objective(L.DCL(t, **kw), _all_views),
-        "dclw": lambda: Objective(L.DCLW(t, **kw), _all_views),
-        "supcon": lambda: Objective(L.SupCon(t, **kw), _labelled),
-        "infonce": lambda: Objective(L.InfoNCE(t, **kw), _pair),
-        "clip": lambda: Objective(L.InfoNCE(t, symmetric=True, **kw), _pair),
-        "siglip": lambda: Objective(
-            L.SigLIP(t, learnable=config.learnable_temperature, **g), _pair
-        ),
-        "align_uniform": lambda: Objective(L.AlignUniform(**g), _pair),
-        "debiased": lambda: Objective(L.DebiasedContrastive(t, class_prior=0.1, **kw), _all_views),
-        "hcl": lambda: Objective(
-            L.DebiasedContrastive(t, class_prior=0.1, concentration=1.0, **kw), _all_views
-        ),
-        "cacr": lambda: Objective(L.CACR(repulsion_temperature=1.0 / t, **g), _all_views),
-        "mv_infonce": lambda: Objective(L.MVInfoNCE(t, **kw), _all_views),
-        "mv_dhel": lambda: Objective(L.MVDHEL(t, **kw), _all_views),
-        "sogclr": lambda: Objective(
-            L.GlobalContrastive(dataset_size, t, views=config.views, **g), _indexed
-        ),
-        "isogclr": lambda: Objective(
-            L.GlobalContrastive(
-                dataset_size, t, views=config.views, individual_temperature=True, **g
-            ),
-            _indexed,
-        ),
-        "moco": lambda: Objective(L.MoCo(t, **queue), _momentum_keys, target=momentum()),
-        "mochi": lambda: Objective(
-            L.MoCo(t, mixing=mixing, **queue), _momentum_keys, target=momentum()
-        ),
-        "byol": lambda: Objective(
-            L.PredictiveCosine(), _predict_target, target=momentum(), predictor=predictor()
-        ),
-        "simsiam": lambda: Objective(L.PredictiveCosine(), _predict_self, predictor=predictor()),
-        "directpred": lambda: Objective(
-            L.PredictiveCosine(),
-            _predict_target,
-            target=momentum(),
-            predictor=L.DirectPredictor(e, **g),
-        ),
-        "clip_gap": lambda: Objective(L.ContrastiveGap(t, **kw), _pair),
-        "symile": lambda: Objective(L.Symile(t, modalities=config.views, dim=e, **kw), _all_views),
-        "decoupled_softmax": lambda: Objective(L.DecoupledSoftmax(t, **kw), _labelled_pair),
-        "auc": lambda: Objective(L.MannWhitney(t, **kw), _pair),
-        "sbcl": lambda: Objective(
-            L.SBCL(dataset_size, t, subclass_size=max(10, dataset_size // 40), **kw),
-            _labelled_indexed,
-        ),
-        "whitened": lambda: Objective(L.WhitenedContrastive(t, groups=heads, **kw), _all_views),
-        "amcl": lambda: Objective(L.AMCL(e // heads, heads), _pair),
-        "rince": lambda: Objective(L.RINCE(t, **kw), _pair),
-        "barlow_twins": lambda: Objective(L.BarlowTwins(**g), _pair),
-        "vicreg": lambda: Objective(L.VICReg(**g), _pair),
-    }
-    objective = table[config.loss]()
+    """The objective for ``config.loss`` on ``model`` trained over ``dataset_size`` samples,
+    as its registry entry declares it; ``distributed``: the loss contrasts local anchors with
+    the batches of all ranks."""
+    spec = lookup(config.loss)
+    if spec.feed is None:
+        raise ValueError(f"loss {spec.name!r} cannot train on the image task: {spec.unfit}")
+    task = task_of(config, dataset_size, distributed)
+    e = config.embedding_dim
+    predictor = {
+        None: None,
+        "head": lambda: ProjectionHead(e, 256, e),
+        "directpred": lambda: L.DirectPredictor(e, gather_distributed=distributed),
+    }[spec.predictor]
+    objective = Objective(
+        spec.build(task),
+        FEEDS[spec.feed],
+        target=MomentumEncoder(model, momentum=0.99) if spec.target else None,
+        predictor=None if predictor is None else predictor(),
+    )
     if config.robust != "none":
         objective.robust = RobustTraining(
             config.robust, dataset_size, config.robust_warmup, distributed
