@@ -112,5 +112,7 @@ def test_bench_prints_time_memory_and_floor(capsys):
     assert main(["bench", "--loss", "moco", "--batch", "32", "--execution", "tiled"]) == 0
     assert main(["bench", "--batch", "1"]) == 2
     assert "--batch must be at least 2" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["bench", "--loss", "listnet"])
+    assert main(["bench", "--loss", "listnet"]) == 2
+    assert "no image-task feed to time: needs document lists" in capsys.readouterr().err
+    assert main(["bench", "--loss", "nope"]) == 2
+    assert "unknown loss 'nope'" in capsys.readouterr().err
