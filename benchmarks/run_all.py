@@ -110,15 +110,21 @@ def anchors(method: str, batch: int) -> tuple[int, int]:
     return (2 * batch, 2 * batch) if views else (batch, batch)
 
 
+def unit_inputs(batch: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The benchmark's inputs: two ``(batch, dim)`` sets of random unit vectors, seed 0."""
+    torch.manual_seed(0)
+    q = F.normalize(torch.randn(batch, dim), dim=1).requires_grad_(True)
+    r = F.normalize(torch.randn(batch, dim), dim=1).requires_grad_(True)
+    return q, r
+
+
 def measure(method: str, batch: int, dim: int, repeats: int) -> dict:
     """Child process: time and extra peak memory of forward + backward."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
     fn = build(method)
     if fn is None:
         return {"skipped": "not installed"}
-    torch.manual_seed(0)
-    q = F.normalize(torch.randn(batch, dim), dim=1).requires_grad_(True)
-    r = F.normalize(torch.randn(batch, dim), dim=1).requires_grad_(True)
+    q, r = unit_inputs(batch, dim)
 
     def step() -> None:
         fn(q, r).backward()
@@ -144,9 +150,7 @@ def interleaved(methods: list[str], batch: int, dim: int, rounds: int) -> dict:
     a warm-up call, so that the machine's drift hits them alike; the median of each."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
     fns = {m: fn for m in methods if (fn := build(m)) is not None}
-    torch.manual_seed(0)
-    q = F.normalize(torch.randn(batch, dim), dim=1).requires_grad_(True)
-    r = F.normalize(torch.randn(batch, dim), dim=1).requires_grad_(True)
+    q, r = unit_inputs(batch, dim)
     times: dict[str, list[float]] = {m: [] for m in fns}
     for turn in range(rounds + 1):
         for m, fn in fns.items():

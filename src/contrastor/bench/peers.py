@@ -100,8 +100,11 @@ def _open_clip() -> types.ModuleType | None:
     return None if root is None else _load("open_clip.loss", root / "loss.py")
 
 
-def _unit(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-    return F.normalize(a, dim=-1), F.normalize(b, dim=-1)
+def _inputs(loss: Loss, normalize: bool) -> Loss:
+    """``loss``, fed ``F.normalize`` of its inputs when ``normalize``."""
+    if not normalize:
+        return loss
+    return lambda a, b: loss(F.normalize(a, dim=-1), F.normalize(b, dim=-1))
 
 
 def open_clip_loss(temperature: float, normalize: bool = True) -> Loss | None:
@@ -113,9 +116,7 @@ def open_clip_loss(temperature: float, normalize: bool = True) -> Loss | None:
         return None
     loss = module.ClipLoss()
     scale = torch.tensor(1.0 / temperature)
-    if not normalize:
-        return lambda a, b: loss(a, b, scale)
-    return lambda a, b: loss(*_unit(a, b), scale)
+    return _inputs(lambda a, b: loss(a, b, scale), normalize)
 
 
 def open_clip_siglip(temperature: float, bias: float, normalize: bool = True) -> Loss | None:
@@ -125,9 +126,7 @@ def open_clip_siglip(temperature: float, bias: float, normalize: bool = True) ->
         return None
     loss = module.SigLipLoss()
     scale, shift = torch.tensor(1.0 / temperature), torch.tensor(bias)
-    if not normalize:
-        return lambda a, b: loss(a, b, scale, shift)
-    return lambda a, b: loss(*_unit(a, b), scale, shift)
+    return _inputs(lambda a, b: loss(a, b, scale, shift), normalize)
 
 
 def versions() -> dict[str, str]:

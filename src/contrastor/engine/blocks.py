@@ -216,9 +216,12 @@ def _local(offsets: tuple[int, ...], a: int, b: int, c: int, d: int) -> tuple[in
     return tuple(k for k in found if k is not None)
 
 
-def _part(x: Tensor, a: int, b: int) -> Tensor:
-    """``x[a:b]``, or ``x`` itself when that is all of it (one op fewer per block)."""
-    return x if a == 0 and b == x.shape[0] else x[a:b]
+def _part(x: Tensor | None, a: int, b: int) -> Tensor | None:
+    """``x[a:b]``, or ``x`` itself when that is all of it (one op fewer per block); ``None``
+    (an absent gradient) stays ``None``."""
+    if x is None or (a == 0 and b == x.shape[0]):
+        return x
+    return x[a:b]
 
 
 def _cast(x: Tensor, dtype: torch.dtype) -> Tensor:
@@ -418,8 +421,8 @@ class BlockSoftmax(torch.autograd.Function):
                 g = _denominator_grad(block, lse, g_lse, (a, b, c, d), m)
                 g = block.add_positive_grad(
                     g,
-                    _part_or_none(per_target[0], a, b),
-                    _part_or_none(per_target[1], c, d) if both else None,
+                    _part(per_target[0], a, b),
+                    _part(per_target[1], c, d) if both else None,
                 )
                 out.add(g, logits, a, b, c, d)
         return (*out.result(q_dtype, r_dtype), None, None)
@@ -430,10 +433,6 @@ def _plus(x: Tensor | None, y: Tensor | None) -> Tensor | None:
     if x is None or y is None:
         return y if x is None else x
     return x + y
-
-
-def _part_or_none(x: Tensor | None, a: int, b: int) -> Tensor | None:
-    return None if x is None else _part(x, a, b)
 
 
 def _denominator_grad(

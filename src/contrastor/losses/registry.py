@@ -66,10 +66,6 @@ class Task:
         return 4 if self.embedding_dim % 4 == 0 else 1
 
 
-def _tempered(task: Task) -> dict[str, Any]:
-    return task.tempered()
-
-
 @dataclass(frozen=True)
 class LossSpec:
     """One catalogue entry.
@@ -106,7 +102,7 @@ class LossSpec:
     supervised: bool = False
     feed: str | None = "views"
     unfit: str | None = None
-    options: Callable[[Task], dict[str, Any]] = _tempered
+    options: Callable[[Task], dict[str, Any]] = Task.tempered
     variant: dict[str, Any] = field(default_factory=dict)
     target: bool = False
     predictor: str | None = None
