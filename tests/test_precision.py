@@ -116,6 +116,38 @@ def test_low_precision_operands_stay_close(case, gen):
         assert (a - b).norm() <= 5e-2 * b.norm()
 
 
+@pytest.mark.parametrize("name", ["clip", "siglip", "nt_xent"])
+def test_cosine_folded_into_scales_keeps_bf16_embeddings_exact(name, gen):
+    """Low-precision operands are the caller's bf16 embeddings themselves, with cosine
+    normalisation and 1/tau applied as float32 scales of each product: the loss equals the
+    float32 one on the same values, where rounding the unit vectors to bf16 (normalise, then
+    cast) would move it by far more. Gradients use bf16 copies of dL/dl (2e-2 in norm)."""
+    q = torch.randn(96, 48, generator=gen).mul_(3.0).bfloat16()
+    r = (q.float() + 3.0 * torch.randn(96, 48, generator=gen)).bfloat16()
+    calls = {
+        "clip": lambda a, b: CF.info_nce(a, b, temperature=0.02, symmetric=True, tile_size=32),
+        "siglip": lambda a, b: CF.siglip(a, b, temperature=0.02, bias=-5.0, tile_size=32),
+        "nt_xent": lambda a, b: CF.nt_xent([a, b], temperature=0.02, tile_size=32),
+    }
+    call = calls[name]
+
+    def run(a, b, mode):
+        a, b = a.clone().requires_grad_(True), b.clone().requires_grad_(True)
+        with precision(mode):
+            loss = call(a, b)
+        loss.backward()
+        return loss.detach().double(), a.grad.double(), b.grad.double()
+
+    exact = run(q.float(), r.float(), "exact")
+    low = run(q, r, "low")
+    assert abs(low[0] - exact[0]) <= 1e-5 * exact[0]
+    for g, e in zip(low[1:], exact[1:], strict=True):
+        assert (g - e).norm() <= 2e-2 * e.norm()
+    unit = [torch.nn.functional.normalize(x.float(), dim=1).bfloat16().float() for x in (q, r)]
+    rounded = run(*unit, "exact")  # what bf16 operands of normalised rows would give
+    assert abs(rounded[0] - exact[0]) > 20 * abs(low[0] - exact[0])
+
+
 def test_operand_policy():
     x = torch.zeros(2, 2)
     assert operand_dtype(x) == torch.float32  # outside any loss call: full precision

@@ -92,8 +92,11 @@ def deferred_checks() -> Iterator[None]:
             _raise_failed(failed)
 
 
-def check_embeddings(x: Tensor, name: str = "embeddings", *, ndim: int = 2) -> Tensor:
-    """Check that ``x`` is a non-empty, finite, floating tensor with ``ndim`` dimensions."""
+def check_embeddings(
+    x: Tensor, name: str = "embeddings", *, ndim: int = 2, values: bool = True
+) -> Tensor:
+    """Check that ``x`` is a non-empty, finite, floating tensor with ``ndim`` dimensions
+    (``values=False``: finiteness is checked later, e.g. on the row norms of the kernel)."""
     if not isinstance(x, Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim != ndim:
@@ -104,7 +107,8 @@ def check_embeddings(x: Tensor, name: str = "embeddings", *, ndim: int = 2) -> T
         raise ValueError(f"{name} has zero embedding dimensions (shape {tuple(x.shape)})")
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}")
-    require((all_finite(x), f"{name} contains NaN or inf values"))
+    if values:
+        require((all_finite(x), f"{name} contains NaN or inf values"))
     return x
 
 

@@ -4,9 +4,10 @@ backward.
 Time: the median of ``repeats`` calls after one warm-up call, synchronised on accelerators.
 Extra memory: on CUDA the peak of allocated memory above what was allocated before the first
 call; on CPU the growth of the process's peak resident memory over the calls (so run each
-case in a fresh process for figures of its own). GEMM floor: ``6 n m d`` flops (the forward
-product and the two products of the backward pass) at the rate of an ``(4096 x d) @ (d x
-4096)`` product measured here in the operands' dtype.
+case in a fresh process for figures of its own). GEMM floor: the ``6 n m d`` flops of the
+forward product and the two products of the backward pass, timed as those very products
+(:func:`floor_step`) in turn with the loss (:func:`against_floor`), so that a machine whose
+speed drifts slows both alike; :func:`gemm_rate` gives a rate for a quick estimate.
 """
 
 from __future__ import annotations
@@ -89,6 +90,46 @@ def gemm_rate(d: int, dtype: torch.dtype, device: torch.device, size: int = 4096
         synchronize(device)
         best = min(best, time.perf_counter() - start)
     return 2 * size * size * d / best
+
+
+def floor_step(
+    n: int, m: int, d: int, device: torch.device, dtype: torch.dtype = torch.float32
+) -> Callable[[], None]:
+    """The matrix products of one forward + backward and nothing else: for row blocks of up
+    to 4,096 queries, ``l = q_a r^T``, ``l r`` and ``l^T q_a`` (``6 n m d`` flops), operands in
+    ``dtype`` (float32 on CPU, as the engine multiplies there)."""
+    if device.type == "cpu":
+        dtype = torch.float32
+    q = torch.randn(n, d, device=device, dtype=dtype)
+    r = torch.randn(m, d, device=device, dtype=dtype)
+    rows = min(n, 4096)
+
+    def go() -> None:
+        for a in range(0, n, rows):
+            block = q[a : a + rows] @ r.T
+            block @ r
+            block.T @ q[a : a + rows]
+
+    return go
+
+
+def against_floor(
+    step: Callable[[], None], floor: Callable[[], None], device: torch.device, rounds: int
+) -> tuple[float, float]:
+    """``step`` and ``floor`` called in turn ``rounds`` times: the median of ``step``'s seconds
+    and the median of the per-round ratios ``step / floor``."""
+    seconds, ratios = [], []
+    for _ in range(rounds):
+        pair = []
+        for fn in (step, floor):
+            synchronize(device)
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            pair.append(time.perf_counter() - start)
+        seconds.append(pair[0])
+        ratios.append(pair[0] / pair[1])
+    return statistics.median(seconds), statistics.median(ratios)
 
 
 def gemm_floor(n: int, m: int, d: int, rate: float) -> float:

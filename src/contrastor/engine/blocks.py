@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contrastor._validation import finite_nonnegative, require
-from contrastor.engine.precision import matmul, operand
+from contrastor.engine.precision import HALF, matmul, no_autocast, operand, operand_dtype
 from contrastor.engine.targets import Targets
 
 
@@ -40,7 +40,9 @@ class Layout:
 
     ``self_offset``: query i is reference ``self_offset + i`` (that pair is neither positive
     nor negative), or ``None``; ``decoupled``: positives leave the denominator; ``tile``:
-    block edge; ``keep``: keep the blocks' logits for backward instead of recomputing them.
+    block edge; ``keep``: keep the blocks' logits for backward instead of recomputing them;
+    ``normalize``: cosine similarity, the rows' L2 norms folded into the scales of
+    :class:`Operands` (the kernel is given raw embeddings).
     """
 
     targets: Targets
@@ -48,6 +50,7 @@ class Layout:
     decoupled: bool
     tile: int
     keep: bool
+    normalize: bool = False
 
 
 def _blocks(n: int, m: int, tile: int) -> Iterator[tuple[int, int, int, int]]:
@@ -79,13 +82,84 @@ def _on_diagonal(offsets: tuple[int, ...], rows: int, cols: int, device: torch.d
 
 def _rows_scaled(x: Tensor, scale: Tensor) -> Tensor:
     """``x`` with row i times ``scale`` (a scalar or one per row)."""
-    return x * (scale[:, None] if scale.ndim else scale)
+    return x * (scale.unsqueeze(1) if scale.ndim else scale)
 
 
-def _logits(qa: Tensor, ra: Tensor, a: int, b: int, c: int, d: int) -> Tensor:
-    """Logits of a block: the float32-accumulated product of the operands (the queries carry
-    1/tau, folded in once rather than into every block)."""
-    return matmul(_part(qa, a, b), _part(ra, c, d).T)
+class Operands:
+    """The two operands of the block products and their float32 scales.
+
+    Logits are ``l_ij = row_i col_j (q_i . r_j)`` with ``row_i = (1/tau_i) / |q_i|`` and
+    ``col_j = 1 / |r_j|`` for cosine similarity (``row = 1/tau``, no ``col`` for the dot
+    product), so normalisation and temperature cost no autograd node of their own.
+    Full-precision operands carry their scales (one ``O((n + m) d)`` multiply each);
+    low-precision operands (:mod:`contrastor.engine.precision`) stay the caller's values, cast
+    once, and the scales multiply each float32-accumulated block product instead, so bf16
+    embeddings enter the tensor-core product exactly.
+    """
+
+    def __init__(self, query: Tensor, reference: Tensor, inv_t: Tensor, normalize: bool) -> None:
+        self.query, self.reference, self.inv_t = query, reference, inv_t
+        self.q_norm = self.r_norm = None
+        row, col = inv_t, None
+        if normalize:
+            self.q_norm = _row_norms(query)
+            self.r_norm = _row_norms(reference)
+            finite = torch.isfinite(self.q_norm.sum() + self.r_norm.sum())
+            require((finite, "the embeddings contain NaN or inf values (or a row norm overflows)"))
+            row, col = inv_t / self.q_norm, self.r_norm.reciprocal()
+        self.low = operand_dtype(query) in HALF
+        if self.low:
+            self.qa, self.ra, self.row, self.col = operand(query), operand(reference), row, col
+        else:
+            self.qa = _rows_scaled(query, row)
+            self.ra = reference if col is None else _rows_scaled(reference, col)
+            self.row = self.col = None
+        self._row_scale, self._col_scale = row, col
+
+    def saved(self) -> tuple[Tensor | None, ...]:
+        """The tensors to rebuild it from in backward (:meth:`restore`)."""
+        return (
+            self.query,
+            self.reference,
+            self.inv_t,
+            self.q_norm,
+            self.r_norm,
+            self.qa,
+            self.ra,
+            self._row_scale,
+            self._col_scale,
+        )
+
+    @classmethod
+    def restore(cls, saved: tuple[Tensor | None, ...]) -> Operands:
+        ops = cls.__new__(cls)
+        ops.query, ops.reference, ops.inv_t, ops.q_norm, ops.r_norm, ops.qa, ops.ra = saved[:7]
+        ops._row_scale, ops._col_scale = saved[7:]
+        ops.low = ops.qa.dtype in HALF
+        ops.row, ops.col = (ops._row_scale, ops._col_scale) if ops.low else (None, None)
+        return ops
+
+    def logits(self, a: int, b: int, c: int, d: int) -> Tensor:
+        """Float32 logits of the block ``[a:b, c:d]``."""
+        out = matmul(_part(self.qa, a, b), _part(self.ra, c, d).T)
+        return self._post_scaled(out, a, b, c, d)
+
+    def _post_scaled(self, x: Tensor, a: int, b: int, c: int, d: int) -> Tensor:
+        """``x`` (a fresh block) times the scales not carried by low-precision operands."""
+        if self.row is not None:
+            x.mul_(self.row[a:b, None] if self.row.ndim else self.row)
+        if self.col is not None:
+            x.mul_(self.col[None, c:d])
+        return x
+
+
+_EPS = 1e-12  # as F.normalize: shorter rows are divided by it
+#: number of tensors of :meth:`Operands.saved`
+_SAVED = 9
+
+
+def _row_norms(x: Tensor) -> Tensor:
+    return torch.linalg.vector_norm(x, dim=1).clamp_min_(_EPS)
 
 
 @dataclass
@@ -276,31 +350,57 @@ def _check_targets(checks: list[Tensor]) -> None:
 
 
 class _Gradients:
-    """Gradients of the two operands and of 1/tau, summed over blocks in float32."""
+    """Gradients of the raw queries, references and 1/tau, summed over blocks in float32.
 
-    def __init__(self, qa: Tensor, ra: Tensor, inv_t: Tensor, want_t: bool) -> None:
-        self.qa, self.ra, self.inv_t, self.want_t = qa, ra, inv_t, want_t
-        self.q, self.r, self.t = _Sums(), _Sums(), _Sums()
+    With ``G = dL/dl`` the block products give ``D^q_i = row_i sum_j G_ij col_j r_j`` and
+    ``D^r_j = col_j sum_i G_ij row_i q_i`` (for low-precision operands the scales multiply
+    ``G`` first); ``S_i = q_i . D^q_i = sum_j G_ij l_ij``. Then ``dL/d(1/tau_i) = S_i tau_i``,
+    and cosine similarity adds the norms' share ``dq_i = D^q_i - S_i q_i / |q_i|^2`` (none
+    for rows shorter than eps, as ``F.normalize``), ``dr_j`` likewise.
+    """
 
-    def add(self, g: Tensor, logits: Tensor | None, a: int, b: int, c: int, d: int) -> None:
-        """Fold in ``dL/dl`` of the block ``[a:b, c:d]`` (``logits``: its 1/tau-scaled scores;
-        the query operand carries 1/tau, so ``dL/dr = g^T qa`` and ``dL/dq = (g ra) / tau``)."""
-        if self.want_t:
-            self.t.add(a, (g * logits).sum(1))
-        qa, ra = self.qa, self.ra
-        self.q.add(a, matmul(_cast(g, ra.dtype), _part(ra, c, d)))
-        self.r.add(c, matmul(_cast(g.T, qa.dtype), _part(qa, a, b)))
+    def __init__(self, ops: Operands) -> None:
+        self.ops = ops
+        self.q, self.r = _Sums(), _Sums()
 
-    def result(self, q_dtype: torch.dtype, r_dtype: torch.dtype) -> tuple[Tensor, ...]:
+    def add(self, g: Tensor, a: int, b: int, c: int, d: int) -> None:
+        """Fold in ``dL/dl`` of the block ``[a:b, c:d]`` (``g`` may be scaled in place)."""
+        ops = self.ops
+        if ops.low:
+            g = ops._post_scaled(g, a, b, c, d)
+        self.q.add(a, matmul(_cast(g, ops.ra.dtype), _part(ops.ra, c, d)))
+        self.r.add(c, matmul(_cast(g.T, ops.qa.dtype), _part(ops.qa, a, b)))
+
+    def result(
+        self, want_t: bool, q_dtype: torch.dtype, r_dtype: torch.dtype
+    ) -> tuple[Tensor | None, ...]:
+        ops = self.ops
+        grad_q, grad_r = self.q.result(), self.r.result()
+        if not ops.low:
+            grad_q = _rows_scaled(grad_q, ops._row_scale)
+            if ops._col_scale is not None:
+                grad_r = _rows_scaled(grad_r, ops._col_scale)
+        normalize = ops.q_norm is not None
+        along = torch.linalg.vecdot(ops.query, grad_q) if want_t or normalize else None
         grad_t = None
-        if self.want_t:
-            per_row = self.t.result() / self.inv_t
-            grad_t = _cast(per_row if self.inv_t.ndim else per_row.sum(), self.inv_t.dtype)
-        grad_q = _rows_scaled(self.q.result(), self.inv_t)
-        return _cast(grad_q, q_dtype), _cast(self.r.result(), r_dtype), grad_t
+        if want_t:
+            per_row = along / ops.inv_t
+            grad_t = _cast(per_row if ops.inv_t.ndim else per_row.sum(), ops.inv_t.dtype)
+        if normalize:
+            grad_q = _without_norm_share(grad_q, ops.query, ops.q_norm, along)
+            along_r = torch.linalg.vecdot(ops.reference, grad_r)
+            grad_r = _without_norm_share(grad_r, ops.reference, ops.r_norm, along_r)
+        return _cast(grad_q, q_dtype), _cast(grad_r, r_dtype), grad_t
 
 
-def _defined_everywhere(layout: Layout, n: int, m: int, transposed: bool) -> bool:
+def _without_norm_share(grad: Tensor, x: Tensor, norm: Tensor, along: Tensor) -> Tensor:
+    """``grad - (along / |x|^2) x`` row-wise: the share of a row's norm in the gradient of
+    a normalised row (rows at the ``eps`` clamp have a constant norm)."""
+    coef = (along / norm.square()).masked_fill_(norm <= _EPS, 0.0)
+    return torch.addcmul(grad, x, coef.unsqueeze(1), value=-1.0)
+
+
+def defined_everywhere(layout: Layout, n: int, m: int, transposed: bool) -> bool:
     """Whether every anchor is known, from the layout alone, to have a positive and a
     non-empty denominator (positives on diagonals covering every row, fewer exclusions per
     row than references); then the per-anchor masks and checks are skipped."""
@@ -361,14 +461,14 @@ class BlockSoftmax(torch.autograd.Function):
         both: bool = False,
     ) -> tuple[Tensor, ...]:
         n, m = query.shape[0], reference.shape[0]
-        qa, ra = operand(_rows_scaled(query, inv_t)), operand(reference)
-        everywhere = [_defined_everywhere(layout, n, m, k == 1) for k in range(1 + both)]
+        ops = Operands(query, reference, inv_t, layout.normalize)
+        everywhere = [defined_everywhere(layout, n, m, k == 1) for k in range(1 + both)]
         # defined everywhere with one diagonal of positives: one positive per anchor
         single = [full and len(layout.targets.diagonals) == 1 for full in everywhere]
         rows_state, cols_state = _Online(single[0]), _Online(single[-1]) if both else None
         kept, checks = [], []
         for a, b, c, d in _blocks(n, m, layout.tile):
-            block = _block(_logits(qa, ra, a, b, c, d), layout, a, b, c, d, checks)
+            block = _block(ops.logits(a, b, c, d), layout, a, b, c, d, checks)
             rows_state.update(a, block, 1)
             if cols_state is not None:
                 cols_state.update(c, block, 0)
@@ -382,7 +482,7 @@ class BlockSoftmax(torch.autograd.Function):
             for term in _anchor_terms(lse, mean, count, full)
         ]
         lse, counts = [s[0] for s in stats], [s[2] for s in stats]
-        ctx.save_for_backward(qa, ra, inv_t, *lse, *counts)
+        ctx.save_for_backward(*ops.saved(), *lse, *counts)
         ctx.config = (layout, both, query.dtype, reference.dtype, everywhere)
         ctx.kept = kept
         ctx.mark_non_differentiable(*outputs[3::4])
@@ -392,7 +492,8 @@ class BlockSoftmax(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
         layout, both, q_dtype, r_dtype, everywhere = ctx.config
-        qa, ra, inv_t, *saved = ctx.saved_tensors
+        saved = ctx.saved_tensors
+        ops, saved = Operands.restore(saved[:_SAVED]), saved[_SAVED:]
         kept = iter(ctx.kept)
         lse, count = saved[: len(saved) // 2], saved[len(saved) // 2 :]
         tiny = torch.finfo(lse[0].dtype).tiny
@@ -412,11 +513,11 @@ class BlockSoftmax(torch.autograd.Function):
             per_target.append(mean_grad)
         if all(g is None for g in (*g_lse, *per_target)):
             return None, None, None, None, None
-        n, m = qa.shape[0], ra.shape[0]
-        out = _Gradients(qa, ra, inv_t, ctx.needs_input_grad[2])
-        with torch.autocast(qa.device.type, enabled=False):
+        n, m = ops.query.shape[0], ops.reference.shape[0]
+        out = _Gradients(ops)
+        with no_autocast(ops.query.device.type):
             for a, b, c, d in _blocks(n, m, layout.tile):
-                logits = next(kept) if layout.keep else _logits(qa, ra, a, b, c, d)
+                logits = next(kept) if layout.keep else ops.logits(a, b, c, d)
                 block = _block(logits, layout, a, b, c, d)
                 g = _denominator_grad(block, lse, g_lse, (a, b, c, d), m)
                 g = block.add_positive_grad(
@@ -424,8 +525,8 @@ class BlockSoftmax(torch.autograd.Function):
                     _part(per_target[0], a, b),
                     _part(per_target[1], c, d) if both else None,
                 )
-                out.add(g, logits, a, b, c, d)
-        return (*out.result(q_dtype, r_dtype), None, None)
+                out.add(g, a, b, c, d)
+        return (*out.result(ctx.needs_input_grad[2], q_dtype, r_dtype), None, None)
 
 
 def _plus(x: Tensor | None, y: Tensor | None) -> Tensor | None:
@@ -495,7 +596,7 @@ def _sigmoid_grad(block: _Block, grad_pos: Tensor, grad_neg: Tensor) -> Tensor:
     if y is not None:
         g = grad_neg[:, None] * (1.0 - y) * sig - grad_pos[:, None] * y * (1.0 - sig)
     else:
-        g = sig * grad_neg[:, None]
+        g = sig * grad_neg.unsqueeze(1)
         for k in block.diagonals:
             r = _rows_of(k, *g.shape)
             g.diagonal(k).copy_((sig.diagonal(k) - 1.0) * grad_pos[r])
@@ -512,11 +613,11 @@ class BlockSigmoid(torch.autograd.Function):
         ctx: Any, query: Tensor, reference: Tensor, inv_t: Tensor, bias: Tensor, layout: Layout
     ) -> tuple[Tensor, Tensor, Tensor]:
         n, m = query.shape[0], reference.shape[0]
-        qa, ra = operand(_rows_scaled(query, inv_t)), operand(reference)
+        ops = Operands(query, reference, inv_t, layout.normalize)
         positive, negative, count = _Sums(), _Sums(), _Sums()
         kept, checks = [], []
         for a, b, c, d in _blocks(n, m, layout.tile):
-            logits = _logits(qa, ra, a, b, c, d) + bias
+            logits = ops.logits(a, b, c, d).add_(bias)
             block = _block(logits, layout, a, b, c, d, checks, labels=True)
             pos, neg, mass = _sigmoid_terms(block)
             count.add(a, mass)
@@ -525,7 +626,7 @@ class BlockSigmoid(torch.autograd.Function):
             if layout.keep:
                 kept.append(logits)
         _check_targets(checks)
-        ctx.save_for_backward(qa, ra, inv_t, bias)
+        ctx.save_for_backward(*ops.saved(), bias)
         ctx.config = (layout, query.dtype, reference.dtype)
         ctx.kept = kept
         outputs = positive.result(), negative.result(), count.result()
@@ -536,18 +637,21 @@ class BlockSigmoid(torch.autograd.Function):
     def backward(
         ctx: Any, grad_pos: Tensor, grad_neg: Tensor, _grad_count: Tensor
     ) -> tuple[Tensor | None, ...]:
-        qa, ra, inv_t, bias = ctx.saved_tensors
+        *saved, bias = ctx.saved_tensors
+        ops = Operands.restore(saved)
         layout, q_dtype, r_dtype = ctx.config
         kept = iter(ctx.kept)
-        n, m = qa.shape[0], ra.shape[0]
-        out = _Gradients(qa, ra, inv_t, ctx.needs_input_grad[2])
-        grad_b = _Sums()
-        with torch.autocast(qa.device.type, enabled=False):
+        n, m = ops.query.shape[0], ops.reference.shape[0]
+        out = _Gradients(ops)
+        grad_b = _Sums() if ctx.needs_input_grad[3] else None
+        with no_autocast(ops.query.device.type):
             for a, b, c, d in _blocks(n, m, layout.tile):
-                logits = next(kept) if layout.keep else _logits(qa, ra, a, b, c, d) + bias
+                logits = next(kept) if layout.keep else ops.logits(a, b, c, d).add_(bias)
                 block = _block(logits, layout, a, b, c, d, labels=True)
                 g = _sigmoid_grad(block, _part(grad_pos, a, b), _part(grad_neg, a, b))
-                grad_b.add(0, g.sum())
-                out.add(g, logits - bias if out.want_t else None, a, b, c, d)
-        grad_q, grad_r, grad_t = out.result(q_dtype, r_dtype)
-        return grad_q, grad_r, grad_t, _cast(grad_b.result(), bias.dtype), None
+                if grad_b is not None:
+                    grad_b.add(0, g.sum())
+                out.add(g, a, b, c, d)
+        grad_q, grad_r, grad_t = out.result(ctx.needs_input_grad[2], q_dtype, r_dtype)
+        grad_b = None if grad_b is None else _cast(grad_b.result(), bias.dtype)
+        return grad_q, grad_r, grad_t, grad_b, None

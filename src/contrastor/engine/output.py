@@ -27,17 +27,20 @@ class ContrastiveOutput:
         mask: True for anchors that contribute (have a positive).
         terms: named per-anchor parts, e.g. ``positive`` and ``negative`` for softmax losses.
         loss: the reduced loss (as the caller's ``reduction`` asked).
+        complete: every anchor is known to contribute (``mask`` all True) without reading it.
     """
 
     per_anchor: Tensor
     mask: Tensor
     terms: dict[str, Tensor] = field(default_factory=dict)
     loss: Tensor | None = None
+    complete: bool = False
 
     def map(self, fn: Callable[[Tensor], Tensor]) -> ContrastiveOutput:
         """The same output with ``fn`` applied to every per-anchor tensor (e.g. a reshape)."""
+        terms = {k: fn(v) for k, v in self.terms.items()}
         return ContrastiveOutput(
-            fn(self.per_anchor), fn(self.mask), {k: fn(v) for k, v in self.terms.items()}, self.loss
+            fn(self.per_anchor), fn(self.mask), terms, self.loss, self.complete
         )
 
 
@@ -48,14 +51,21 @@ def check_reduction(reduction: str) -> str:
 
 
 def reduce(
-    per_anchor: Tensor, mask: Tensor, reduction: str = "mean", weights: Tensor | None = None
+    per_anchor: Tensor,
+    mask: Tensor,
+    reduction: str = "mean",
+    weights: Tensor | None = None,
+    complete: bool = False,
 ) -> Tensor:
     """Reduce per-anchor losses over contributing anchors.
 
     ``mean``: sum_i m_i w_i L_i / sum_i m_i w_i;  ``sum``: sum_i m_i w_i L_i;  ``none``:
-    the per-anchor tensor (times w). ``weights`` (one per anchor, >= 0) defaults to 1.
+    the per-anchor tensor (times w). ``weights`` (one per anchor, >= 0) defaults to 1;
+    ``complete``: the mask is known to be all True.
     """
     check_reduction(reduction)
+    if weights is None and complete and reduction == "mean":
+        return per_anchor.mean()
     if weights is None:
         w, weighted = mask, per_anchor  # 0 where the mask is False
     else:

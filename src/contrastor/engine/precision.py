@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 import torch
@@ -101,12 +101,19 @@ def full_precision(fn: F) -> F:
             low = first.dtype if first.dtype in HALF else None
         _inside, _caller_dtype = True, low
         try:
-            with torch.autocast(kind, enabled=False), deferred_checks():
+            with no_autocast(kind), deferred_checks():
                 return fn(*args, **kwargs)
         finally:
             _inside, _caller_dtype = False, None
 
     return wrapper  # type: ignore[return-value]
+
+
+def no_autocast(device_type: str) -> AbstractContextManager:
+    """A context with autocast off for ``device_type`` (nothing to do when it is off)."""
+    if torch.is_autocast_enabled(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return nullcontext()
 
 
 def operand_dtype(x: Tensor) -> torch.dtype:

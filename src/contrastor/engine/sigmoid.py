@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from contrastor._validation import require
-from contrastor.engine.blocks import BlockSigmoid
+from contrastor.engine.blocks import BlockSigmoid, defined_everywhere
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.softmax import kernel_call
 from contrastor.engine.targets import Targets
@@ -32,12 +32,13 @@ def sigmoid_objective(
     targets: Targets,
     *,
     self_offset: int | None = None,
+    normalize: bool = False,
     execution: str = "auto",
     tile_size: int | None = None,
 ) -> ContrastiveOutput:
     """Per-anchor pairwise sigmoid loss summed over references (formula in the module doc).
 
-    ``execution``/``tile_size`` choose the dense or the tiled (exact, streamed) path, as in
+    ``normalize``/``execution``/``tile_size`` as in
     :func:`~contrastor.engine.softmax.softmax_objective`.
     """
     q, r, inv_t, layout = kernel_call(
@@ -48,12 +49,15 @@ def sigmoid_objective(
         execution,
         tile_size,
         self_offset=self_offset,
+        normalize=normalize,
     )
     b = bias.to(device=query.device, dtype=query.dtype)
     positive, negative, count = BlockSigmoid.apply(q, r, inv_t, b, layout)
-    require((count.sum() > 0, "no anchor has a positive in this batch: the loss is undefined"))
+    if not defined_everywhere(layout, q.shape[0], r.shape[0], False):
+        require((count.sum() > 0, "no anchor has a positive in this batch: the loss is undefined"))
     return ContrastiveOutput(
         per_anchor=positive + negative,
         mask=torch.ones_like(positive, dtype=torch.bool),
         terms={"positive": positive, "negative": negative},
+        complete=True,
     )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from contrastor.engine.blocks import BlockSoftmax, Layout
+from contrastor.engine.blocks import BlockSoftmax, Layout, defined_everywhere
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.targets import Targets
 
@@ -63,19 +63,23 @@ def softmax_objective(
     self_offset: int | None = None,
     decoupled: bool = False,
     positive_weight: Tensor | None = None,
+    normalize: bool = False,
     execution: str = "auto",
     tile_size: int | None = None,
 ) -> ContrastiveOutput:
     """Per-anchor softmax contrastive loss (see the module docstring for the formula).
 
     Args:
-        query: ``(n, d)`` prepared queries; reference: ``(m, d)`` prepared references.
+        query: ``(n, d)`` prepared queries; reference: ``(m, d)`` prepared references
+            (raw ones with ``normalize``).
         inverse_temperature: ``1/tau``, a scalar or one per query.
         targets: positive weights ``(n, m)``.
         self_offset: query i is reference ``self_offset + i`` when both are one set (that
             pair is neither positive nor negative).
         decoupled: remove positives from the denominator (DCL).
         positive_weight: ``(n,)`` multiplier of the positive term (DCLW).
+        normalize: cosine similarity of raw rows, the norms folded into the kernel's scales
+            (:class:`~contrastor.engine.blocks.Operands`).
         execution: ``dense`` keeps the ``(n, m)`` logits for backward; ``tiled`` recomputes
             them in ``tile_size`` blocks (exact, memory linear in n + m); ``auto`` by size.
     """
@@ -88,8 +92,10 @@ def softmax_objective(
         tile_size,
         self_offset=self_offset,
         decoupled=decoupled,
+        normalize=normalize,
     )
-    return _assemble(*BlockSoftmax.apply(*call), positive_weight)
+    complete = defined_everywhere(call[3], query.shape[0], reference.shape[0], False)
+    return _assemble(*BlockSoftmax.apply(*call), positive_weight, complete)
 
 
 def symmetric_softmax_objective(
@@ -99,6 +105,7 @@ def symmetric_softmax_objective(
     targets: Targets,
     *,
     decoupled: bool = False,
+    normalize: bool = False,
     execution: str = "auto",
     tile_size: int | None = None,
 ) -> tuple[ContrastiveOutput, ContrastiveOutput]:
@@ -114,10 +121,18 @@ def symmetric_softmax_objective(
             execution,
             tile_size,
             decoupled=decoupled,
+            normalize=normalize,
         )
         stats = BlockSoftmax.apply(*call, True)
-        return _assemble(*stats[:4], None), _assemble(*stats[4:], None)
-    run = {"decoupled": decoupled, "execution": execution, "tile_size": tile_size}
+        n, m, layout = query.shape[0], reference.shape[0], call[3]
+        complete = [defined_everywhere(layout, n, m, k == 1) for k in range(2)]
+        return _assemble(*stats[:4], None, complete[0]), _assemble(*stats[4:], None, complete[1])
+    run = {
+        "decoupled": decoupled,
+        "normalize": normalize,
+        "execution": execution,
+        "tile_size": tile_size,
+    }
     forward = softmax_objective(query, reference, inverse_temperature, targets, **run)
     return forward, softmax_objective(
         reference, query, inverse_temperature, targets.transpose(), **run
@@ -134,6 +149,7 @@ def kernel_call(
     *,
     self_offset: int | None = None,
     decoupled: bool = False,
+    normalize: bool = False,
 ) -> tuple[Tensor, Tensor, Tensor, Layout]:
     """The first arguments of a block kernel (:mod:`contrastor.engine.blocks`): queries,
     references (a distinct view when both are one tensor, as ``torch.compile`` needs), 1/tau
@@ -145,7 +161,8 @@ def kernel_call(
     inv_t = inverse_temperature
     if inv_t.dtype != query.dtype:
         inv_t = inv_t.to(query.dtype)
-    return query, reference, inv_t, Layout(targets, self_offset, decoupled, tile, keep)
+    layout = Layout(targets, self_offset, decoupled, tile, keep, normalize)
+    return query, reference, inv_t, layout
 
 
 def _assemble(
@@ -154,12 +171,12 @@ def _assemble(
     negative: Tensor,
     mask: Tensor,
     positive_weight: Tensor | None,
+    complete: bool,
 ) -> ContrastiveOutput:
     """The output of the kernel's per-anchor terms; ``positive_weight`` scales the positive
-    term of each anchor (DCLW)."""
+    term of each anchor (DCLW); ``complete``: every anchor is known to be defined."""
     if positive_weight is not None:
         positive = positive * positive_weight.to(positive.dtype)
         per_anchor = positive + negative
-    return ContrastiveOutput(
-        per_anchor=per_anchor, mask=mask, terms={"positive": positive, "negative": negative}
-    )
+    terms = {"positive": positive, "negative": negative}
+    return ContrastiveOutput(per_anchor=per_anchor, mask=mask, terms=terms, complete=complete)

@@ -10,21 +10,24 @@ from torch import Tensor
 from contrastor._validation import check_embeddings
 
 
-def stack_views(views: Tensor | Sequence[Tensor], name: str = "views") -> tuple[Tensor, int, int]:
+def stack_views(
+    views: Tensor | Sequence[Tensor], name: str = "views", values: bool = True
+) -> tuple[Tensor, int, int]:
     """Stack views view-major: ``(n, V, d)`` or a list of V ``(n, d)`` tensors -> ``(V*n, d)``.
 
-    Returns ``(stacked, n, V)``; row ``v * n + i`` is view ``v`` of sample ``i``.
+    Returns ``(stacked, n, V)``; row ``v * n + i`` is view ``v`` of sample ``i``
+    (``values``: as :func:`~contrastor._validation.check_embeddings`).
     """
     if isinstance(views, Tensor):
         if views.ndim == 2:
             views = views.unsqueeze(1)
-        check_embeddings(views, name, ndim=3)
+        check_embeddings(views, name, ndim=3, values=values)
         n, v, _ = views.shape
         return views.transpose(0, 1).reshape(v * n, views.shape[2]), n, v
     if len(views) == 0:
         raise ValueError(f"{name} is empty: give at least one view")
     for k, x in enumerate(views):
-        check_embeddings(x, f"{name}[{k}]")
+        check_embeddings(x, f"{name}[{k}]", values=values)
     shapes = {tuple(x.shape) for x in views}
     if len(shapes) != 1:
         raise ValueError(f"all {name} must have the same shape, got {sorted(shapes)}")

@@ -16,10 +16,11 @@ from contrastor.engine.temperature import inverse_temperature
 from contrastor.scale.distributed import LOCAL, Exchange
 
 
-def check_pair(query: Tensor, reference: Tensor) -> None:
-    """Validate a (query, reference) pair of embedding matrices."""
-    check_embeddings(query, "query")
-    check_embeddings(reference, "reference")
+def check_pair(query: Tensor, reference: Tensor, values: bool = True) -> None:
+    """Validate a (query, reference) pair of embedding matrices (``values``: as
+    :func:`~contrastor._validation.check_embeddings`)."""
+    check_embeddings(query, "query", values=values)
+    check_embeddings(reference, "reference", values=values)
     check_same_dim(query, reference, ("query", "reference"))
 
 
@@ -28,7 +29,8 @@ class PairBatch:
     """Queries and references ready for an objective.
 
     ``query``/``reference``: this rank's prepared embeddings; ``everyone``: the references of
-    all ranks; ``targets``: local queries against ``everyone``.
+    all ranks; ``targets``: local queries against ``everyone``; ``normalize``: the rows are
+    still to be L2-normalised, by the objective's kernel (``prepare_pair(fold=True)``).
     """
 
     query: Tensor
@@ -37,6 +39,7 @@ class PairBatch:
     inverse_temperature: Tensor
     targets: Targets
     exchange: Exchange
+    normalize: bool = False
 
 
 def prepare_pair(
@@ -49,11 +52,17 @@ def prepare_pair(
     reference_labels: Tensor | None,
     targets: Tensor | Targets | None,
     exchange: Exchange | None,
+    fold: bool = False,
 ) -> PairBatch:
-    """Check, prepare (similarity, temperature) and gather a (query, reference) batch."""
-    check_pair(query, reference)
+    """Check, prepare (similarity, temperature) and gather a (query, reference) batch.
+    ``fold``: leave cosine normalisation to the objective's kernel (``normalize=``), which
+    folds it into the scales of its products."""
+    normalize = fold and similarity == "cosine"
+    check_pair(query, reference, values=not normalize)  # the kernel checks the row norms
     ex = exchange or LOCAL
     common = torch.promote_types(query.dtype, reference.dtype)
+    if normalize:
+        similarity = "dot"  # the cast only: the kernel normalises
     q, r = prepare(query.to(common), similarity), prepare(reference.to(common), similarity)
     everyone = gather_prepared(ex, reference, r, similarity)
     target = gathered_targets(
@@ -66,7 +75,8 @@ def prepare_pair(
         targets=targets,
         device=q.device,
     )
-    return PairBatch(q, r, everyone, inverse_temperature(temperature, q), target, ex)
+    inv_t = inverse_temperature(temperature, q)
+    return PairBatch(q, r, everyone, inv_t, target, ex, normalize)
 
 
 def gather_prepared(ex: Exchange, raw: Tensor, prepared: Tensor, similarity: str) -> Tensor:
@@ -89,7 +99,9 @@ def finish(
     that averaging over ranks (as DDP does with gradients) yields the global loss.
     """
     check_reduction(reduction)
-    output.loss = distributed_reduce(output.per_anchor, output.mask, reduction, weights, exchange)
+    output.loss = distributed_reduce(
+        output.per_anchor, output.mask, reduction, weights, exchange, output.complete
+    )
     return output if return_output else output.loss
 
 
@@ -99,11 +111,12 @@ def distributed_reduce(
     reduction: str,
     weights: Tensor | None,
     exchange: Exchange = LOCAL,
+    complete: bool = False,
 ) -> Tensor:
     """:func:`~contrastor.engine.output.reduce` over the anchors of all ranks."""
     world = exchange.world_size
     if world == 1 or reduction == "none":
-        return reduce(per_anchor, mask, reduction, weights)
+        return reduce(per_anchor, mask, reduction, weights, complete)
     local = reduce(per_anchor, mask, "sum", weights)
     if reduction == "sum":
         return local * world

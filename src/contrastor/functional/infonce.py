@@ -82,15 +82,22 @@ def info_nce(
         reference_labels=reference_labels,
         targets=targets,
         exchange=exchange,
+        fold=True,
     )
     q, r, everyone = batch.query, batch.reference, batch.everyone
     inv_t, target, ex = batch.inverse_temperature, batch.targets, batch.exchange
     n, m = q.shape[0], r.shape[0]
-    run = {"decoupled": decoupled, "execution": execution, "tile_size": tile_size}
+    run = {
+        "decoupled": decoupled,
+        "normalize": batch.normalize,
+        "execution": execution,
+        "tile_size": tile_size,
+    }
     if not symmetric:
         output = softmax_objective(q, everyone, inv_t, target, **run)
         if anchor_negatives is not None:
-            output = _add_anchor_negatives(output, q, anchor_negatives, inv_t, similarity)
+            unit = prepare(q, similarity)
+            output = _add_anchor_negatives(output, unit, anchor_negatives, inv_t, similarity)
         return finish(output, reduction, weights, return_output, ex)
     if anchor_negatives is not None:
         raise ValueError("anchor_negatives are defined for the one-directional loss only")
@@ -113,7 +120,7 @@ def info_nce(
             device=q.device,
         )
         forward = softmax_objective(q, everyone, inv_t, target, **run)
-        queries = gather_prepared(ex, query, q, similarity)
+        queries = gather_prepared(ex, query, q, "dot" if batch.normalize else similarity)
         backward = softmax_objective(r, queries, inv_t, reverse, **run)
     check_reduction(reduction)
     loss = 0.5 * (

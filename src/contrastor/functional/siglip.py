@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -57,15 +59,22 @@ def siglip(
         reference_labels=reference_labels,
         targets=targets,
         exchange=exchange,
+        fold=True,
     )
-    b = bias if isinstance(bias, Tensor) else torch.tensor(float(bias), device=batch.query.device)
-    require((all_finite(b), "bias must be finite"))
+    if isinstance(bias, Tensor):
+        b = bias
+        require((all_finite(b), "bias must be finite"))
+    elif math.isfinite(bias):
+        b = torch.tensor(float(bias), device=batch.query.device)
+    else:
+        raise ValueError("bias must be finite")
     output = sigmoid_objective(
         batch.query,
         batch.everyone,
         batch.inverse_temperature,
         b,
         batch.targets,
+        normalize=batch.normalize,
         execution=execution,
         tile_size=tile_size,
     )

@@ -10,7 +10,7 @@ from torch import Tensor
 from contrastor._validation import check_labels
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.precision import full_precision
-from contrastor.engine.similarity import prepare
+from contrastor.engine.similarity import check_similarity, prepare
 from contrastor.engine.softmax import softmax_objective
 from contrastor.engine.targets import (
     LabelTargets,
@@ -78,13 +78,15 @@ def supcon(
         >>> loss = supcon(z, y, temperature=0.1)
         >>> per_view = supcon(z, y, reduction="none")  # shape (16, 2)
     """
-    stacked, n, views = stack_views(features, "features")
+    normalize = check_similarity(similarity) == "cosine"  # folded into the kernel
+    stacked, n, views = stack_views(features, "features", values=not normalize)
     if views == 1 and labels is None and targets is None:
         raise ValueError(
             "one view without labels has no positives: give labels or at least two views"
         )
     ex = exchange or LOCAL
-    z = prepare(stacked, similarity)
+    cast = "dot" if normalize else similarity
+    z = prepare(stacked, cast)
     inv_t = inverse_temperature(temperature, z)
     if inv_t.ndim == 1:
         if inv_t.shape[0] != n:
@@ -103,7 +105,7 @@ def supcon(
             rows = labels.repeat(views, *([1] * (labels.ndim - 1)))
             kind = MultiLabelTargets if labels.ndim == 2 else LabelTargets
             target = kind(rows, ex.gather(rows))
-        everyone, first = gather_prepared(ex, stacked, z, similarity), ex.offset(n * views)
+        everyone, first = gather_prepared(ex, stacked, z, cast), ex.offset(n * views)
     output = softmax_objective(
         z,
         everyone,
@@ -112,6 +114,7 @@ def supcon(
         self_offset=first,
         decoupled=decoupled,
         positive_weight=positive_weight,
+        normalize=normalize,
         execution=execution,
         tile_size=tile_size,
     ).map(lambda t: t.reshape(views, n).T)
