@@ -130,8 +130,3 @@ def against_floor(
         seconds.append(pair[0])
         ratios.append(pair[0] / pair[1])
     return statistics.median(seconds), statistics.median(ratios)
-
-
-def gemm_floor(n: int, m: int, d: int, rate: float) -> float:
-    """Seconds of the three ``n x m x d`` products of a forward + backward at ``rate``."""
-    return 6 * n * m * d / rate

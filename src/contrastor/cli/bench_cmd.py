@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastor.bench import peers as P
-from contrastor.bench.measure import gemm_floor, gemm_rate, time_step
+from contrastor.bench.measure import against_floor, floor_step, time_step
 from contrastor.losses.registry import lookup
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -33,8 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="time and peak memory of a loss at a given size",
         description=(
             "Time one forward + backward of a catalogue loss on random embeddings of the given "
-            "size, with its peak extra memory and the ratio to the matrix-product floor "
-            "(6 n m d flops at the GEMM rate measured in the same process); --peers adds the "
+            "size, with its peak extra memory and the ratio to the matrix-product floor (the "
+            "6 n m d flops of its products alone, called in turn with it); --peers adds the "
             "losses of other libraries that implement it, when installed. Losses are fed as "
             "contrastor train feeds them: two views (or modalities) of a batch of B samples, "
             "with class labels for the supervised ones."
@@ -100,10 +100,10 @@ def _objective(args: argparse.Namespace) -> tuple[Callable, int, int]:
     return call, anchors, views
 
 
-def _row(name: str, seconds: float | None, extra: float | None, floor: float, note: str) -> str:
+def _row(name: str, seconds: float | None, extra: float | None, ratio: float, note: str) -> str:
     if seconds is None:
         return f"| {name} | {note} | | |"
-    return f"| {name} | {seconds:.4f} | {seconds / floor:.2f} | {extra / 2**20:.0f} |"
+    return f"| {name} | {seconds:.4f} | {ratio:.2f} | {extra / 2**20:.0f} |"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,15 +134,20 @@ def run(args: argparse.Namespace) -> int:
 
         return go
 
-    timing = time_step(step(call), device, args.repeats)
-    floor = gemm_floor(anchors, anchors, args.dim, gemm_rate(args.dim, dtype, device))
+    floor = floor_step(anchors, anchors, args.dim, device, dtype)
+
+    def measured(go: Callable[[], None]) -> tuple[float, int, float]:
+        """Median time and extra memory, then the ratio to the floor from calls in turn."""
+        timing = time_step(go, device, args.repeats)
+        return timing.seconds, timing.extra_bytes, against_floor(go, floor, device, args.repeats)[1]
+
     label = f"contrastor {entry.api.split(' / ')[0]} ({args.execution})"
-    rows.append(_row(label, timing.seconds, timing.extra_bytes, floor, ""))
+    rows.append(_row(label, *measured(step(call)), ""))
     if args.peers:
         for name, load in PEERS.get(entry.name, []):
             peer = load(args.temperature, args.classes)
             if peer is None:
-                rows.append(_row(name, None, None, floor, "not installed"))
+                rows.append(_row(name, None, None, 0.0, "not installed"))
                 continue
             unit = [F.normalize(x.detach(), dim=1).requires_grad_(True) for x in z]
 
@@ -150,15 +155,15 @@ def run(args: argparse.Namespace) -> int:
                 return peer(unit[0], unit[1])
 
             try:
-                t = time_step(step(peer_step), device, args.repeats)
-                rows.append(_row(name, t.seconds, t.extra_bytes, floor, ""))
+                rows.append(_row(name, *measured(step(peer_step)), ""))
             except (RuntimeError, MemoryError) as exc:
-                rows.append(_row(name, None, None, floor, f"failed: {str(exc)[:80]}"))
+                rows.append(_row(name, None, None, 0.0, f"failed: {str(exc)[:80]}"))
         if entry.name not in PEERS:
             rows.append(f"| (no peer implements {entry.name}) | | | |")
     print(
         f"{entry.title}: B = {args.batch:,}, d = {args.dim}, {args.dtype}, {device}, "
-        f"{anchors:,} x {anchors:,} scores; GEMM floor {floor:.4f} s"
+        f"{anchors:,} x {anchors:,} scores; x GEMM floor: time over that of the "
+        f"{anchors:,} x {anchors:,} x {args.dim} products alone, called in turn"
     )
     print("| method | time (s) | x GEMM floor | extra peak memory (MiB) |")
     print("| --- | ---: | ---: | ---: |")
