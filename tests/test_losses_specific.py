@@ -219,7 +219,7 @@ def test_siglip_learnable_bias_and_temperature_get_gradients(gen):
     q, r = torch.randn(8, 4), torch.randn(8, 4)
     loss_fn(q, r).backward()
     assert loss_fn.bias.grad is not None and loss_fn.temperature.theta.grad is not None
-    fixed = L.SigLIP(learnable=False)
+    fixed = L.SigLIP(learnable_temperature=False)
     assert not any(p.requires_grad for p in fixed.parameters())
     assert "bias" in fixed.state_dict()
 

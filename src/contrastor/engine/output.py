@@ -44,6 +44,33 @@ class ContrastiveOutput:
         )
 
 
+def average_directions(first: ContrastiveOutput, second: ContrastiveOutput) -> ContrastiveOutput:
+    """``0.5 * (first + second)`` of two reduced outputs over the same anchors, the two
+    directions of a symmetric loss: losses, per-anchor values and shared terms averaged, masks
+    joined; each direction's per-anchor loss kept as the terms ``query_to_reference`` and
+    ``reference_to_query``."""
+    terms = {k: 0.5 * (v + second.terms[k]) for k, v in first.terms.items() if k in second.terms}
+    terms["query_to_reference"] = first.per_anchor
+    terms["reference_to_query"] = second.per_anchor
+    return ContrastiveOutput(
+        per_anchor=0.5 * (first.per_anchor + second.per_anchor),
+        mask=first.mask | second.mask,
+        terms=terms,
+        loss=0.5 * (first.loss + second.loss),
+        complete=first.complete and second.complete,
+    )
+
+
+def symmetric_result(
+    first: ContrastiveOutput, second: ContrastiveOutput, return_output: bool
+) -> Tensor | ContrastiveOutput:
+    """The two reduced directions of a symmetric loss as a loss call returns them: the
+    averaged loss, or with ``return_output`` the :func:`average_directions` output."""
+    if return_output:
+        return average_directions(first, second)
+    return 0.5 * (first.loss + second.loss)
+
+
 def check_reduction(reduction: str) -> str:
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")

@@ -12,6 +12,7 @@ gradient there). CLIP's logit-scale cap of 100 is ``min=0.01``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -45,6 +46,17 @@ class Temperature(nn.Module):
             self.theta = nn.Parameter(torch.tensor(math.log(frac / (1.0 - frac))))
         else:
             self.register_buffer("tau", torch.tensor(float(init)))
+            self.fixed = float(init)
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        if not self.learnable:
+            self.fixed = float(self.tau)
+
+    def argument(self) -> float | Tensor:
+        """tau as a loss function takes it: the Python number when fixed (exact in any
+        dtype, no tensor op), the differentiable tensor when learnable."""
+        return self() if self.learnable else self.fixed
 
     def forward(self) -> Tensor:
         if self.learnable:

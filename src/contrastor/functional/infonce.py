@@ -6,13 +6,12 @@ import torch
 from torch import Tensor
 
 from contrastor._validation import check_embeddings
-from contrastor.engine.output import ContrastiveOutput, check_reduction
+from contrastor.engine.output import ContrastiveOutput, symmetric_result
 from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import prepare
 from contrastor.engine.softmax import softmax_objective, symmetric_softmax_objective
 from contrastor.engine.targets import Targets
 from contrastor.functional._common import (
-    distributed_reduce,
     finish,
     gather_prepared,
     gathered_targets,
@@ -122,23 +121,8 @@ def info_nce(
         forward = softmax_objective(q, everyone, inv_t, target, **run)
         queries = gather_prepared(ex, query, q, "dot" if batch.normalize else similarity)
         backward = softmax_objective(r, queries, inv_t, reverse, **run)
-    check_reduction(reduction)
-    loss = 0.5 * (
-        distributed_reduce(forward.per_anchor, forward.mask, reduction, weights, ex)
-        + distributed_reduce(backward.per_anchor, backward.mask, reduction, weights, ex)
-    )
-    if not return_output:
-        return loss
-    terms = {name: 0.5 * (forward.terms[name] + backward.terms[name]) for name in forward.terms}
-    terms["query_to_reference"] = forward.per_anchor
-    terms["reference_to_query"] = backward.per_anchor
-    output = ContrastiveOutput(
-        per_anchor=0.5 * (forward.per_anchor + backward.per_anchor),
-        mask=forward.mask | backward.mask,
-        terms=terms,
-        loss=loss,
-    )
-    return output
+    both = [finish(out, reduction, weights, True, ex) for out in (forward, backward)]
+    return symmetric_result(*both, return_output)
 
 
 def _add_anchor_negatives(

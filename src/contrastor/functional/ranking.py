@@ -7,12 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from contrastor._validation import check_embeddings, check_positive
+from contrastor._validation import check_embeddings
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.partition import log_partition
 from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import prepare
 from contrastor.engine.targets import Targets
+from contrastor.engine.temperature import inverse_temperature
 from contrastor.functional._common import finish, prepare_pair
 from contrastor.scale.distributed import Exchange
 
@@ -191,7 +192,7 @@ def listwise_wasserstein(
     documents: Tensor,
     relevance: Tensor,
     *,
-    temperature: float = 0.05,
+    temperature: float | Tensor = 0.05,
     order: int = 1,
     similarity: str = "cosine",
     weights: Tensor | None = None,
@@ -217,11 +218,10 @@ def listwise_wasserstein(
     Example:
         >>> loss = listwise_wasserstein(q, docs, grades.float(), temperature=0.05)
     """
-    check_positive(temperature, "temperature")
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order}")
     scores, rel = _list_inputs(query, documents, relevance, similarity)
-    p = torch.softmax(scores / temperature, dim=1)
+    p = torch.softmax(_tempered(scores, temperature), dim=1)
     t = rel / rel.sum(1, keepdim=True)
     grades, sort = torch.sort(rel, dim=1)
     p, t = p.gather(1, sort), t.gather(1, sort)
@@ -233,6 +233,12 @@ def listwise_wasserstein(
         per_anchor = _w2_squared(cp, ct, grades)
     output = ContrastiveOutput(per_anchor, torch.ones_like(per_anchor, dtype=torch.bool), {})
     return finish(output, reduction, weights, return_output)
+
+
+def _tempered(scores: Tensor, temperature: float | Tensor) -> Tensor:
+    """``scores / tau`` for a list per row: tau a number, a (learnable) scalar or one per row."""
+    inv_t = inverse_temperature(temperature, scores)
+    return scores * (inv_t.unsqueeze(1) if inv_t.ndim else inv_t)
 
 
 def _w2_squared(cp: Tensor, ct: Tensor, grades: Tensor) -> Tensor:
@@ -254,7 +260,7 @@ def listnet(
     documents: Tensor,
     relevance: Tensor,
     *,
-    temperature: float = 0.05,
+    temperature: float | Tensor = 0.05,
     similarity: str = "cosine",
     weights: Tensor | None = None,
     reduction: str = "mean",
@@ -267,9 +273,8 @@ def listnet(
     Example:
         >>> loss = listnet(q, docs, grades.float())
     """
-    check_positive(temperature, "temperature")
     scores, rel = _list_inputs(query, documents, relevance, similarity)
     t = rel / rel.sum(1, keepdim=True)
-    per_anchor = -(t * torch.log_softmax(scores / temperature, dim=1)).sum(1)
+    per_anchor = -(t * torch.log_softmax(_tempered(scores, temperature), dim=1)).sum(1)
     output = ContrastiveOutput(per_anchor, torch.ones_like(per_anchor, dtype=torch.bool), {})
     return finish(output, reduction, weights, return_output)

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from contrastor._validation import check_positive
-from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.output import ContrastiveOutput, symmetric_result
 from contrastor.engine.partition import log_partition
 from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import similarity_matrix
@@ -28,6 +28,7 @@ def rince(
     temperature: float | Tensor = 0.1,
     q: float = 0.5,
     lam: float = 0.01,
+    symmetric: bool = False,
     labels: Tensor | None = None,
     reference_labels: Tensor | None = None,
     targets: Tensor | Targets | None = None,
@@ -48,8 +49,9 @@ def rince(
     reference (positives included). ``q -> 0`` with ``lam = 1`` recovers InfoNCE; ``q = 1``
     is bounded and noise-tolerant. Chuang et al., "Robust Contrastive Learning against Noisy
     Views", CVPR 2022. Positives as in :func:`~contrastor.functional.info_nce`; the
-    log-sum-exp runs on the tiled path when asked. DDP: local queries against gathered
-    references.
+    log-sum-exp runs on the tiled path when asked. ``symmetric``: the mean of both directions
+    (each reduced over its own anchors; labels swap with their sides). DDP: local queries
+    against gathered references.
 
     Example:
         >>> loss = rince(img_emb, txt_emb, temperature=0.1, q=0.5, lam=0.01)
@@ -58,6 +60,25 @@ def rince(
     if q > 1:
         raise ValueError(f"q must be in (0, 1], got {q}")
     check_positive(lam, "lam")
+    if symmetric:
+        if targets is not None:
+            raise ValueError("symmetric RINCE takes labels, not soft targets")
+        own = labels if reference_labels is None else reference_labels
+        run = {
+            "temperature": temperature,
+            "q": q,
+            "lam": lam,
+            "similarity": similarity,
+            "weights": weights,
+            "reduction": reduction,
+            "return_output": True,
+            "execution": execution,
+            "tile_size": tile_size,
+            "exchange": exchange,
+        }
+        first = rince(query, reference, labels=labels, reference_labels=reference_labels, **run)
+        second = rince(reference, query, labels=own, reference_labels=labels, **run)
+        return symmetric_result(first, second, return_output)
     batch = prepare_pair(
         query,
         reference,

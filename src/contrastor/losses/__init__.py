@@ -2,7 +2,7 @@
 scalar, or per-anchor values with ``reduction="none"``; ``return_output=True`` adds the named
 per-anchor terms."""
 
-from contrastor.losses.base import TemperatureLoss
+from contrastor.losses.base import DeclaredLoss, TemperatureLoss
 from contrastor.losses.crossmodal import CWCL, ContrastiveGap, Symile
 from contrastor.losses.geometry import Alignment, AlignUniform, Uniformity
 from contrastor.losses.global_contrastive import GlobalContrastive
@@ -41,6 +41,7 @@ __all__ = [
     "ConR",
     "ContrastiveGap",
     "DebiasedContrastive",
+    "DeclaredLoss",
     "DecoupledSoftmax",
     "DirectPredictor",
     "GlobalContrastive",

@@ -44,29 +44,8 @@ class CWCL(TemperatureLoss):
         >>> loss = CWCL(0.05)(trainable_emb, frozen_emb)
     """
 
+    function = staticmethod(cwcl)
     defaults: ClassVar[dict[str, Any]] = {"symmetric": True}
-
-    def forward(
-        self,
-        query: Tensor,
-        reference: Tensor,
-        *,
-        guide: Tensor | None = None,
-        weights: Tensor | None = None,
-        return_output: bool = False,
-    ) -> Tensor | ContrastiveOutput:
-        return cwcl(
-            query,
-            reference,
-            guide=guide,
-            temperature=self.temperature(),
-            similarity=self.similarity,
-            weights=weights,
-            reduction=self.reduction,
-            return_output=return_output,
-            **self.options(),
-            **self.run_options(),
-        )
 
 
 @register(
@@ -97,22 +76,12 @@ class ContrastiveGap(TemperatureLoss):
         >>> loss = ContrastiveGap(0.07, learnable_temperature=True)(image_emb, text_emb)
     """
 
+    function = staticmethod(contrastive_gap)
     defaults: ClassVar[dict[str, Any]] = {
         "uniformity_weight": 1.0,
         "alignment_weight": 1.0,
         "joint_uniformity": True,
     }
-
-    def forward(self, query: Tensor, reference: Tensor, *, weights: Tensor | None = None) -> Tensor:
-        return contrastive_gap(
-            query,
-            reference,
-            temperature=self.temperature(),
-            weights=weights,
-            reduction=self.reduction,
-            **self.options(),
-            **self.run_options(),
-        )
 
 
 @register(
@@ -155,7 +124,7 @@ class Symile(TemperatureLoss):
         xs = list(modalities[0]) if len(modalities) == 1 else list(modalities)
         return symile(
             xs,
-            temperature=self.temperature(),
+            temperature=self.temperature.argument(),
             present=present,
             missing=self.missing if present is not None else None,
             weights=weights,

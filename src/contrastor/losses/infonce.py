@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from torch import Tensor
+from typing import Any, ClassVar
 
-from contrastor.engine.output import ContrastiveOutput
-from contrastor.engine.targets import Targets
 from contrastor.functional.infonce import info_nce
 from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.registry import LossSpec, register
@@ -38,59 +36,9 @@ class InfoNCE(TemperatureLoss):
         >>> per_pair = InfoNCE(reduction="none")(q, r)   # (n,)
     """
 
-    def __init__(
-        self,
-        temperature: float = 0.07,
-        *,
-        symmetric: bool = False,
-        learnable_temperature: bool = False,
-        temperature_range: tuple[float, float] = (0.01, 1.0),
-        similarity: str = "cosine",
-        decoupled: bool = False,
-        reduction: str = "mean",
-        execution: str = "auto",
-        tile_size: int | None = None,
-        gather_distributed: bool = False,
-    ) -> None:
-        super().__init__(
-            temperature,
-            learnable_temperature=learnable_temperature,
-            temperature_range=temperature_range,
-            similarity=similarity,
-            reduction=reduction,
-            execution=execution,
-            tile_size=tile_size,
-            gather_distributed=gather_distributed,
-        )
-        self.symmetric = symmetric
-        self.decoupled = decoupled
-
-    def forward(
-        self,
-        query: Tensor,
-        reference: Tensor,
-        *,
-        labels: Tensor | None = None,
-        reference_labels: Tensor | None = None,
-        targets: Tensor | Targets | None = None,
-        weights: Tensor | None = None,
-        return_output: bool = False,
-    ) -> Tensor | ContrastiveOutput:
-        return info_nce(
-            query,
-            reference,
-            temperature=self.temperature(),
-            symmetric=self.symmetric,
-            labels=labels,
-            reference_labels=reference_labels,
-            targets=targets,
-            similarity=self.similarity,
-            decoupled=self.decoupled,
-            weights=weights,
-            reduction=self.reduction,
-            return_output=return_output,
-            **self.run_options(),
-        )
+    function = staticmethod(info_nce)
+    defaults: ClassVar[dict[str, Any]] = {"symmetric": False, "decoupled": False}
+    settings: ClassVar[dict[str, Any]] = {"temperature": 0.07}
 
 
 @register(
@@ -119,26 +67,5 @@ class CLIPLoss(InfoNCE):
         >>> loss = CLIPLoss()(image_emb, text_emb)
     """
 
-    def __init__(
-        self,
-        temperature: float = 0.07,
-        *,
-        learnable_temperature: bool = True,
-        temperature_range: tuple[float, float] = (0.01, 1.0),
-        similarity: str = "cosine",
-        reduction: str = "mean",
-        execution: str = "auto",
-        tile_size: int | None = None,
-        gather_distributed: bool = False,
-    ) -> None:
-        super().__init__(
-            temperature,
-            symmetric=True,
-            learnable_temperature=learnable_temperature,
-            temperature_range=temperature_range,
-            similarity=similarity,
-            reduction=reduction,
-            execution=execution,
-            tile_size=tile_size,
-            gather_distributed=gather_distributed,
-        )
+    defaults: ClassVar[dict[str, Any]] = {"symmetric": True, "decoupled": False}
+    settings: ClassVar[dict[str, Any]] = {"temperature": 0.07, "learnable_temperature": True}

@@ -109,6 +109,11 @@ class MoCo(TemperatureLoss):
         return_output: bool = False,
         generator: torch.Generator | None = None,
     ) -> Tensor | ContrastiveOutput:
+        if keys.ndim != 2 or keys.shape[-1] != self.queue.dim:
+            raise ValueError(
+                f"keys must have shape (n, {self.queue.dim}) (the queue's width, MoCo(dim=...)), "
+                f"got {tuple(keys.shape)}"
+            )
         run = self.run_options()
         ex = run.pop("exchange")
         keys = keys.detach()
@@ -122,7 +127,7 @@ class MoCo(TemperatureLoss):
         output = info_nce(
             query,
             references,
-            temperature=self.temperature(),
+            temperature=self.temperature.argument(),
             targets=LabelTargets.aligned(n, references.shape[0], query.device, ex.offset(n)),
             anchor_negatives=extra,
             similarity=self.similarity,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from contrastor.engine.output import ContrastiveOutput, check_reduction
-from contrastor.engine.similarity import check_similarity
+from contrastor.engine.output import ContrastiveOutput
 from contrastor.functional.negatives import cacr, debiased_contrastive
+from contrastor.losses.base import DeclaredLoss
 from contrastor.losses.registry import LossSpec, Task, register
 from contrastor.losses.supcon import _views, _ViewsLoss
-from contrastor.scale.distributed import exchange_for
 
 
 def _with_class_prior(task: Task) -> dict[str, Any]:
@@ -75,7 +74,7 @@ class DebiasedContrastive(_ViewsLoss):
         function=cacr,
     ),
 )
-class CACR(nn.Module):
+class CACR(DeclaredLoss):
     """Contrastive attraction and contrastive repulsion (see
     :func:`contrastor.functional.cacr`). Zheng et al., TMLR 2023.
 
@@ -83,37 +82,13 @@ class CACR(nn.Module):
         >>> loss = CACR(repulsion_temperature=2.0)(view1, view2)
     """
 
-    def __init__(
-        self,
-        *,
-        attraction_temperature: float = 1.0,
-        repulsion_temperature: float = 1.0,
-        attraction_weight: float = 1.0,
-        repulsion_weight: float = 1.0,
-        similarity: str = "cosine",
-        reduction: str = "mean",
-        gather_distributed: bool = False,
-    ) -> None:
-        super().__init__()
-        self.options = {
-            "attraction_temperature": attraction_temperature,
-            "repulsion_temperature": repulsion_temperature,
-            "attraction_weight": attraction_weight,
-            "repulsion_weight": repulsion_weight,
-        }
-        self.similarity = check_similarity(similarity)
-        self.reduction = check_reduction(reduction)
-        self.gather_distributed = gather_distributed
+    function = staticmethod(cacr)
+    defaults: ClassVar[dict[str, float]] = {
+        "attraction_temperature": 1.0,
+        "repulsion_temperature": 1.0,
+        "attraction_weight": 1.0,
+        "repulsion_weight": 1.0,
+    }
 
-    def forward(
-        self, *views: Tensor, weights: Tensor | None = None, return_output: bool = False
-    ) -> Tensor | ContrastiveOutput:
-        return cacr(
-            _views(views),
-            similarity=self.similarity,
-            weights=weights,
-            reduction=self.reduction,
-            return_output=return_output,
-            exchange=exchange_for(self.gather_distributed),
-            **self.options,
-        )
+    def forward(self, *views: Tensor, **keywords: Any) -> Tensor | ContrastiveOutput:
+        return super().forward(_views(views), **keywords)

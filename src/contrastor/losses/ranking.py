@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from torch import Tensor
-
-from contrastor.engine.output import ContrastiveOutput
-from contrastor.engine.targets import Targets
 from contrastor.functional.ranking import (
     decoupled_softmax,
     listnet,
@@ -16,38 +12,6 @@ from contrastor.functional.ranking import (
 )
 from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.registry import LossSpec, register
-
-
-class _PairRankingLoss(TemperatureLoss):
-    function = staticmethod(decoupled_softmax)
-
-    def forward(
-        self,
-        query: Tensor,
-        reference: Tensor,
-        *,
-        labels: Tensor | None = None,
-        reference_labels: Tensor | None = None,
-        targets: Tensor | Targets | None = None,
-        weights: Tensor | None = None,
-        return_output: bool = False,
-    ) -> Tensor | ContrastiveOutput:
-        run = self.run_options()
-        if self.function is mann_whitney:
-            run = {"exchange": run["exchange"]}
-        return self.function(
-            query,
-            reference,
-            temperature=self.temperature(),
-            labels=labels,
-            reference_labels=reference_labels,
-            targets=targets,
-            similarity=self.similarity,
-            weights=weights,
-            reduction=self.reduction,
-            return_output=return_output,
-            **run,
-        )
 
 
 @register(
@@ -64,7 +28,7 @@ class _PairRankingLoss(TemperatureLoss):
         function=decoupled_softmax,
     ),
 )
-class DecoupledSoftmax(_PairRankingLoss):
+class DecoupledSoftmax(TemperatureLoss):
     """Decoupled softmax for multi-label dual encoders (see
     :func:`contrastor.functional.decoupled_softmax`). Gupta et al., ICLR 2024.
 
@@ -90,7 +54,7 @@ class DecoupledSoftmax(_PairRankingLoss):
         function=mann_whitney,
     ),
 )
-class MannWhitney(_PairRankingLoss):
+class MannWhitney(TemperatureLoss):
     """Mann-Whitney (AUC) retrieval loss (see :func:`contrastor.functional.mann_whitney`).
 
     Example:
@@ -125,21 +89,8 @@ class ListwiseWasserstein(TemperatureLoss):
         >>> loss = ListwiseWasserstein(0.05, order=2)(q, docs, grades)
     """
 
+    function = staticmethod(listwise_wasserstein)
     defaults: ClassVar[dict[str, Any]] = {"order": 1}
-
-    def forward(
-        self, query: Tensor, documents: Tensor, relevance: Tensor, *, weights: Tensor | None = None
-    ) -> Tensor:
-        return listwise_wasserstein(
-            query,
-            documents,
-            relevance,
-            temperature=self.temperature.value,
-            order=self.order,
-            similarity=self.similarity,
-            weights=weights,
-            reduction=self.reduction,
-        )
 
 
 @register(
@@ -163,15 +114,4 @@ class ListNet(TemperatureLoss):
         >>> loss = ListNet(0.05)(q, docs, grades)
     """
 
-    def forward(
-        self, query: Tensor, documents: Tensor, relevance: Tensor, *, weights: Tensor | None = None
-    ) -> Tensor:
-        return listnet(
-            query,
-            documents,
-            relevance,
-            temperature=self.temperature.value,
-            similarity=self.similarity,
-            weights=weights,
-            reduction=self.reduction,
-        )
+    function = staticmethod(listnet)

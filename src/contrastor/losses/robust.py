@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from torch import Tensor
-
-from contrastor.engine.output import ContrastiveOutput
 from contrastor.functional.robust import rince
 from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.registry import LossSpec, register
@@ -33,33 +30,5 @@ class RINCE(TemperatureLoss):
         >>> loss = RINCE(0.1, q=0.5, lam=0.01)(img_emb, txt_emb)
     """
 
+    function = staticmethod(rince)
     defaults: ClassVar[dict[str, Any]] = {"q": 0.5, "lam": 0.01, "symmetric": True}
-
-    def forward(
-        self,
-        query: Tensor,
-        reference: Tensor,
-        *,
-        weights: Tensor | None = None,
-        return_output: bool = False,
-    ) -> Tensor | ContrastiveOutput:
-        run = {
-            "temperature": self.temperature(),
-            "q": self.q,
-            "lam": self.lam,
-            "similarity": self.similarity,
-            "weights": weights,
-            "reduction": self.reduction,
-            **self.run_options(),
-        }
-        forward = rince(query, reference, return_output=True, **run)
-        if not self.symmetric:
-            return forward if return_output else forward.loss
-        backward = rince(reference, query, return_output=True, **run)
-        output = ContrastiveOutput(
-            0.5 * (forward.per_anchor + backward.per_anchor),
-            forward.mask | backward.mask,
-            {},
-            0.5 * (forward.loss + backward.loss),
-        )
-        return output if return_output else output.loss

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from contrastor.engine.output import ContrastiveOutput
-from contrastor.engine.targets import Targets
 from contrastor.functional.siglip import siglip
 from contrastor.losses.base import TemperatureLoss
-from contrastor.losses.registry import LossSpec, Task, register
-
-
-def _siglip_options(task: Task) -> dict[str, Any]:
-    return {
-        "temperature": task.temperature,
-        "learnable": task.learnable_temperature,
-        "gather_distributed": task.distributed,
-    }
+from contrastor.losses.registry import LossSpec, register
 
 
 @register(
@@ -33,7 +23,6 @@ def _siglip_options(task: Task) -> dict[str, Any]:
         state="learnable temperature and bias",
         views=(2, 2),
         feed="pair",
-        options=_siglip_options,
         function=siglip,
     ),
 )
@@ -50,57 +39,20 @@ class SigLIP(TemperatureLoss):
         >>> loss = loss_fn(image_emb, text_emb)
     """
 
-    def __init__(
-        self,
-        temperature: float = 0.1,
-        bias: float = -10.0,
-        *,
-        learnable: bool = True,
-        temperature_range: tuple[float, float] = (1e-3, 1.0),
-        similarity: str = "cosine",
-        reduction: str = "mean",
-        execution: str = "auto",
-        tile_size: int | None = None,
-        gather_distributed: bool = False,
-    ) -> None:
-        super().__init__(
-            temperature,
-            learnable_temperature=learnable,
-            temperature_range=temperature_range,
-            similarity=similarity,
-            reduction=reduction,
-            execution=execution,
-            tile_size=tile_size,
-            gather_distributed=gather_distributed,
-        )
+    function = staticmethod(siglip)
+    defaults: ClassVar[dict[str, Any]] = {"bias": -10.0}
+    settings: ClassVar[dict[str, Any]] = {
+        "learnable_temperature": True,
+        "temperature_range": (1e-3, 1.0),
+    }
+
+    def __init__(self, temperature: float | None = None, bias: float = -10.0, **kwargs: Any):
+        """The bias is learnable with the temperature (``learnable_temperature``, default
+        True), else a buffer; both land in the ``state_dict``."""
+        super().__init__(temperature, bias=bias, **kwargs)
         value = torch.tensor(float(bias))
-        if learnable:
+        del self.bias  # the option's plain value, replaced by a tensor of the module
+        if self.temperature.learnable:
             self.bias = nn.Parameter(value)
         else:
             self.register_buffer("bias", value)
-
-    def forward(
-        self,
-        query: Tensor,
-        reference: Tensor,
-        *,
-        labels: Tensor | None = None,
-        reference_labels: Tensor | None = None,
-        targets: Tensor | Targets | None = None,
-        weights: Tensor | None = None,
-        return_output: bool = False,
-    ) -> Tensor | ContrastiveOutput:
-        return siglip(
-            query,
-            reference,
-            temperature=self.temperature(),
-            bias=self.bias,
-            labels=labels,
-            reference_labels=reference_labels,
-            targets=targets,
-            similarity=self.similarity,
-            weights=weights,
-            reduction=self.reduction,
-            return_output=return_output,
-            **self.run_options(),
-        )

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from contrastor._validation import check_same_length
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.functional.hierarchy import hierarchical_supcon, sbcl, subclass_labels
 from contrastor.functional.multihead import amcl
@@ -55,17 +56,7 @@ class HierarchicalSupCon(TemperatureLoss):
         >>> loss = HierarchicalSupCon(0.1)(z, paths)   # paths: (n, levels) ids, top first
     """
 
-    def forward(self, features: Views, paths: Tensor, *, weights: Tensor | None = None) -> Tensor:
-        run = self.run_options()
-        run.pop("exchange")
-        return hierarchical_supcon(
-            features,
-            paths,
-            temperature=self.temperature(),
-            weights=weights,
-            reduction=self.reduction,
-            **run,
-        )
+    function = staticmethod(hierarchical_supcon)
 
 
 @register(
@@ -157,13 +148,14 @@ class SBCL(TemperatureLoss):
         weights: Tensor | None = None,
         return_output: bool = False,
     ) -> Tensor | ContrastiveOutput:
+        check_same_length(labels, index, ("labels", "index"))
         sub = self.state.read("subclass", index).to(labels.device)
         sub = torch.where(sub < 0, labels.long(), sub)  # not clustered yet: one per class
         return sbcl(
             features,
             labels,
             sub,
-            temperature=self.temperature(),
+            temperature=self.temperature.argument(),
             weights=weights,
             reduction=self.reduction,
             return_output=return_output,
@@ -194,21 +186,12 @@ class SupReMix(TemperatureLoss):
         >>> loss = SupReMix(0.1, negatives=4, positives=4)(torch.stack([z1, z2], 1), y)
     """
 
+    function = staticmethod(supremix)
     defaults: ClassVar[dict[str, Any]] = {
         "negatives": 4,
         "positives": 4,
         "distance_weighting": True,
     }
-
-    def forward(self, features: Views, targets: Tensor, *, weights: Tensor | None = None) -> Tensor:
-        return supremix(
-            features,
-            targets,
-            temperature=self.temperature(),
-            weights=weights,
-            reduction=self.reduction,
-            **self.options(),
-        )
 
 
 @register(
@@ -302,7 +285,14 @@ class AMCL(nn.Module):
         self.phi = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
 
     def _heads(self, z: Tensor) -> Tensor:
-        return z.reshape(z.shape[0], self.heads, self.dim) if z.ndim == 2 else z
+        if z.ndim != 2:
+            return z
+        if z.shape[1] != self.heads * self.dim:
+            raise ValueError(
+                f"AMCL(dim={self.dim}, heads={self.heads}) splits (n, {self.heads * self.dim}) "
+                f"projections into heads, got shape {tuple(z.shape)}"
+            )
+        return z.reshape(z.shape[0], self.heads, self.dim)
 
     def forward(self, view_a: Tensor, view_b: Tensor, *, weights: Tensor | None = None) -> Tensor:
         return amcl(

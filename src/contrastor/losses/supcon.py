@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from torch import Tensor
 
 from contrastor.engine.output import ContrastiveOutput
-from contrastor.engine.targets import Targets
 from contrastor.functional.supcon import Views, dcl, dclw, nt_xent, supcon
 from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.registry import LossSpec, register
@@ -46,26 +45,7 @@ class SupCon(TemperatureLoss):
         >>> loss = loss_fn(z, labels)          # z: (n, V, d) or (n, d); labels: (n,)
     """
 
-    def forward(
-        self,
-        features: Views,
-        labels: Tensor | None = None,
-        *,
-        targets: Tensor | Targets | None = None,
-        weights: Tensor | None = None,
-        return_output: bool = False,
-    ) -> Tensor | ContrastiveOutput:
-        return supcon(
-            features,
-            labels,
-            temperature=self.temperature(),
-            targets=targets,
-            similarity=self.similarity,
-            weights=weights,
-            reduction=self.reduction,
-            return_output=return_output,
-            **self.run_options(),
-        )
+    function = staticmethod(supcon)
 
 
 class _ViewsLoss(TemperatureLoss):
@@ -75,19 +55,8 @@ class _ViewsLoss(TemperatureLoss):
 
     function = staticmethod(nt_xent)
 
-    def forward(
-        self, *views: Tensor, weights: Tensor | None = None, return_output: bool = False
-    ) -> Tensor | ContrastiveOutput:
-        return self.function(
-            _views(views),
-            temperature=self.temperature(),
-            similarity=self.similarity,
-            weights=weights,
-            reduction=self.reduction,
-            return_output=return_output,
-            **self.options(),
-            **self.run_options(),
-        )
+    def forward(self, *views: Tensor, **keywords: Any) -> Tensor | ContrastiveOutput:
+        return super().forward(_views(views), **keywords)
 
 
 @register(

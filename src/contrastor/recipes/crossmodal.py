@@ -94,7 +94,7 @@ def run(options: CrossModalOptions, progress: bool = True) -> RecipeResult:
             learnable_temperature=options.learnable_temperature,
         )
     else:
-        loss = SigLIP(options.temperature, learnable=options.learnable_temperature)
+        loss = SigLIP(options.temperature, learnable_temperature=options.learnable_temperature)
 
     robust = PairRobustness(options, len(top))
 

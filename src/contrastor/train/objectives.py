@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from contrastor import losses as L
-from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.output import ContrastiveOutput, average_directions
 from contrastor.engine.temperature import Temperature
 from contrastor.losses.registry import Task, lookup
 from contrastor.models.heads import ProjectionHead
@@ -114,12 +114,7 @@ def _momentum_keys(o: Objective, b: Batch, **kw: Any) -> Tensor | ContrastiveOut
     first, second = o.loss(b.z[0], k2, **kw), o.loss(b.z[1], k1, **kw)
     if not isinstance(first, ContrastiveOutput):
         return 0.5 * (first + second)
-    return ContrastiveOutput(
-        0.5 * (first.per_anchor + second.per_anchor),
-        first.mask | second.mask,
-        {},
-        0.5 * (first.loss + second.loss),
-    )
+    return average_directions(first, second)
 
 
 def _predict_target(o: Objective, b: Batch) -> Tensor:
