@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from contrastor.bench.measure import against_floor, floor_step, time_step
+from contrastor.bench.measure import floor_step, time_with_floor
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -134,10 +134,9 @@ def measure(method: str, batch: int, dim: int, repeats: int) -> dict:
     # warm-up (and compilation) below B = 16,384, where one call is seconds
     warmup = batch <= 4096 or method.endswith("-compiled")
     cpu = torch.device("cpu")
-    timing = time_step(step, cpu, repeats, warmup)
-    # then the loss and its products alone in turn: the machine's drift hits both alike
     floor = floor_step(batch, batch, dim, cpu)
-    _, ratio = against_floor(step, floor, cpu, floor_rounds(method, batch, dim))
+    rounds = floor_rounds(method, batch, dim)
+    timing, ratio = time_with_floor(step, floor, cpu, repeats, rounds, warmup)
     out = {"seconds": timing.seconds, "floor_ratio": ratio, "extra_mib": timing.extra_bytes / 2**20}
     if method.endswith("-auto"):
         from contrastor.engine.softmax import resolve_execution

@@ -32,6 +32,15 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def seconds(fn: Callable[[], object], device: torch.device) -> float:
+    """Wall time of one call of ``fn``, synchronised on accelerators."""
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
 def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
@@ -50,13 +59,7 @@ def time_step(
         base = _peak_rss()
     if warmup:
         step()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        step()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
+    times = [seconds(step, device) for _ in range(repeats)]
     peak = torch.cuda.max_memory_allocated(device) if cuda else _peak_rss()
     return Timing(statistics.median(times), max(0, peak - base))
 
@@ -82,13 +85,7 @@ def gemm_rate(d: int, dtype: torch.dtype, device: torch.device, size: int = 4096
     a = torch.randn(size, d, device=device, dtype=dtype)
     b = torch.randn(d, size, device=device, dtype=dtype)
     a @ b
-    best = float("inf")
-    for _ in range(5):
-        synchronize(device)
-        start = time.perf_counter()
-        a @ b
-        synchronize(device)
-        best = min(best, time.perf_counter() - start)
+    best = min(seconds(lambda: a @ b, device) for _ in range(5))
     return 2 * size * size * d / best
 
 
@@ -115,18 +112,22 @@ def floor_step(
 
 def against_floor(
     step: Callable[[], None], floor: Callable[[], None], device: torch.device, rounds: int
-) -> tuple[float, float]:
-    """``step`` and ``floor`` called in turn ``rounds`` times: the median of ``step``'s seconds
-    and the median of the per-round ratios ``step / floor``."""
-    seconds, ratios = [], []
-    for _ in range(rounds):
-        pair = []
-        for fn in (step, floor):
-            synchronize(device)
-            start = time.perf_counter()
-            fn()
-            synchronize(device)
-            pair.append(time.perf_counter() - start)
-        seconds.append(pair[0])
-        ratios.append(pair[0] / pair[1])
-    return statistics.median(seconds), statistics.median(ratios)
+) -> float:
+    """``step`` and ``floor`` called in turn ``rounds`` times: the median of the per-round
+    ratios ``step / floor``."""
+    ratios = [seconds(step, device) / seconds(floor, device) for _ in range(rounds)]
+    return statistics.median(ratios)
+
+
+def time_with_floor(
+    step: Callable[[], None],
+    floor: Callable[[], None],
+    device: torch.device,
+    repeats: int,
+    rounds: int,
+    warmup: bool = True,
+) -> tuple[Timing, float]:
+    """:func:`time_step` (time and memory first, so that the floor's buffers do not count),
+    then :func:`against_floor` over ``rounds`` rounds."""
+    timing = time_step(step, device, repeats, warmup)
+    return timing, against_floor(step, floor, device, rounds)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastor.bench import peers as P
-from contrastor.bench.measure import against_floor, floor_step, time_step
+from contrastor.bench.measure import floor_step, time_with_floor
 from contrastor.losses.registry import lookup
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -100,7 +100,9 @@ def _objective(args: argparse.Namespace) -> tuple[Callable, int, int]:
     return call, anchors, views
 
 
-def _row(name: str, seconds: float | None, extra: float | None, ratio: float, note: str) -> str:
+def _row(
+    name: str, seconds: float | None, extra: float | None, ratio: float | None, note: str
+) -> str:
     if seconds is None:
         return f"| {name} | {note} | | |"
     return f"| {name} | {seconds:.4f} | {ratio:.2f} | {extra / 2**20:.0f} |"
@@ -137,9 +139,8 @@ def run(args: argparse.Namespace) -> int:
     floor = floor_step(anchors, anchors, args.dim, device, dtype)
 
     def measured(go: Callable[[], None]) -> tuple[float, int, float]:
-        """Median time and extra memory, then the ratio to the floor from calls in turn."""
-        timing = time_step(go, device, args.repeats)
-        return timing.seconds, timing.extra_bytes, against_floor(go, floor, device, args.repeats)[1]
+        timing, ratio = time_with_floor(go, floor, device, args.repeats, args.repeats)
+        return timing.seconds, timing.extra_bytes, ratio
 
     label = f"contrastor {entry.api.split(' / ')[0]} ({args.execution})"
     rows.append(_row(label, *measured(step(call)), ""))
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         for name, load in PEERS.get(entry.name, []):
             peer = load(args.temperature, args.classes)
             if peer is None:
-                rows.append(_row(name, None, None, 0.0, "not installed"))
+                rows.append(_row(name, None, None, None, "not installed"))
                 continue
             unit = [F.normalize(x.detach(), dim=1).requires_grad_(True) for x in z]
 
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 rows.append(_row(name, *measured(step(peer_step)), ""))
             except (RuntimeError, MemoryError) as exc:
-                rows.append(_row(name, None, None, 0.0, f"failed: {str(exc)[:80]}"))
+                rows.append(_row(name, None, None, None, f"failed: {str(exc)[:80]}"))
         if entry.name not in PEERS:
             rows.append(f"| (no peer implements {entry.name}) | | | |")
     print(

@@ -22,7 +22,7 @@ of tiles. Matrix products follow :mod:`contrastor.engine.precision`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -31,6 +31,7 @@ from torch import Tensor
 
 from contrastor._validation import finite_nonnegative, require
 from contrastor.engine.precision import HALF, matmul, no_autocast, operand, operand_dtype
+from contrastor.engine.similarity import EPS, row_norms
 from contrastor.engine.targets import Targets
 
 
@@ -42,7 +43,10 @@ class Layout:
     nor negative), or ``None``; ``decoupled``: positives leave the denominator; ``tile``:
     block edge; ``keep``: keep the blocks' logits for backward instead of recomputing them;
     ``normalize``: cosine similarity, the rows' L2 norms folded into the scales of
-    :class:`Operands` (the kernel is given raw embeddings).
+    :class:`Operands` (the kernel is given raw embeddings); ``shape``: queries and
+    references. Derived: ``defined``, whether every query, and every reference as an anchor
+    of the reverse direction, is known from the layout alone to be defined
+    (:func:`_defined_everywhere`).
     """
 
     targets: Targets
@@ -50,7 +54,14 @@ class Layout:
     decoupled: bool
     tile: int
     keep: bool
-    normalize: bool = False
+    normalize: bool
+    shape: tuple[int, int]
+    defined: tuple[bool, bool] = field(init=False)
+
+    def __post_init__(self) -> None:
+        n, m = self.shape
+        both = tuple(_defined_everywhere(self, n, m, transposed) for transposed in (False, True))
+        object.__setattr__(self, "defined", both)
 
 
 def _blocks(n: int, m: int, tile: int) -> Iterator[tuple[int, int, int, int]]:
@@ -80,7 +91,7 @@ def _on_diagonal(offsets: tuple[int, ...], rows: int, cols: int, device: torch.d
     return mask
 
 
-def _rows_scaled(x: Tensor, scale: Tensor) -> Tensor:
+def rows_scaled(x: Tensor, scale: Tensor) -> Tensor:
     """``x`` with row i times ``scale`` (a scalar or one per row)."""
     return x * (scale.unsqueeze(1) if scale.ndim else scale)
 
@@ -97,69 +108,53 @@ class Operands:
     embeddings enter the tensor-core product exactly.
     """
 
+    #: what backward rebuilds it from (:meth:`saved`, :meth:`restore`)
+    FIELDS = ("query", "reference", "inv_t", "q_norm", "r_norm", "qa", "ra", "row", "col")
+
     def __init__(self, query: Tensor, reference: Tensor, inv_t: Tensor, normalize: bool) -> None:
         self.query, self.reference, self.inv_t = query, reference, inv_t
-        self.q_norm = self.r_norm = None
-        row, col = inv_t, None
+        self.q_norm = self.r_norm = self.col = None
+        self.row = inv_t
         if normalize:
-            self.q_norm = _row_norms(query)
-            self.r_norm = _row_norms(reference)
+            self.q_norm, self.r_norm = row_norms(query), row_norms(reference)
             finite = torch.isfinite(self.q_norm.sum() + self.r_norm.sum())
             require((finite, "the embeddings contain NaN or inf values (or a row norm overflows)"))
-            row, col = inv_t / self.q_norm, self.r_norm.reciprocal()
-        self.low = operand_dtype(query) in HALF
-        if self.low:
-            self.qa, self.ra, self.row, self.col = operand(query), operand(reference), row, col
+            self.row, self.col = inv_t / self.q_norm, self.r_norm.reciprocal()
+        if operand_dtype(query) in HALF:
+            self.qa, self.ra = operand(query), operand(reference)
         else:
-            self.qa = _rows_scaled(query, row)
-            self.ra = reference if col is None else _rows_scaled(reference, col)
-            self.row = self.col = None
-        self._row_scale, self._col_scale = row, col
+            self.qa = rows_scaled(query, self.row)
+            self.ra = reference if self.col is None else rows_scaled(reference, self.col)
+
+    @property
+    def low(self) -> bool:
+        """Low-precision operands: the scales multiply the products, not the operands."""
+        return self.qa.dtype in HALF
 
     def saved(self) -> tuple[Tensor | None, ...]:
-        """The tensors to rebuild it from in backward (:meth:`restore`)."""
-        return (
-            self.query,
-            self.reference,
-            self.inv_t,
-            self.q_norm,
-            self.r_norm,
-            self.qa,
-            self.ra,
-            self._row_scale,
-            self._col_scale,
-        )
+        return tuple(getattr(self, name) for name in self.FIELDS)
 
     @classmethod
     def restore(cls, saved: tuple[Tensor | None, ...]) -> Operands:
         ops = cls.__new__(cls)
-        ops.query, ops.reference, ops.inv_t, ops.q_norm, ops.r_norm, ops.qa, ops.ra = saved[:7]
-        ops._row_scale, ops._col_scale = saved[7:]
-        ops.low = ops.qa.dtype in HALF
-        ops.row, ops.col = (ops._row_scale, ops._col_scale) if ops.low else (None, None)
+        for name, value in zip(cls.FIELDS, saved, strict=True):
+            setattr(ops, name, value)
         return ops
 
     def logits(self, a: int, b: int, c: int, d: int) -> Tensor:
         """Float32 logits of the block ``[a:b, c:d]``."""
         out = matmul(_part(self.qa, a, b), _part(self.ra, c, d).T)
-        return self._post_scaled(out, a, b, c, d)
+        return self.post_scaled(out, a, b, c, d)
 
-    def _post_scaled(self, x: Tensor, a: int, b: int, c: int, d: int) -> Tensor:
-        """``x`` (a fresh block) times the scales not carried by low-precision operands."""
-        if self.row is not None:
-            x.mul_(self.row[a:b, None] if self.row.ndim else self.row)
+    def post_scaled(self, x: Tensor, a: int, b: int, c: int, d: int) -> Tensor:
+        """``x`` (a fresh block, scaled in place) times the scales that low-precision
+        operands do not carry; ``x`` itself for full-precision ones."""
+        if not self.low:
+            return x
+        x.mul_(self.row[a:b, None] if self.row.ndim else self.row)
         if self.col is not None:
             x.mul_(self.col[None, c:d])
         return x
-
-
-_EPS = 1e-12  # as F.normalize: shorter rows are divided by it
-#: number of tensors of :meth:`Operands.saved`
-_SAVED = 9
-
-
-def _row_norms(x: Tensor) -> Tensor:
-    return torch.linalg.vector_norm(x, dim=1).clamp_min_(_EPS)
 
 
 @dataclass
@@ -366,8 +361,7 @@ class _Gradients:
     def add(self, g: Tensor, a: int, b: int, c: int, d: int) -> None:
         """Fold in ``dL/dl`` of the block ``[a:b, c:d]`` (``g`` may be scaled in place)."""
         ops = self.ops
-        if ops.low:
-            g = ops._post_scaled(g, a, b, c, d)
+        g = ops.post_scaled(g, a, b, c, d)
         self.q.add(a, matmul(_cast(g, ops.ra.dtype), _part(ops.ra, c, d)))
         self.r.add(c, matmul(_cast(g.T, ops.qa.dtype), _part(ops.qa, a, b)))
 
@@ -377,9 +371,9 @@ class _Gradients:
         ops = self.ops
         grad_q, grad_r = self.q.result(), self.r.result()
         if not ops.low:
-            grad_q = _rows_scaled(grad_q, ops._row_scale)
-            if ops._col_scale is not None:
-                grad_r = _rows_scaled(grad_r, ops._col_scale)
+            grad_q = rows_scaled(grad_q, ops.row)
+            if ops.col is not None:
+                grad_r = rows_scaled(grad_r, ops.col)
         normalize = ops.q_norm is not None
         along = torch.linalg.vecdot(ops.query, grad_q) if want_t or normalize else None
         grad_t = None
@@ -396,11 +390,11 @@ class _Gradients:
 def _without_norm_share(grad: Tensor, x: Tensor, norm: Tensor, along: Tensor) -> Tensor:
     """``grad - (along / |x|^2) x`` row-wise: the share of a row's norm in the gradient of
     a normalised row (rows at the ``eps`` clamp have a constant norm)."""
-    coef = (along / norm.square()).masked_fill_(norm <= _EPS, 0.0)
+    coef = (along / norm.square()).masked_fill_(norm <= EPS, 0.0)
     return torch.addcmul(grad, x, coef.unsqueeze(1), value=-1.0)
 
 
-def defined_everywhere(layout: Layout, n: int, m: int, transposed: bool) -> bool:
+def _defined_everywhere(layout: Layout, n: int, m: int, transposed: bool) -> bool:
     """Whether every anchor is known, from the layout alone, to have a positive and a
     non-empty denominator (positives on diagonals covering every row, fewer exclusions per
     row than references); then the per-anchor masks and checks are skipped."""
@@ -462,7 +456,7 @@ class BlockSoftmax(torch.autograd.Function):
     ) -> tuple[Tensor, ...]:
         n, m = query.shape[0], reference.shape[0]
         ops = Operands(query, reference, inv_t, layout.normalize)
-        everywhere = [defined_everywhere(layout, n, m, k == 1) for k in range(1 + both)]
+        everywhere = layout.defined[: 1 + both]
         # defined everywhere with one diagonal of positives: one positive per anchor
         single = [full and len(layout.targets.diagonals) == 1 for full in everywhere]
         rows_state, cols_state = _Online(single[0]), _Online(single[-1]) if both else None
@@ -483,7 +477,7 @@ class BlockSoftmax(torch.autograd.Function):
         ]
         lse, counts = [s[0] for s in stats], [s[2] for s in stats]
         ctx.save_for_backward(*ops.saved(), *lse, *counts)
-        ctx.config = (layout, both, query.dtype, reference.dtype, everywhere)
+        ctx.config = (layout, both, query.dtype, reference.dtype)
         ctx.kept = kept
         ctx.mark_non_differentiable(*outputs[3::4])
         ctx.set_materialize_grads(False)
@@ -491,9 +485,11 @@ class BlockSoftmax(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
-        layout, both, q_dtype, r_dtype, everywhere = ctx.config
+        layout, both, q_dtype, r_dtype = ctx.config
+        everywhere = layout.defined
         saved = ctx.saved_tensors
-        ops, saved = Operands.restore(saved[:_SAVED]), saved[_SAVED:]
+        fields = len(Operands.FIELDS)
+        ops, saved = Operands.restore(saved[:fields]), saved[fields:]
         kept = iter(ctx.kept)
         lse, count = saved[: len(saved) // 2], saved[len(saved) // 2 :]
         tiny = torch.finfo(lse[0].dtype).tiny

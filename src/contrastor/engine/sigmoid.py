@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from contrastor._validation import require
-from contrastor.engine.blocks import BlockSigmoid, defined_everywhere
+from contrastor.engine.blocks import BlockSigmoid
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.softmax import kernel_call
 from contrastor.engine.targets import Targets
@@ -53,7 +53,7 @@ def sigmoid_objective(
     )
     b = bias.to(device=query.device, dtype=query.dtype)
     positive, negative, count = BlockSigmoid.apply(q, r, inv_t, b, layout)
-    if not defined_everywhere(layout, q.shape[0], r.shape[0], False):
+    if not layout.defined[0]:
         require((count.sum() > 0, "no anchor has a positive in this batch: the loss is undefined"))
     return ContrastiveOutput(
         per_anchor=positive + negative,

@@ -16,13 +16,27 @@ from torch import Tensor
 from contrastor.engine.precision import compute_dtype
 
 SIMILARITIES = ("cosine", "dot")
-_EPS = 1e-12
+#: as ``F.normalize``: a row shorter than this is divided by it
+EPS = 1e-12
 
 
 def check_similarity(similarity: str) -> str:
     if similarity not in SIMILARITIES:
         raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
     return similarity
+
+
+def folded(similarity: str) -> tuple[bool, str]:
+    """``(normalize, prepared_as)`` for a loss whose kernel folds cosine normalisation into
+    its scales: whether the kernel normalises, and what :func:`prepare` still applies (the
+    cast only, ``"dot"``, when it does)."""
+    normalize = check_similarity(similarity) == "cosine"
+    return normalize, "dot" if normalize else similarity
+
+
+def row_norms(x: Tensor) -> Tensor:
+    """``max(|x_i|, eps)`` over the last dimension."""
+    return torch.linalg.vector_norm(x, dim=-1).clamp_min_(EPS)
 
 
 def prepare(x: Tensor, similarity: str) -> Tensor:
@@ -41,7 +55,7 @@ class UnitRows(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: Tensor) -> Tensor:
-        norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min_(_EPS)
+        norm = row_norms(x).unsqueeze_(-1)
         y = x / norm
         ctx.save_for_backward(y, norm)
         return y
@@ -49,7 +63,7 @@ class UnitRows(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
         y, norm = ctx.saved_tensors
-        along = torch.linalg.vecdot(g, y).unsqueeze_(-1).masked_fill_(norm <= _EPS, 0.0)
+        along = torch.linalg.vecdot(g, y).unsqueeze_(-1).masked_fill_(norm <= EPS, 0.0)
         return torch.addcmul(g, y, along, value=-1.0).div_(norm)
 
 

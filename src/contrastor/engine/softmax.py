@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from contrastor.engine.blocks import BlockSoftmax, Layout, defined_everywhere
+from contrastor.engine.blocks import BlockSoftmax, Layout
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.targets import Targets
 
@@ -94,8 +94,7 @@ def softmax_objective(
         decoupled=decoupled,
         normalize=normalize,
     )
-    complete = defined_everywhere(call[3], query.shape[0], reference.shape[0], False)
-    return _assemble(*BlockSoftmax.apply(*call), positive_weight, complete)
+    return _assemble(*BlockSoftmax.apply(*call), positive_weight, call[3].defined[0])
 
 
 def symmetric_softmax_objective(
@@ -124,8 +123,7 @@ def symmetric_softmax_objective(
             normalize=normalize,
         )
         stats = BlockSoftmax.apply(*call, True)
-        n, m, layout = query.shape[0], reference.shape[0], call[3]
-        complete = [defined_everywhere(layout, n, m, k == 1) for k in range(2)]
+        complete = call[3].defined
         return _assemble(*stats[:4], None, complete[0]), _assemble(*stats[4:], None, complete[1])
     run = {
         "decoupled": decoupled,
@@ -161,7 +159,7 @@ def kernel_call(
     inv_t = inverse_temperature
     if inv_t.dtype != query.dtype:
         inv_t = inv_t.to(query.dtype)
-    layout = Layout(targets, self_offset, decoupled, tile, keep, normalize)
+    layout = Layout(targets, self_offset, decoupled, tile, keep, normalize, (n, m))
     return query, reference, inv_t, layout
 
 

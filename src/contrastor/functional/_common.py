@@ -10,7 +10,7 @@ from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_same_dim, require
 from contrastor.engine.output import ContrastiveOutput, check_reduction, reduce
-from contrastor.engine.similarity import prepare
+from contrastor.engine.similarity import folded, prepare
 from contrastor.engine.targets import Targets, resolve_targets
 from contrastor.engine.temperature import inverse_temperature
 from contrastor.scale.distributed import LOCAL, Exchange
@@ -57,12 +57,10 @@ def prepare_pair(
     """Check, prepare (similarity, temperature) and gather a (query, reference) batch.
     ``fold``: leave cosine normalisation to the objective's kernel (``normalize=``), which
     folds it into the scales of its products."""
-    normalize = fold and similarity == "cosine"
+    normalize, similarity = folded(similarity) if fold else (False, similarity)
     check_pair(query, reference, values=not normalize)  # the kernel checks the row norms
     ex = exchange or LOCAL
     common = torch.promote_types(query.dtype, reference.dtype)
-    if normalize:
-        similarity = "dot"  # the cast only: the kernel normalises
     q, r = prepare(query.to(common), similarity), prepare(reference.to(common), similarity)
     everyone = gather_prepared(ex, reference, r, similarity)
     target = gathered_targets(

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from contrastor._validation import check_embeddings
+from contrastor.engine.blocks import rows_scaled
 from contrastor.engine.output import ContrastiveOutput, symmetric_result
 from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import prepare
@@ -135,8 +136,7 @@ def _add_anchor_negatives(
             f"anchor_negatives must have shape ({q.shape[0]}, k, {q.shape[1]}), "
             f"got {tuple(negatives.shape)}"
         )
-    scale = inv_t.reshape(-1, 1) if inv_t.ndim else inv_t
-    logits = torch.einsum("nd,nkd->nk", q, prepare(negatives, similarity)) * scale
+    logits = rows_scaled(torch.einsum("nd,nkd->nk", q, prepare(negatives, similarity)), inv_t)
     negative = torch.logaddexp(output.terms["negative"], torch.logsumexp(logits, 1))
     negative = torch.where(output.mask, negative, torch.zeros_like(negative))
     positive = output.terms["positive"]

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contrastor._validation import check_embeddings
+from contrastor.engine.blocks import rows_scaled
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.partition import log_partition
 from contrastor.engine.precision import full_precision
@@ -237,8 +238,7 @@ def listwise_wasserstein(
 
 def _tempered(scores: Tensor, temperature: float | Tensor) -> Tensor:
     """``scores / tau`` for a list per row: tau a number, a (learnable) scalar or one per row."""
-    inv_t = inverse_temperature(temperature, scores)
-    return scores * (inv_t.unsqueeze(1) if inv_t.ndim else inv_t)
+    return rows_scaled(scores, inverse_temperature(temperature, scores))
 
 
 def _w2_squared(cp: Tensor, ct: Tensor, grades: Tensor) -> Tensor:

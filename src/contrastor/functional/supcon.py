@@ -10,7 +10,7 @@ from torch import Tensor
 from contrastor._validation import check_labels
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.precision import full_precision
-from contrastor.engine.similarity import check_similarity, prepare
+from contrastor.engine.similarity import folded, prepare
 from contrastor.engine.softmax import softmax_objective
 from contrastor.engine.targets import (
     LabelTargets,
@@ -78,14 +78,13 @@ def supcon(
         >>> loss = supcon(z, y, temperature=0.1)
         >>> per_view = supcon(z, y, reduction="none")  # shape (16, 2)
     """
-    normalize = check_similarity(similarity) == "cosine"  # folded into the kernel
+    normalize, cast = folded(similarity)  # the kernel normalises and checks the row norms
     stacked, n, views = stack_views(features, "features", values=not normalize)
     if views == 1 and labels is None and targets is None:
         raise ValueError(
             "one view without labels has no positives: give labels or at least two views"
         )
     ex = exchange or LOCAL
-    cast = "dot" if normalize else similarity
     z = prepare(stacked, cast)
     inv_t = inverse_temperature(temperature, z)
     if inv_t.ndim == 1:

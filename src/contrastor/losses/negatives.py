@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from torch import Tensor
-
-from contrastor.engine.output import ContrastiveOutput
 from contrastor.functional.negatives import cacr, debiased_contrastive
 from contrastor.losses.base import DeclaredLoss
 from contrastor.losses.registry import LossSpec, Task, register
-from contrastor.losses.supcon import _views, _ViewsLoss
+from contrastor.losses.supcon import TakesViews, _ViewsLoss
 
 
 def _with_class_prior(task: Task) -> dict[str, Any]:
@@ -74,7 +71,7 @@ class DebiasedContrastive(_ViewsLoss):
         function=cacr,
     ),
 )
-class CACR(DeclaredLoss):
+class CACR(TakesViews, DeclaredLoss):
     """Contrastive attraction and contrastive repulsion (see
     :func:`contrastor.functional.cacr`). Zheng et al., TMLR 2023.
 
@@ -89,6 +86,3 @@ class CACR(DeclaredLoss):
         "attraction_weight": 1.0,
         "repulsion_weight": 1.0,
     }
-
-    def forward(self, *views: Tensor, **keywords: Any) -> Tensor | ContrastiveOutput:
-        return super().forward(_views(views), **keywords)

@@ -48,15 +48,19 @@ class SupCon(TemperatureLoss):
     function = staticmethod(supcon)
 
 
-class _ViewsLoss(TemperatureLoss):
-    """A label-free multi-view loss: ``loss(v1, v2, ...)``, ``loss([v1, v2])`` or
-    ``loss(z)`` with ``z`` of shape ``(n, V, d)``; ``function`` is its functional form, called
-    with the loss's own ``defaults`` options."""
-
-    function = staticmethod(nt_xent)
+class TakesViews:
+    """Mixin of a declared loss whose function takes the views first: the module is called
+    as ``loss(v1, v2, ...)``, ``loss([v1, v2])`` or ``loss(z)`` with ``z`` of shape
+    ``(n, V, d)``."""
 
     def forward(self, *views: Tensor, **keywords: Any) -> Tensor | ContrastiveOutput:
         return super().forward(_views(views), **keywords)
+
+
+class _ViewsLoss(TakesViews, TemperatureLoss):
+    """A label-free multi-view loss with a temperature (``function``: its functional form)."""
+
+    function = staticmethod(nt_xent)
 
 
 @register(
