@@ -146,6 +146,10 @@ def measure(method: str, batch: int, dim: int, repeats: int) -> dict:
     return out
 
 
+def burst_for(batch: int) -> int:
+    return 6 if batch < 1024 else 2
+
+
 def interleaved(methods: list[str], batch: int, dim: int, rounds: int) -> dict:
     """Child process: the methods of one family in turn, ``rounds`` times, so that the
     machine's drift hits them alike; each turn is a burst of calls of one method (6 below
@@ -155,7 +159,7 @@ def interleaved(methods: list[str], batch: int, dim: int, rounds: int) -> dict:
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
     fns = {m: fn for m in methods if (fn := build(m)) is not None}
     q, r = unit_inputs(batch, dim)
-    burst = 6 if batch < 1024 else 2
+    burst = burst_for(batch)
     times: dict[str, list[float]] = {m: [] for m in fns}
     for turn in range(rounds + 1):
         for m, fn in fns.items():
@@ -210,12 +214,25 @@ def side_by_side(results: dict, timeout: float) -> dict:
             groups.setdefault((family, batch, dim), []).append((name, method))
     out = {}
     for (family, batch, dim), members in groups.items():
-        res = child(
-            "interleaved", [[m for _, m in members], batch, dim, 2 * repeats_for(batch)], timeout
-        )
+        call = sum(results[((family, name), batch, dim)]["seconds"] for name, _ in members)
+        rounds = interleaved_rounds(batch, call)
+        res = child("interleaved", [[m for _, m in members], batch, dim, rounds], timeout)
         if "failed" not in res:
             out[(family, batch, dim)] = {name: res[m] for name, m in members if m in res}
     return out
+
+
+#: wall-clock budget of one interleaved process, seconds
+INTERLEAVED_BUDGET = 120.0
+
+
+def interleaved_rounds(batch: int, call: float) -> int:
+    """Rounds for one family: twice the separate repetitions, fewer (at least three) where
+    one round of its methods (``call`` seconds per call, all methods) would overrun
+    :data:`INTERLEAVED_BUDGET` (pytorch-metric-learning's NT-Xent takes seconds a call at
+    B = 256)."""
+    fits = int(INTERLEAVED_BUDGET / (call * burst_for(batch)))
+    return max(3, min(2 * repeats_for(batch), fits))
 
 
 def plan(quick: bool) -> list[tuple[tuple[str, str], int, int]]:
@@ -363,11 +380,11 @@ def main() -> None:
         '(`execution="auto"`, the path it chose in brackets); `contrastor compiled` is the',
         "same call under `torch.compile` (inductor), timed after its compilation, against the",
         "peers' eager calls. The ratios up to B = 4,096 come from one more process per loss and",
-        "size that calls its methods in turn, round after round (twice the repetitions above),",
-        "each turn a burst of 6 calls of one method below B = 1,024 and of 2 from there, the",
-        "first call of a burst untimed (it pays for the other methods' caches, not for the",
-        "steady state of a training loop), medians of the timed calls; larger sizes use the",
-        "separate cases.",
+        "size that calls its methods in turn, round after round (twice the repetitions above,",
+        "fewer, at least 3, where that would overrun two minutes), each turn a burst of 6",
+        "calls of one method below B = 1,024 and of 2 from there, the first call of a burst",
+        "untimed (it pays for the other methods' caches, not for the steady state of a training",
+        "loop), medians of the timed calls; larger sizes use the separate cases.",
         "",
         "Command: `python benchmarks/run_all.py"
         + (" --quick" if args.quick else "")
