@@ -33,7 +33,7 @@ from contrastor.noise import (
     shuffle_pairs,
 )
 from contrastor.recipes.text import cached_states, evaluate
-from contrastor.train.schedule import warmup_cosine
+from contrastor.run.schedule import warmup_cosine
 
 sys.path.insert(0, str(Path(__file__).parent))
 from training_runs import Results, machine

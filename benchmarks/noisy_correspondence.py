@@ -47,7 +47,7 @@ from contrastor.noise import (
     small_loss_selection,
 )
 from contrastor.recipes.crossmodal import halves, two_towers
-from contrastor.train.schedule import warmup_cosine
+from contrastor.run.schedule import warmup_cosine
 
 sys.path.insert(0, str(Path(__file__).parent))
 from training_runs import Results, latest_settings, machine

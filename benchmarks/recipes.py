@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from contrastor.train.report import METRIC_NAMES
+from contrastor.run.page import METRIC_NAMES
 from training_runs import Results, machine
 
 HERE = Path(__file__).parent

@@ -432,10 +432,10 @@ def conr(f, y, p, omega, eta, tau):
     return out
 
 
-def amcl(a, b, phi, beta, tau_range, topk):
+def amcl(a, b, phi, beta, temperature_range, topk):
     """a, b: (n, H, d); phi: a function on one vector (list) returning a list."""
     n, H, d = a.shape
-    low, high = tau_range
+    low, high = temperature_range
     out = [[0.0, 0.0] for _ in range(n)]
     for h in range(H):
         Z = _rows(a[:, h]) + _rows(b[:, h])

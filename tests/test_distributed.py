@@ -84,7 +84,7 @@ def _loss_modules(gather: bool) -> dict[str, nn.Module]:
         "cacr": L.CACR(repulsion_temperature=2.0, **g),
         "mv_info_nce": L.MVInfoNCE(0.2, **g),
         "mv_dhel_tiled": L.MVDHEL(0.2, execution="tiled", tile_size=4, **g),
-        "barlow_twins": L.BarlowTwins(0.01, **g),
+        "barlow_twins": L.BarlowTwins(off_diagonal_weight=0.01, **g),
         "vicreg": L.VICReg(**g),
         "global_sogclr": L.GlobalContrastive(N, 0.3, gamma=0.6, **g),
         "sbcl": _sbcl(g),

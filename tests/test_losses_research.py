@@ -74,7 +74,7 @@ def test_z_loss_matches_reference_and_is_shift_scale_invariant(gen):
         CF.z_loss(logits, torch.tensor([0, 5, 1, 1, 1, 1]))
     with pytest.raises(ValueError, match="two classes"):
         CF.z_loss(logits[:, :1], target)
-    assert torch.allclose(L.ZLoss(2.0, 0.5)(logits, target), got.mean())
+    assert torch.allclose(L.ZLoss(a=2.0, b=0.5)(logits, target), got.mean())
 
 
 def test_predictive_cosine_stops_the_target_gradient(gen):

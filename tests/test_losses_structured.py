@@ -121,15 +121,15 @@ def test_amcl_matches_reference(gen):
             for row, bi in zip(w, c, strict=True)
         ]
 
-    got = CF.amcl(a, b, phi, beta=0.05, tau_range=(0.05, 2.0), topk=4, reduction="none")
+    got = CF.amcl(a, b, phi, beta=0.05, temperature_range=(0.05, 2.0), topk=4, reduction="none")
     expected = ref.amcl(a, b, phi_list, 0.05, (0.05, 2.0), 4)
     assert torch.allclose(got, torch.tensor(expected, dtype=torch.float64), rtol=1e-10)
     x = a.clone().requires_grad_(True)
     assert torch.autograd.gradcheck(
-        lambda t: CF.amcl(t, b, phi, tau_range=(0.05, 2.0), topk=3), (x,), atol=1e-6
+        lambda t: CF.amcl(t, b, phi, temperature_range=(0.05, 2.0), topk=3), (x,), atol=1e-6
     )
     # the temperature network trains with the loss
-    loss_fn = L.AMCL(dim=3, heads=2, tau_range=(0.05, 2.0)).double()
+    loss_fn = L.AMCL(dim=3, heads=2, temperature_range=(0.05, 2.0)).double()
     loss_fn(a.reshape(5, 6), b.reshape(5, 6)).backward()
     assert all(p.grad is not None for p in loss_fn.phi.parameters())
     with pytest.raises(ValueError, match="same shape"):

@@ -118,7 +118,52 @@ def _cases(g):
             L.SupReMix(0.2, negatives=2, positives=2)(z, y, generator=_seeded()),
             CF.supremix(z, y, temperature=0.2, negatives=2, positives=2, generator=_seeded()),
         ),
+        (
+            "alignment",
+            L.Alignment(alpha=1.5, reduction="none")(q, r),
+            CF.alignment(q, r, alpha=1.5, reduction="none"),
+        ),
+        ("uniformity", L.Uniformity(t=3.0)(q), CF.uniformity(q, t=3.0)),
+        (
+            "align_uniform",
+            L.AlignUniform(weight=0.5, t=1.0)(q, r),
+            CF.alignment(q, r) + 0.25 * (CF.uniformity(q, t=1.0) + CF.uniformity(r, t=1.0)),
+        ),
+        (
+            "barlow_twins",
+            L.BarlowTwins(off_diagonal_weight=0.01)(q, r),
+            CF.barlow_twins(q, r, off_diagonal_weight=0.01),
+        ),
+        (
+            "vicreg",
+            L.VICReg(variance_weight=5.0)(q, r),
+            CF.vicreg(q, r, invariance_weight=25.0, variance_weight=5.0, covariance_weight=1.0),
+        ),
+        (
+            "predictive_cosine",
+            L.PredictiveCosine()(q, r, guide, z[:, 0]),
+            0.5 * (CF.predictive_cosine(q, z[:, 0]) + CF.predictive_cosine(r, guide)),
+        ),
+        (
+            "z_loss",
+            L.ZLoss(a=2.0, b=0.5, reduction="sum")(q, labels),
+            CF.z_loss(q, labels, a=2.0, b=0.5, reduction="sum"),
+        ),
+        (
+            "conr",
+            L.ConR(0.2, threshold=0.3)(q, y, y.flip(0), weights=w),
+            CF.conr(q, y, y.flip(0), threshold=0.3, temperature=0.2, weights=w),
+        ),
+        _amcl(q, r),
     ]
+
+
+def _amcl(q, r):
+    module = L.AMCL(dim=4, heads=2, topk=3, temperature_range=(0.05, 1.0)).double()
+    value = module(q, r)
+    heads = (q.reshape(N, 2, 4), r.reshape(N, 2, 4))
+    want = CF.amcl(*heads, module.phi, topk=3, temperature_range=(0.05, 1.0))
+    return "amcl", value, want
 
 
 def test_modules_compute_their_functional():

@@ -105,3 +105,13 @@ def test_per_sample_claim(name):
     assert output.per_anchor.shape[0] == 12 and torch.isfinite(output.loss), name
     torch.manual_seed(2)
     torch.testing.assert_close(output.loss, fresh.feed(fresh, batch))
+
+
+def test_module_docstrings_say_what_users_look_for():
+    """Each registered module's docstring gives its inputs and shapes, what counts as a
+    positive, recommended settings, related losses and an example, in that order."""
+    sections = ("Inputs:", "Positives:", "Settings:", "Related:", "Example:")
+    for spec in specs():
+        doc = spec.module.__doc__ or ""
+        found = [doc.find(f"\n    {s}") for s in sections]
+        assert -1 not in found and found == sorted(found), (spec.name, found)

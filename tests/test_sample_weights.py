@@ -43,7 +43,7 @@ def _seeded() -> torch.Generator:
 PHI = _phi()
 CALLS: dict[str, Callable[..., torch.Tensor]] = {
     "amcl": lambda x, **kw: CF.amcl(
-        x["docs"][:, :2], x["docs"][:, 2:], PHI, topk=3, tau_range=(0.05, 1.0), **kw
+        x["docs"][:, :2], x["docs"][:, 2:], PHI, topk=3, temperature_range=(0.05, 1.0), **kw
     ),
     "false_negative_cancellation": lambda x, **kw: CF.false_negative_cancellation(
         x["a"], x["b"], x["suspects"], mode="attract", **kw

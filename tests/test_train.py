@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from contrastor.losses.registry import lookup, names, trainable
-from contrastor.train.checkpoint import read_metadata
+from contrastor.run.checkpoint import read_metadata
 from contrastor.train.config import load_config
 from contrastor.train.loop import CHECKPOINT, Run, derived_generator, embed, train
 

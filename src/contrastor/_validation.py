@@ -9,7 +9,7 @@ type checks always run).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -18,6 +18,8 @@ from torch import Tensor
 _enabled = True
 #: flags of the loss call in progress, read together when it ends (None: outside a call)
 _pending: list[tuple[Tensor, str]] | None = None
+#: state updates of that call, run once its flags pass
+_updates: list[Callable[[], None]] | None = None
 
 
 def set_validation(enabled: bool) -> None:
@@ -78,18 +80,35 @@ def _raise_failed(conditions: list[tuple[Tensor, str]]) -> None:
 @contextmanager
 def deferred_checks() -> Iterator[None]:
     """Collect the value checks of a block and read them in one sync when it ends (also when
-    it raises: a failed check explains the error better than what it caused)."""
-    global _pending
+    it raises: a failed check explains the error better than what it caused); the state
+    updates given to :func:`when_valid` inside it run after the checks pass."""
+    global _pending, _updates
     if _pending is not None:
         yield
         return
-    _pending = []
+    _pending, _updates = [], []
     try:
         yield
-    finally:
-        failed, _pending = _pending, None
+    except BaseException:
+        failed, _pending, _updates = _pending, None, None
         if failed:
             _raise_failed(failed)
+        raise
+    failed, updates, _pending, _updates = _pending, _updates, None, None
+    if failed:
+        _raise_failed(failed)
+    for update in updates:
+        update()
+
+
+def when_valid(update: Callable[[], None]) -> None:
+    """Run ``update`` (a stateful loss's change of its state) once the checks of the loss
+    call in progress have passed, so that a refused batch leaves no trace; at once outside
+    a call (the checks so far have raised already)."""
+    if _updates is None:
+        update()
+    else:
+        _updates.append(update)
 
 
 def check_embeddings(

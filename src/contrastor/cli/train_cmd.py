@@ -114,9 +114,9 @@ def run(args: argparse.Namespace) -> int:
         return run_recipe_command(args)
     if args.set:
         raise ValueError("--set gives recipe options: add --recipe NAME")
+    from contrastor.run.page import format_table
     from contrastor.train.config import field_names, load_config
     from contrastor.train.loop import train
-    from contrastor.train.report import format_table
 
     overrides = {name: getattr(args, name) for name in field_names()}
     config = load_config(args.config, **overrides)
@@ -139,8 +139,8 @@ def run_recipe_command(args: argparse.Namespace) -> int:
     import yaml
 
     from contrastor.recipes import get_recipe, run_recipe
+    from contrastor.run.page import format_table
     from contrastor.train.config import field_names, read_options
-    from contrastor.train.report import format_table
 
     recipe = get_recipe(args.recipe)
     overrides = read_options(args.config) if args.config else {}

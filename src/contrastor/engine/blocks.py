@@ -350,8 +350,9 @@ class _Gradients:
     With ``G = dL/dl`` the block products give ``D^q_i = row_i sum_j G_ij col_j r_j`` and
     ``D^r_j = col_j sum_i G_ij row_i q_i`` (for low-precision operands the scales multiply
     ``G`` first); ``S_i = q_i . D^q_i = sum_j G_ij l_ij``. Then ``dL/d(1/tau_i) = S_i tau_i``,
-    and cosine similarity adds the norms' share ``dq_i = D^q_i - S_i q_i / |q_i|^2`` (none
-    for rows shorter than eps, as ``F.normalize``), ``dr_j`` likewise.
+    and cosine similarity adds the norms' share ``dq_i = D^q_i - S_i q_i / |q_i|^2`` (rows
+    shorter than eps get no gradient, as :class:`~contrastor.engine.similarity.UnitRows`),
+    ``dr_j`` likewise.
     """
 
     def __init__(self, ops: Operands) -> None:
@@ -389,9 +390,9 @@ class _Gradients:
 
 def _without_norm_share(grad: Tensor, x: Tensor, norm: Tensor, along: Tensor) -> Tensor:
     """``grad - (along / |x|^2) x`` row-wise: the share of a row's norm in the gradient of
-    a normalised row (rows at the ``eps`` clamp have a constant norm)."""
-    coef = (along / norm.square()).masked_fill_(norm <= EPS, 0.0)
-    return torch.addcmul(grad, x, coef.unsqueeze(1), value=-1.0)
+    a normalised row; zero for rows at the ``eps`` clamp, as :class:`UnitRows`."""
+    coef = (along / norm.square()).unsqueeze_(1)
+    return torch.addcmul(grad, x, coef, value=-1.0).masked_fill_((norm <= EPS).unsqueeze_(1), 0.0)
 
 
 def _defined_everywhere(layout: Layout, n: int, m: int, transposed: bool) -> bool:

@@ -45,13 +45,21 @@ def prepare(x: Tensor, similarity: str) -> Tensor:
     if x.dtype != dtype:
         x = x.to(dtype)
     if check_similarity(similarity) == "cosine":
-        x = UnitRows.apply(x)
+        x = unit_rows(x)
     return x
+
+
+def unit_rows(x: Tensor) -> Tensor:
+    """``x / max(|x|, eps)`` over the last dimension (``F.normalize``), with no gradient for
+    rows shorter than ``eps`` (:class:`UnitRows`)."""
+    return UnitRows.apply(x)
 
 
 class UnitRows(torch.autograd.Function):
     """``y = x / max(|x|, eps)`` row-wise (``F.normalize``) as one autograd node, with the
-    backward ``(g - y (g . y)) / |x|`` (``g / eps`` for rows shorter than ``eps``)."""
+    backward ``(g - y (g . y)) / |x|``. A row shorter than ``eps`` (a zero embedding) has no
+    direction to move along: its gradient is zero, where ``F.normalize`` gives ``g / eps``,
+    about 1e12 times the others."""
 
     @staticmethod
     def forward(ctx: Any, x: Tensor) -> Tensor:
@@ -63,8 +71,8 @@ class UnitRows(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> Tensor:
         y, norm = ctx.saved_tensors
-        along = torch.linalg.vecdot(g, y).unsqueeze_(-1).masked_fill_(norm <= EPS, 0.0)
-        return torch.addcmul(g, y, along, value=-1.0).div_(norm)
+        along = torch.linalg.vecdot(g, y).unsqueeze_(-1)
+        return torch.addcmul(g, y, along, value=-1.0).div_(norm).masked_fill_(norm <= EPS, 0.0)
 
 
 def similarity_matrix(query: Tensor, reference: Tensor, similarity: str = "cosine") -> Tensor:

@@ -1,7 +1,7 @@
 """Pure functional losses: tensors in, a loss (or a ``ContrastiveOutput``) out."""
 
 from contrastor.functional.crossmodal import contrastive_gap, cwcl, symile
-from contrastor.functional.geometry import alignment, uniformity
+from contrastor.functional.geometry import align_uniform, alignment, uniformity
 from contrastor.functional.hierarchy import hierarchical_supcon, sbcl, subclass_labels
 from contrastor.functional.infonce import info_nce
 from contrastor.functional.mixing import mix_hard_negatives
@@ -27,6 +27,7 @@ from contrastor.functional.supcon import dcl, dclw, nt_xent, supcon
 from contrastor.functional.whitening import shuffled_group_whitening, whitened_contrastive
 
 __all__ = [
+    "align_uniform",
     "alignment",
     "amcl",
     "barlow_twins",

@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_same_length
 from contrastor.engine.output import ContrastiveOutput, check_reduction
 from contrastor.engine.precision import full_precision
-from contrastor.engine.similarity import compute_dtype
+from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.engine.targets import ComparatorTargets
 from contrastor.functional._common import check_pair, finish
 from contrastor.functional.geometry import alignment, uniformity
@@ -60,7 +59,7 @@ def cwcl(
     guide = reference if guide is None else guide
     check_embeddings(guide, "guide")
     check_same_length(query, guide, ("query", "guide"))
-    g = F.normalize(guide.detach().to(compute_dtype(guide.dtype)), dim=-1)
+    g = unit_rows(guide.detach().to(compute_dtype(guide.dtype)))
     ex = exchange or LOCAL
     if symmetric and ex.world_size > 1:
         raise ValueError("CWCL across ranks is one-directional: pass symmetric=False")
@@ -179,7 +178,7 @@ def symile(
     if len(shapes) != 1:
         raise ValueError(f"all modalities must have the same shape, got {sorted(shapes)}")
     n, count = modalities[0].shape[0], len(modalities)
-    xs = [F.normalize(x.to(compute_dtype(x.dtype)), dim=-1) for x in modalities]
+    xs = [unit_rows(x.to(compute_dtype(x.dtype))) for x in modalities]
     if present is not None:
         if present.shape != (n, count) or present.dtype != torch.bool:
             raise ValueError(f"present must be a ({n}, {count}) bool tensor")
@@ -187,7 +186,7 @@ def symile(
             raise ValueError("give the `missing` embeddings that replace absent modalities")
         if missing.shape != (count, xs[0].shape[1]):
             raise ValueError(f"missing must have shape ({count}, {xs[0].shape[1]})")
-        fill = F.normalize(missing.to(xs[0]), dim=-1)
+        fill = unit_rows(missing.to(xs[0]))
         xs = [torch.where(present[:, m : m + 1], x, fill[m].expand_as(x)) for m, x in enumerate(xs)]
     outputs = []
     for m in range(count):

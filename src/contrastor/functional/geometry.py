@@ -6,20 +6,19 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_positive, check_same_length
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.precision import full_precision
-from contrastor.engine.similarity import compute_dtype
+from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.functional._common import check_pair, finish
 from contrastor.scale.distributed import LOCAL, Exchange
 
 
 def _embed(x: Tensor, normalize: bool) -> Tensor:
     x = x.to(compute_dtype(x.dtype))
-    return F.normalize(x, dim=-1) if normalize else x
+    return unit_rows(x) if normalize else x
 
 
 def squared_distances(x: Tensor, y: Tensor) -> Tensor:
@@ -107,3 +106,24 @@ def uniformity(
         value = torch.log(whole) + shift - math.log(total * (total - 1))
         output.loss = value + ex.world_size * (part - part.detach()) / whole
     return output if return_output else output.loss
+
+
+def align_uniform(
+    x: Tensor,
+    y: Tensor,
+    *,
+    alpha: float = 2.0,
+    t: float = 2.0,
+    weight: float = 1.0,
+    normalize: bool = True,
+    exchange: Exchange | None = None,
+) -> Tensor:
+    """Wang & Isola's combined objective ``align(x, y) + weight * (unif(x) + unif(y)) / 2``
+    (:func:`alignment` with ``alpha``, :func:`uniformity` with ``t``). DDP as theirs.
+
+    Example:
+        >>> loss = align_uniform(torch.randn(32, 16), torch.randn(32, 16))
+    """
+    run = {"normalize": normalize, "exchange": exchange}
+    spread = 0.5 * (uniformity(x, t=t, **run) + uniformity(y, t=t, **run))
+    return alignment(x, y, alpha=alpha, **run) + weight * spread

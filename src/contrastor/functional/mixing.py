@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from contrastor.engine.precision import full_precision
-from contrastor.engine.similarity import compute_dtype
+from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.functional._common import check_pair
 
 
@@ -46,8 +45,8 @@ def mix_hard_negatives(
     if not 0.0 <= query_weight_max <= 1.0:
         raise ValueError(f"query_weight_max must be in [0, 1], got {query_weight_max}")
     dtype = compute_dtype(query.dtype)
-    q = F.normalize(query.to(dtype), dim=-1)
-    negs = F.normalize(negatives.to(dtype), dim=-1)
+    q = unit_rows(query.to(dtype))
+    negs = unit_rows(negatives.to(dtype))
     n, m = q.shape[0], negs.shape[0]
     scores = q @ negs.T
     if exclude is not None:
@@ -75,4 +74,4 @@ def mix_hard_negatives(
     if query_mixed:
         b = uniform(query_mixed, query_weight_max)
         parts.append(b * q[:, None, :] + (1 - b) * draw(query_mixed))
-    return F.normalize(torch.cat(parts, 1), dim=-1)
+    return unit_rows(torch.cat(parts, 1))

@@ -4,23 +4,22 @@ and negative pair with its own learned temperature, regularised against degenera
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastor._validation import check_embeddings
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.precision import full_precision
-from contrastor.engine.similarity import compute_dtype
+from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.functional._common import finish
 
 
 @full_precision
 def pair_temperatures(
-    phi: nn.Module, a: Tensor, b: Tensor, tau_range: tuple[float, float]
+    phi: nn.Module, a: Tensor, b: Tensor, temperature_range: tuple[float, float]
 ) -> Tensor:
     """``tau(a_i, b_j) = tau_min + (tau_max - tau_min) * sigmoid(-phi(a_i) . phi(b_j))`` for
     every pair, ``(len(a), len(b))``: similar-looking pairs get low temperatures."""
-    low, high = tau_range
+    low, high = temperature_range
     return low + (high - low) * torch.sigmoid(-(phi(a) @ phi(b).T))
 
 
@@ -31,7 +30,7 @@ def amcl(
     phi: nn.Module,
     *,
     beta: float = 0.01,
-    tau_range: tuple[float, float] = (1e-5, 2.0),
+    temperature_range: tuple[float, float] = (1e-5, 2.0),
     topk: int = 100,
     weights: Tensor | None = None,
     reduction: str = "mean",
@@ -50,7 +49,7 @@ def amcl(
     and ``L_a = sum_h L_a^h``. The positive regulariser is smallest at ``tau = 2 / d``; the
     negative one, subtracted, falls without bound as ``tau -> 0``, so in training the
     temperatures settle at ``tau_min`` and the loss acts as the linear contrast
-    ``-s_ap + mean_k s_ak`` scaled by ``1 / tau_min`` (raise ``tau_range[0]`` to bound it).
+    ``-s_ap + mean_k s_ak`` scaled by ``1 / tau_min`` (raise ``temperature_range[0]`` to bound it).
     Wang, Koniusz, Gedeon & Zheng, "Adaptive Multi-head Contrastive Learning", ECCV 2024
     (the top-k approximation of its SimCLR objective, as in the authors' code).
     ``view_a``, ``view_b``: ``(n, H, d)`` head outputs of the two views; ``phi``: a module
@@ -70,7 +69,7 @@ def amcl(
     n, heads, d = view_a.shape
     if n < 2:
         raise ValueError("AMCL needs at least two samples (no negatives)")
-    if topk < 1 or beta < 0 or not 0 < tau_range[0] < tau_range[1]:
+    if topk < 1 or beta < 0 or not 0 < temperature_range[0] < temperature_range[1]:
         raise ValueError("need topk >= 1, beta >= 0 and 0 < tau_min < tau_max")
     dtype = compute_dtype(view_a.dtype)
     rows = torch.arange(2 * n, device=view_a.device)
@@ -79,9 +78,9 @@ def amcl(
     k = min(topk, 2 * n - 2)
     total = torch.zeros(2 * n, dtype=dtype, device=view_a.device)
     for h in range(heads):
-        z = F.normalize(torch.cat([view_a[:, h], view_b[:, h]]).to(dtype), dim=-1)
+        z = unit_rows(torch.cat([view_a[:, h], view_b[:, h]]).to(dtype))
         sims = z @ z.T
-        tau = pair_temperatures(phi, z, z, tau_range).to(dtype)
+        tau = pair_temperatures(phi, z, z, temperature_range).to(dtype)
         positive = sims[rows, partner] / tau[rows, partner]
         values, idx = sims.masked_fill(~negative, -torch.inf).topk(k, dim=1)
         tau_k = tau.gather(1, idx)

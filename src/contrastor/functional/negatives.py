@@ -19,6 +19,21 @@ from contrastor.functional.geometry import squared_distances
 from contrastor.scale.distributed import Exchange
 
 
+def _debiased(log_r: Tensor, log_positive: Tensor, class_prior: float) -> Tensor:
+    """``log(R - tau+ N e^{l+}) - log(1 - tau+)`` in the log domain, ``-inf`` where the
+    estimate is not positive: ``log_r = log R``, ``log_positive = log(N e^{l+})``, so no
+    exponential can overflow at small temperatures (nor its gradient meet ``0 * inf``)."""
+    if class_prior == 0:
+        return log_r
+    log_ratio = math.log(class_prior) + log_positive - log_r
+    below = log_ratio < 0
+    # log(1 - e^x) = log(-expm1(x)), accurate near 0; x <= -tiny keeps the gradient finite
+    tiny = torch.finfo(log_ratio.dtype).tiny
+    safe = torch.where(below, log_ratio, -1.0).clamp(max=-tiny)
+    shrunk = log_r + torch.log(-torch.expm1(safe)) - math.log1p(-class_prior)
+    return torch.where(below, shrunk, -math.inf)
+
+
 @full_precision
 def debiased_contrastive(
     features: Views,
@@ -83,12 +98,8 @@ def debiased_contrastive(
 
     log_r = column(log_n + weighted)
     logits = batch.view_logits(inv_t)
-    ratio = class_prior * torch.exp(column(log_n) + logits - log_r)
     floor = column(log_n - inv_t)
-    valid = ratio < 1.0
-    debiased = log_r + torch.log1p(-torch.where(valid, ratio, torch.zeros_like(ratio)))
-    debiased = debiased - math.log1p(-class_prior)
-    log_ng = torch.where(valid, torch.maximum(debiased, floor), floor)
+    log_ng = torch.maximum(_debiased(log_r, column(log_n) + logits, class_prior), floor)
     per_positive = torch.logaddexp(logits, log_ng) - logits
     mask = off_diagonal_mask(batch.views, logits.device)
     per_anchor = (per_positive * mask).sum(2) / (batch.views - 1)

@@ -3,6 +3,8 @@ supervised heads."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -10,7 +12,7 @@ from torch import Tensor
 from contrastor._validation import check_embeddings, check_positive
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.precision import full_precision
-from contrastor.engine.similarity import compute_dtype
+from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.functional._common import check_pair, finish
 from contrastor.scale.distributed import LOCAL, Exchange
 
@@ -45,8 +47,8 @@ def predictive_cosine(
             f"prediction and target must have the same shape, got {tuple(prediction.shape)} "
             f"and {tuple(target.shape)}"
         )
-    p = F.normalize(prediction.to(compute_dtype(prediction.dtype)), dim=-1)
-    t = F.normalize(target.detach().to(p.dtype), dim=-1)
+    p = unit_rows(prediction.to(compute_dtype(prediction.dtype)))
+    t = unit_rows(target.detach().to(p.dtype))
     per_anchor = 2.0 - 2.0 * (p * t).sum(-1)
     mask = torch.ones_like(per_anchor, dtype=torch.bool)
     output = ContrastiveOutput(per_anchor, mask, {"cosine": 1.0 - per_anchor / 2})
@@ -85,7 +87,8 @@ def z_loss(
     if target.is_floating_point() or bool((target < 0).any() | (target >= logits.shape[1]).any()):
         raise ValueError(f"target must hold class ids in [0, {logits.shape[1]})")
     o = logits.to(compute_dtype(logits.dtype))
-    z = (o - o.mean(1, keepdim=True)) / o.std(1, unbiased=False, keepdim=True).clamp_min(1e-12)
+    # std over C is |o - mean| / sqrt(C); a constant row stays at z = 0 with no gradient
+    z = math.sqrt(o.shape[1]) * unit_rows(o - o.mean(1, keepdim=True))
     zy = z.gather(1, target.reshape(-1, 1)).squeeze(1)
     per_sample = F.softplus(a * (b - zy)) / a
     output = ContrastiveOutput(per_sample, torch.ones_like(per_sample, dtype=torch.bool), {})

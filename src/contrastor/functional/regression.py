@@ -6,13 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_positive
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.precision import full_precision
-from contrastor.engine.similarity import compute_dtype
+from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.engine.temperature import inverse_temperature
 from contrastor.engine.views import stack_views
 from contrastor.functional._common import finish
@@ -87,9 +86,7 @@ def regression_mixtures(
         target = torch.where(valid, y[:, None].expand(a, positives), -torch.inf)
         labels.append(target)
         flags.append(valid)
-    return Mixtures(
-        F.normalize(torch.cat(parts, 1), dim=-1), torch.cat(labels, 1), torch.cat(flags, 1)
-    )
+    return Mixtures(unit_rows(torch.cat(parts, 1)), torch.cat(labels, 1), torch.cat(flags, 1))
 
 
 @full_precision
@@ -127,7 +124,7 @@ def supremix(
     y = _targets(targets, n)
     if y.shape[1] != 1:
         raise ValueError("SupReMix takes one target per sample")
-    z = F.normalize(stacked.to(compute_dtype(stacked.dtype)), dim=-1)
+    z = unit_rows(stacked.to(compute_dtype(stacked.dtype)))
     rows = y[:, 0].repeat(views).to(z.dtype)
     if mixtures is None:
         mixtures = regression_mixtures(
@@ -166,8 +163,9 @@ def conr(
     *,
     threshold: float = 1.0,
     pushing: float = 0.01,
-    sample_weights: Tensor | None = None,
+    push_weights: Tensor | None = None,
     temperature: float | Tensor = 0.07,
+    weights: Tensor | None = None,
     reduction: str = "mean",
     return_output: bool = False,
 ) -> Tensor | ContrastiveOutput:
@@ -183,10 +181,10 @@ def conr(
         S_jq = w_j exp(eta |y_j - y_q|)
 
     Anchors without positives or without negatives are left out; add ``alpha * L`` to the
-    regression loss. ``sample_weights`` ``w_j`` (e.g. inverse label density) push rare
-    anchors harder. Keramati et al., "ConR: Contrastive Regularizer for Deep Imbalanced
-    Regression", ICLR 2024. ``features`` ``(n, d)``; ``targets``, ``predictions`` ``(n,)`` or
-    ``(n, k)``. Dense; single process.
+    regression loss. ``push_weights`` ``w_j`` (e.g. inverse label density) push rare
+    anchors harder; ``weights`` weight the anchors' mean, as in every loss. Keramati et al.,
+    "ConR: Contrastive Regularizer for Deep Imbalanced Regression", ICLR 2024. ``features``
+    ``(n, d)``; ``targets``, ``predictions`` ``(n,)`` or ``(n, k)``. Dense; single process.
 
     Example:
         >>> loss = mse(pred, y) + 0.2 * conr(features, y, pred.detach(), threshold=1.0)
@@ -197,12 +195,12 @@ def conr(
     if y.shape != p.shape:
         raise ValueError("targets and predictions must have the same shape")
     check_positive(threshold, "threshold")
-    z = F.normalize(features.to(compute_dtype(features.dtype)), dim=-1)
+    z = unit_rows(features.to(compute_dtype(features.dtype)))
     w = torch.ones(n, dtype=z.dtype, device=z.device)
-    if sample_weights is not None:
-        if sample_weights.shape != (n,) or bool((sample_weights < 0).any()):
-            raise ValueError(f"sample_weights must be ({n},) and non-negative")
-        w = sample_weights.to(z)
+    if push_weights is not None:
+        if push_weights.shape != (n,) or bool((push_weights < 0).any()):
+            raise ValueError(f"push_weights must be ({n},) and non-negative")
+        w = push_weights.to(z)
     label_gap = _distance(y, y).to(z)
     pred_gap = _distance(p, p).to(z)
     eye = torch.eye(n, dtype=torch.bool, device=z.device)
@@ -220,4 +218,4 @@ def conr(
     if not bool(defined.any()):
         output.loss = per_anchor.sum() * 0.0
         return output if return_output else output.loss
-    return finish(output, reduction, None, return_output)
+    return finish(output, reduction, weights, return_output)

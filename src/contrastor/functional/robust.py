@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor
 
-from contrastor._validation import check_positive
+from contrastor._validation import all_finite, check_positive, require
 from contrastor.engine.output import ContrastiveOutput, symmetric_result
 from contrastor.engine.partition import log_partition
 from contrastor.engine.precision import full_precision
@@ -103,6 +103,13 @@ def rince(
     repel = torch.exp(q * (math.log(lam) + lse)) / q
     zero = torch.zeros_like(attract)
     per_anchor = torch.where(base.mask, attract + repel, zero)
+    require(
+        (
+            all_finite(per_anchor),
+            f"RINCE's exp(q * logit) overflows {per_anchor.dtype} at this temperature: "
+            "q / tau is too large (raise the temperature or lower q)",
+        )
+    )
     output = ContrastiveOutput(
         per_anchor,
         base.mask,

@@ -40,6 +40,15 @@ class CWCL(TemperatureLoss):
     """Continuously weighted contrastive loss (see :func:`contrastor.functional.cwcl`).
     Srinivasa et al., NeurIPS 2023.
 
+    Inputs: ``query`` ``(n, d)`` from the modality being trained and ``reference`` ``(n, d)``
+    from it or a paired one; ``guide`` ``(n, d')`` (call time), embeddings of the pairs in a
+    frozen, pretrained modality that set the weights.
+    Positives: every pair, weighted ``(1 + cos) / 2`` by the guide's similarity, so near
+    duplicates in the guide are not pushed apart.
+    Settings: temperature (default 0.1); ``symmetric`` (both directions, default).
+    Related: :class:`CLIPLoss` (index-aligned positives only), :class:`InfoNCE` with soft
+    targets.
+
     Example:
         >>> loss = CWCL(0.05)(trainable_emb, frozen_emb)
     """
@@ -71,6 +80,13 @@ class CWCL(TemperatureLoss):
 class ContrastiveGap(TemperatureLoss):
     """CLIP loss plus alignment and uniformity terms (see
     :func:`contrastor.functional.contrastive_gap`). Fahim et al., 2024.
+
+    Inputs: two ``(n, d)`` batches of paired embeddings of two modalities.
+    Positives: the index-aligned pair, as CLIP; the alignment term pulls each pair together
+    and the uniformity term spreads both modalities over the sphere jointly.
+    Settings: temperature (default 0.1, or learnable as CLIP's); ``alignment_weight`` and
+    ``uniformity_weight`` (1 each).
+    Related: :class:`CLIPLoss`, :class:`AlignUniform`.
 
     Example:
         >>> loss = ContrastiveGap(0.07, learnable_temperature=True)(image_emb, text_emb)
@@ -104,6 +120,13 @@ class ContrastiveGap(TemperatureLoss):
 class Symile(TemperatureLoss):
     """Symile over three or more modalities (see :func:`contrastor.functional.symile`), with
     one learned embedding per modality standing in for missing data.
+
+    Inputs: three or more ``(n, d)`` batches, one per modality, the same samples in the
+    same rows; ``present`` ``(n, M)`` bool (call time) marks missing modalities.
+    Positives: a sample's own embedding of the target modality, scored by the multilinear
+    inner product with its other modalities; the other samples' are the negatives.
+    Settings: temperature 0.07; ``modalities`` and ``dim`` size the missing-data embeddings.
+    Related: :class:`CLIPLoss` (two modalities, or pairwise sums of it).
 
     Example:
         >>> loss_fn = Symile(modalities=3, dim=64)

@@ -2,76 +2,45 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from typing import Any, ClassVar
 
-from contrastor.engine.output import check_reduction
-from contrastor.functional.geometry import alignment, uniformity
+from contrastor.functional.geometry import align_uniform, alignment, uniformity
+from contrastor.losses.base import DeclaredLoss
 from contrastor.losses.registry import LossSpec, Task, register
-from contrastor.scale.distributed import exchange_for
 
 
-class Alignment(nn.Module):
+class Alignment(DeclaredLoss):
     """``E ||f(x_i) - f(y_i)||^alpha`` over positive pairs (see
     :func:`contrastor.functional.alignment`). DDP: local pairs (no gathering needed).
+
+    Inputs: two ``(n, d)`` batches; ``normalize`` puts them on the unit sphere first.
+    Positives: the index-aligned rows; there are no negatives.
+    Settings: ``alpha`` 2 (the paper's), ``normalize``.
+    Related: :class:`Uniformity`, :class:`AlignUniform`.
 
     Example:
         >>> loss = Alignment(alpha=2)(view1, view2)
     """
 
-    def __init__(
-        self,
-        alpha: float = 2.0,
-        *,
-        normalize: bool = True,
-        reduction: str = "mean",
-        gather_distributed: bool = False,
-    ):
-        super().__init__()
-        self.alpha, self.normalize = alpha, normalize
-        self.reduction = check_reduction(reduction)
-        self.gather_distributed = gather_distributed
-
-    def forward(self, x: Tensor, y: Tensor, *, weights: Tensor | None = None) -> Tensor:
-        return alignment(
-            x,
-            y,
-            alpha=self.alpha,
-            normalize=self.normalize,
-            weights=weights,
-            reduction=self.reduction,
-            exchange=exchange_for(self.gather_distributed),
-        )
+    function = staticmethod(alignment)
+    defaults: ClassVar[dict[str, Any]] = {"alpha": 2.0, "normalize": True}
 
 
-class Uniformity(nn.Module):
+class Uniformity(DeclaredLoss):
     """``log E_{i != j} exp(-t ||f(x_i) - f(x_j)||^2)`` (see
     :func:`contrastor.functional.uniformity`). DDP: local anchors against the gathered batch.
+
+    Inputs: one ``(n, d)`` batch.
+    Positives: none; every pair is pushed apart, the closer ones harder.
+    Settings: ``t`` 2 (the paper's), ``normalize``.
+    Related: :class:`Alignment`, :class:`AlignUniform`.
 
     Example:
         >>> loss = Uniformity(t=2)(embeddings)
     """
 
-    def __init__(
-        self,
-        t: float = 2.0,
-        *,
-        normalize: bool = True,
-        reduction: str = "mean",
-        gather_distributed: bool = False,
-    ):
-        super().__init__()
-        self.t, self.normalize = t, normalize
-        self.reduction = check_reduction(reduction)
-        self.gather_distributed = gather_distributed
-
-    def forward(self, x: Tensor) -> Tensor:
-        return uniformity(
-            x,
-            t=self.t,
-            normalize=self.normalize,
-            reduction=self.reduction,
-            exchange=exchange_for(self.gather_distributed),
-        )
+    function = staticmethod(uniformity)
+    defaults: ClassVar[dict[str, Any]] = {"t": 2.0, "normalize": True}
 
 
 @register(
@@ -90,32 +59,22 @@ class Uniformity(nn.Module):
         views=(2, 2),
         feed="pair",
         options=Task.gathered,
+        function=align_uniform,
     ),
 )
-class AlignUniform(nn.Module):
-    """Wang & Isola's combined objective:
-    ``align(x, y) + weight * (unif(x) + unif(y)) / 2``.
+class AlignUniform(DeclaredLoss):
+    """Wang & Isola's combined objective ``align(x, y) + weight * (unif(x) + unif(y)) / 2``
+    (see :func:`contrastor.functional.align_uniform`).
 
-    Wang & Isola, "Understanding Contrastive Representation Learning through Alignment and
-    Uniformity on the Hypersphere", ICML 2020.
+    Inputs: two ``(n, d)`` views.
+    Positives: the index-aligned rows; uniformity spreads each view over the sphere.
+    Settings: ``alpha`` and ``t`` 2 (the paper's), ``weight`` 1.
+    Related: :class:`Alignment`, :class:`Uniformity`; :class:`NTXent` optimises both
+    properties at once.
 
     Example:
         >>> loss = AlignUniform(alpha=2, t=2, weight=1.0)(view1, view2)
     """
 
-    def __init__(
-        self,
-        alpha: float = 2.0,
-        t: float = 2.0,
-        weight: float = 1.0,
-        *,
-        gather_distributed: bool = False,
-    ) -> None:
-        super().__init__()
-        self.alignment = Alignment(alpha, gather_distributed=gather_distributed)
-        self.uniformity = Uniformity(t, gather_distributed=gather_distributed)
-        self.weight = weight
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        unif = 0.5 * (self.uniformity(x) + self.uniformity(y))
-        return self.alignment(x, y) + self.weight * unif
+    function = staticmethod(align_uniform)
+    defaults: ClassVar[dict[str, Any]] = {"alpha": 2.0, "t": 2.0, "weight": 1.0}

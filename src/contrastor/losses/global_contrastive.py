@@ -5,19 +5,18 @@ every anchor's negative term) and iSogCLR (plus an individual, learned temperatu
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from contrastor._validation import check_positive
-from contrastor.engine.output import ContrastiveOutput, check_reduction
+from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.partition import log_partition
 from contrastor.engine.precision import full_precision
-from contrastor.engine.similarity import check_similarity
-from contrastor.engine.softmax import check_execution
 from contrastor.functional._common import finish
 from contrastor.functional._views import off_diagonal_mask, view_batch
+from contrastor.losses.base import DeclaredLoss
 from contrastor.losses.registry import LOCAL_GATHERED, LossSpec, Task, register
 from contrastor.losses.supcon import _views
 from contrastor.scale.distributed import exchange_for
@@ -67,7 +66,7 @@ def _global_options(task: Task) -> dict[str, Any]:
         variant={"individual_temperature": True},
     ),
 )
-class GlobalContrastive(nn.Module):
+class GlobalContrastive(DeclaredLoss):
     """The global contrastive objective, every anchor against all negatives of the dataset,
     optimised from small batches with one moving average per anchor (SogCLR); optionally
     with individualised temperatures learned by distributionally robust optimisation (iSogCLR).
@@ -97,44 +96,38 @@ class GlobalContrastive(nn.Module):
     Created Equal: Contrastive Self-supervised Learning with Automatic Temperature
     Individualization", ICML 2023.
 
+    Inputs: V >= 2 views ``(n, d)`` and ``index`` ``(n,)`` (call time), the samples'
+    positions in the dataset (``dataset_size`` rows of state).
+    Positives: the other views of the sample; negatives: the whole dataset, through the moving
+    averages.
+    Settings: ``gamma`` 0.9, temperature 0.1 (SogCLR); iSogCLR: ``rho`` 6,
+    ``temperature_range`` (0.05, 1), ``temperature_lr`` 1e-3. Batches of 64-256 suffice.
+    Related: :class:`NTXent` (the batch-only estimate), :class:`MoCo` (a queue instead).
+
     Example:
         >>> loss_fn = GlobalContrastive(len(dataset), temperature=0.2)
         >>> loss = loss_fn(z1, z2, index=batch_indices)
     """
 
+    defaults: ClassVar[dict[str, Any]] = {
+        "gamma": 0.9,
+        "individual_temperature": False,
+        "rho": 6.0,
+        "temperature_range": (0.05, 1.0),
+        "temperature_lr": 1e-3,
+        "temperature_momentum": 0.9,
+    }
+
     def __init__(
-        self,
-        dataset_size: int,
-        temperature: float = 0.1,
-        *,
-        views: int = 2,
-        gamma: float = 0.9,
-        individual_temperature: bool = False,
-        rho: float = 6.0,
-        temperature_range: tuple[float, float] = (0.05, 1.0),
-        temperature_lr: float = 1e-3,
-        temperature_momentum: float = 0.9,
-        similarity: str = "cosine",
-        reduction: str = "mean",
-        execution: str = "auto",
-        tile_size: int | None = None,
-        gather_distributed: bool = False,
+        self, dataset_size: int, temperature: float = 0.1, *, views: int = 2, **kwargs: Any
     ) -> None:
-        super().__init__()
+        super().__init__(**kwargs)
         check_positive(temperature, "temperature")
-        if not 0.0 < gamma <= 1.0:
-            raise ValueError(f"gamma must be in (0, 1], got {gamma}")
-        low, high = temperature_range
-        if individual_temperature and not 0 < low <= temperature <= high:
+        if not 0.0 < self.gamma <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
+        low, high = self.temperature_range
+        if self.individual_temperature and not 0 < low <= temperature <= high:
             raise ValueError(f"temperature {temperature} outside temperature_range {low, high}")
-        self.gamma, self.individual = gamma, individual_temperature
-        self.rho, self.range = rho, (low, high)
-        self.temperature_lr, self.temperature_momentum = temperature_lr, temperature_momentum
-        self.similarity = check_similarity(similarity)
-        self.reduction = check_reduction(reduction)
-        check_execution(execution)
-        self.execution, self.tile_size = execution, tile_size
-        self.gather_distributed = gather_distributed
         self.state = PerSampleState(
             dataset_size, dtype=torch.float64, log_u=(views,), tau=(), tau_momentum=()
         )
@@ -157,7 +150,7 @@ class GlobalContrastive(nn.Module):
             raise ValueError(f"index must have shape ({n},), got {tuple(index.shape)}")
         tau = self.state.read("tau", index).to(batch.z)
         inv_t = (1.0 / tau).repeat(v)
-        if self.individual:
+        if self.individual_temperature:
             inv_t.requires_grad_(True)
         count = batch.everyone.shape[0] - batch.same_count(batch.same_sample)
         if bool((count < 1).any()):
@@ -187,7 +180,7 @@ class GlobalContrastive(nn.Module):
         ratio = torch.exp(log_g - log_u)
         per_anchor = -positive + log_u + ratio - ratio.detach()
         terms = {"positive": -positive.detach(), "negative": log_u}
-        if self.individual:
+        if self.individual_temperature:
             (scores,) = torch.autograd.grad(lse.sum(), inv_t, retain_graph=True)
             with torch.no_grad():
                 expected = batch.per_sample(scores * inv_t)  # E_softmax[s / tau]
@@ -208,12 +201,12 @@ class GlobalContrastive(nn.Module):
         momentum = (1 - beta) * momentum + beta * grad.clamp(-3.0, 3.0)
         tau = self.state.read("tau", index).to(grad) - self.temperature_lr * momentum
         self.state.write("tau_momentum", index, momentum, exchange=exchange)
-        self.state.write("tau", index, tau.clamp(*self.range), exchange=exchange)
+        self.state.write("tau", index, tau.clamp(*self.temperature_range), exchange=exchange)
 
     def temperatures(self) -> Tensor:
         """The per-sample temperatures (all equal unless ``individual_temperature``)."""
         return self.state.tau.clone()
 
     def extra_repr(self) -> str:
-        kind = "iSogCLR" if self.individual else "SogCLR"
+        kind = "iSogCLR" if self.individual_temperature else "SogCLR"
         return f"{kind}, samples={self.state.size}, gamma={self.gamma}"

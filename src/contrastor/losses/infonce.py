@@ -26,9 +26,18 @@ class InfoNCE(TemperatureLoss):
     """InfoNCE between queries and references (see :func:`contrastor.functional.info_nce`).
 
     ``L_i = -log( exp(s(q_i, r_i)/tau) / sum_j exp(s(q_i, r_j)/tau) )``; ``symmetric=True``
-    averages both directions (CLIP). Positives: index-aligned by default, or equal labels,
-    multi-hot overlap, soft targets. DDP: local queries vs gathered references.
+    averages both directions (CLIP). DDP: local queries vs gathered references.
     Oord et al., "Representation Learning with Contrastive Predictive Coding", 2018.
+
+    Inputs: ``query`` ``(n, d)`` and ``reference`` ``(m, d)``, ``m >= n``; at call time
+    ``labels``/``reference_labels``, multi-hot labels, soft ``targets`` and
+    ``anchor_negatives`` ``(n, k, d)`` (e.g. mined hard negatives per query).
+    Positives: the index-aligned reference by default; else equal labels, shared labels or
+    the soft targets' weights.
+    Settings: temperature 0.07 (0.02-0.05 for text retrieval); ``symmetric`` for two
+    modalities.
+    Related: :class:`CLIPLoss`, :class:`SigLIP`, :class:`RINCE` (noisy pairs),
+    :class:`MoCo` (a queue of negatives).
 
     Example:
         >>> loss_fn = InfoNCE(temperature=0.07, symmetric=True, learnable_temperature=True)
@@ -62,6 +71,13 @@ class CLIPLoss(InfoNCE):
     """CLIP's symmetric InfoNCE with a learnable temperature (init 0.07, kept >= 0.01, i.e.
     logit scale <= 100). Radford et al., "Learning Transferable Visual Models From Natural
     Language Supervision", ICML 2021.
+
+    Inputs: two ``(n, d)`` batches of paired embeddings (images and captions, code and
+    text).
+    Positives: the index-aligned pair; both directions are averaged.
+    Settings: learnable temperature, init 0.07 and floor 0.01 (the paper's); the largest
+    batch memory allows (the tiled path and ``gather_distributed``).
+    Related: :class:`SigLIP` (pairwise sigmoid), :class:`InfoNCE`, :class:`CWCL`.
 
     Example:
         >>> loss = CLIPLoss()(image_emb, text_emb)

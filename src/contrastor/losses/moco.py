@@ -80,6 +80,13 @@ class MoCo(TemperatureLoss):
     (Contriever), TMLR 2022; Kalantidis et al., "Hard Negative Mixing for Contrastive
     Learning", NeurIPS 2020.
 
+    Inputs: ``query`` ``(n, dim)`` from the encoder, ``keys`` ``(n, dim)`` from its momentum
+    copy (another view of the same samples).
+    Positives: the key of the same sample; the queue and the other keys are negatives.
+    Settings: MoCo v2: temperature 0.2, ``queue_size`` 65,536, key-encoder momentum 0.999;
+    Contriever (text) uses a lower temperature (0.05).
+    Related: :class:`InfoNCE`, :class:`GlobalContrastive`, :class:`PredictiveCosine` (BYOL).
+
     Example:
         >>> moco = MoCo(0.2, queue_size=4096, dim=128)
         >>> loss = moco(encoder(x1), key_encoder(x2))

@@ -22,6 +22,11 @@ class MVInfoNCE(_ViewsLoss):
     """MV-InfoNCE, one term per sample over all view interactions (see
     :func:`contrastor.functional.mv_info_nce`). Koromilas et al., 2025.
 
+    Inputs: V >= 2 views, ``(n, d)`` each.
+    Positives: every other view of the sample, all view pairs in one term per sample.
+    Settings: temperature 0.1-0.2.
+    Related: :class:`MVDHEL`, :class:`NTXent` (pairwise terms).
+
     Example:
         >>> loss = MVInfoNCE(temperature=0.2)(v1, v2, v3)
     """
@@ -43,6 +48,12 @@ class MVInfoNCE(_ViewsLoss):
 class MVDHEL(_ViewsLoss):
     """MV-DHEL, multi-view decoupled hyperspherical energy (see
     :func:`contrastor.functional.mv_dhel`). Koromilas et al., 2025.
+
+    Inputs: V >= 2 views, ``(n, d)`` each.
+    Positives: every other view of the sample; uniformity is enforced within each view
+    (decoupled from the alignment).
+    Settings: temperature 0.1-0.2.
+    Related: :class:`MVInfoNCE`, :class:`DCL`.
 
     Example:
         >>> loss = MVDHEL(temperature=0.2)(v1, v2, v3, v4)

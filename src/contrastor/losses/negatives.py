@@ -48,6 +48,15 @@ class DebiasedContrastive(_ViewsLoss):
     against false negatives, ``concentration`` beta > 0 up-weights hard negatives (HCL).
     Chuang et al., NeurIPS 2020; Robinson et al., ICLR 2021.
 
+    Inputs: V >= 2 views, ``(n, d)`` each; optional ``labels`` ``(n,)`` (call time), whose
+    same-class samples leave the negatives.
+    Positives: the other views of the sample; the negative term is corrected for the share
+    ``class_prior`` of same-class samples among the negatives.
+    Settings: ``class_prior`` about 1 / classes (0.1 for 10 classes), temperature 0.5 in the
+    paper (default 0.1);
+    ``concentration`` 0.5-1 for hard negatives (HCL).
+    Related: :class:`NTXent` (``class_prior = concentration = 0``), :class:`DCL`.
+
     Example:
         >>> loss = DebiasedContrastive(0.5, class_prior=0.1, concentration=1.0)(v1, v2)
     """
@@ -74,6 +83,13 @@ class DebiasedContrastive(_ViewsLoss):
 class CACR(TakesViews, DeclaredLoss):
     """Contrastive attraction and contrastive repulsion (see
     :func:`contrastor.functional.cacr`). Zheng et al., TMLR 2023.
+
+    Inputs: V >= 2 views, ``(n, d)`` each.
+    Positives: the other views of the sample, the farther ones pulled harder; negatives closer
+    to the anchor are pushed harder.
+    Settings: ``attraction_temperature`` and ``repulsion_temperature`` (the weighting
+    sharpness of each side), ``attraction_weight`` (1 each by default).
+    Related: :class:`DebiasedContrastive` (HCL's hard negatives), :class:`AlignUniform`.
 
     Example:
         >>> loss = CACR(repulsion_temperature=2.0)(view1, view2)

@@ -3,13 +3,14 @@ predictor, and the Z-loss module for supervised heads."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from contrastor.engine.output import check_reduction
+from contrastor._validation import check_embeddings, when_valid
 from contrastor.functional.predictive import predictive_cosine, z_loss
+from contrastor.losses.base import DeclaredLoss
 from contrastor.losses.registry import LossSpec, Task, register
 from contrastor.scale.distributed import exchange_for
 
@@ -73,33 +74,31 @@ def _no_options(task: Task) -> dict[str, Any]:
         function=predictive_cosine,
     ),
 )
-class PredictiveCosine(nn.Module):
+class PredictiveCosine(DeclaredLoss):
     """BYOL/SimSiam loss ``2 - 2 cos(p, sg(t))`` (see
-    :func:`contrastor.functional.predictive_cosine`); with four arguments it is symmetrised,
-    ``(L(p1, t2) + L(p2, t1)) / 2``. Pair it with a :class:`~contrastor.state.MomentumEncoder`
-    target (BYOL), the online network itself (SimSiam) and a predictor (an MLP, or
-    :class:`DirectPredictor`). DDP: local pairs.
+    :func:`contrastor.functional.predictive_cosine`).
+
+    Inputs: ``(prediction, target)``, two ``(n, d)`` batches whose rows pair up, or
+    ``(p1, p2, t1, t2)``, symmetrised as ``(L(p1, t2) + L(p2, t1)) / 2`` (each view's
+    prediction regresses the other view's target). DDP: local pairs.
+    Positives: the other view of the sample; there are no negatives.
+    Settings: a :class:`~contrastor.state.MomentumEncoder` target (BYOL, momentum
+    0.99-0.996), or the online network itself (SimSiam), and a predictor (an MLP, or
+    :class:`DirectPredictor`).
+    Related: :class:`BarlowTwins`, :class:`VICReg`.
 
     Example:
         >>> loss = PredictiveCosine()(predictor(z1), predictor(z2), target(x1), target(x2))
     """
 
-    def __init__(self, *, reduction: str = "mean", gather_distributed: bool = False) -> None:
-        super().__init__()
-        self.reduction = check_reduction(reduction)
-        self.gather_distributed = gather_distributed
+    function = staticmethod(predictive_cosine)
 
-    def forward(self, *tensors: Tensor, weights: Tensor | None = None) -> Tensor:
-        run = {
-            "weights": weights,
-            "reduction": self.reduction,
-            "exchange": exchange_for(self.gather_distributed),
-        }
+    def forward(self, *tensors: Tensor, **keywords: Any) -> Tensor:
         if len(tensors) == 2:
-            return predictive_cosine(tensors[0], tensors[1], **run)
+            return super().forward(*tensors, **keywords)
         if len(tensors) == 4:
             p1, p2, t1, t2 = tensors
-            return 0.5 * (predictive_cosine(p1, t2, **run) + predictive_cosine(p2, t1, **run))
+            return 0.5 * (super().forward(p1, t2, **keywords) + super().forward(p2, t1, **keywords))
         raise ValueError("give (prediction, target) or (p1, p2, t1, t2)")
 
 
@@ -140,8 +139,9 @@ class DirectPredictor(nn.Module):
     def forward(self, f: Tensor) -> Tensor:
         if f.ndim != 2 or f.shape[1] != self.weight.shape[0]:
             raise ValueError(f"inputs must be (n, {self.weight.shape[0]}), got {tuple(f.shape)}")
+        check_embeddings(f, "DirectPredictor inputs")
         if self.training:
-            self._observe(f.detach())
+            when_valid(lambda: self._observe(f.detach()))
         return f @ self.weight.to(f.dtype).clone()  # later updates must not touch this graph
 
     @torch.no_grad()
@@ -182,17 +182,18 @@ class DirectPredictor(nn.Module):
         function=z_loss,
     ),
 )
-class ZLoss(nn.Module):
-    """The Z-loss for classification heads (see :func:`contrastor.functional.z_loss`).
+class ZLoss(DeclaredLoss):
+    """The Z-loss for classification heads (see :func:`contrastor.functional.z_loss`); the
+    logits of each sample are standardised, so the loss ignores their shift and scale.
+
+    Inputs: ``logits`` ``(n, C)`` and ``target`` ``(n,)`` class ids.
+    Positives: the true class.
+    Settings: ``a`` (sharpness) and ``b`` (margin), 1 each.
+    Related: :class:`SupCon` for the embedding itself.
 
     Example:
         >>> loss = ZLoss(a=1.0, b=1.0)(logits, labels)
     """
 
-    def __init__(self, a: float = 1.0, b: float = 1.0, *, reduction: str = "mean") -> None:
-        super().__init__()
-        self.a, self.b = a, b
-        self.reduction = check_reduction(reduction)
-
-    def forward(self, logits: Tensor, target: Tensor, *, weights: Tensor | None = None) -> Tensor:
-        return z_loss(logits, target, a=self.a, b=self.b, weights=weights, reduction=self.reduction)
+    function = staticmethod(z_loss)
+    defaults: ClassVar[dict[str, Any]] = {"a": 1.0, "b": 1.0}

@@ -32,6 +32,14 @@ class DecoupledSoftmax(TemperatureLoss):
     """Decoupled softmax for multi-label dual encoders (see
     :func:`contrastor.functional.decoupled_softmax`). Gupta et al., ICLR 2024.
 
+    Inputs: ``query`` ``(n, d)`` (e.g. documents), ``reference`` ``(m, d)`` (e.g. label
+    embeddings), and ``labels`` (call time): multi-hot ``(n, m)``, soft targets, or class ids
+    with ``reference_labels``.
+    Positives: every labelled match; each positive's term leaves the other positives out of
+    its denominator, so many labels per query do not compete.
+    Settings: a low temperature (default 0.1; 0.05 in the example).
+    Related: :class:`InfoNCE` (one positive), :class:`SupCon`.
+
     Example:
         >>> loss = DecoupledSoftmax(0.05)(doc_emb, label_emb, labels=doc_labels,
         ...                               reference_labels=label_ids)
@@ -56,6 +64,13 @@ class DecoupledSoftmax(TemperatureLoss):
 )
 class MannWhitney(TemperatureLoss):
     """Mann-Whitney (AUC) retrieval loss (see :func:`contrastor.functional.mann_whitney`).
+
+    Inputs: ``query`` ``(n, d)``, ``reference`` ``(m, d)``; optional ``labels`` or
+    ``targets`` (call time).
+    Positives: index-aligned or labelled; the loss is a logistic loss on every
+    positive-minus-negative score gap (a smooth AUC).
+    Settings: temperature (default 0.1).
+    Related: :class:`InfoNCE`, :class:`SigLIP`.
 
     Example:
         >>> loss = MannWhitney(0.1)(query_emb, doc_emb)
@@ -85,6 +100,13 @@ class ListwiseWasserstein(TemperatureLoss):
     """Wasserstein list-wise loss over graded relevance (see
     :func:`contrastor.functional.listwise_wasserstein`); ``order`` 1 or 2.
 
+    Inputs: ``query`` ``(n, d)``, ``documents`` ``(n, k, d)`` (each query's list) and
+    ``relevance`` ``(n, k)`` graded, >= 0.
+    Positives: graded: the loss is the distance between the score distribution and the
+    relevance distribution of each list.
+    Settings: temperature (default 0.1; 0.05 in the example); ``order`` 1 or 2.
+    Related: :class:`ListNet`, :class:`InfoNCE` (one relevant document).
+
     Example:
         >>> loss = ListwiseWasserstein(0.05, order=2)(q, docs, grades)
     """
@@ -109,6 +131,13 @@ class ListwiseWasserstein(TemperatureLoss):
 )
 class ListNet(TemperatureLoss):
     """ListNet cross-entropy over graded relevance (see :func:`contrastor.functional.listnet`).
+
+    Inputs: ``query`` ``(n, d)``, ``documents`` ``(n, k, d)`` and ``relevance``
+    ``(n, k)`` graded, >= 0.
+    Positives: graded: cross-entropy from the relevance distribution to the score
+    distribution of each list.
+    Settings: temperature (default 0.1; 0.05 in the example).
+    Related: :class:`ListwiseWasserstein`, :class:`InfoNCE`.
 
     Example:
         >>> loss = ListNet(0.05)(q, docs, grades)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from typing import Any, ClassVar
 
 from contrastor.functional.redundancy import barlow_twins, vicreg
+from contrastor.losses.base import DeclaredLoss
 from contrastor.losses.registry import GLOBAL_BATCH, LossSpec, Task, register
-from contrastor.scale.distributed import exchange_for
 
 
 @register(
@@ -27,26 +27,23 @@ from contrastor.scale.distributed import exchange_for
         function=barlow_twins,
     ),
 )
-class BarlowTwins(nn.Module):
-    """Barlow Twins redundancy reduction (see :func:`contrastor.functional.barlow_twins`).
+class BarlowTwins(DeclaredLoss):
+    """Barlow Twins redundancy reduction: the cross-correlation of the batch-standardised
+    features is pushed to the identity (see :func:`contrastor.functional.barlow_twins`).
     DDP (``gather_distributed``): the loss of the gathered global batch.
+
+    Inputs: two ``(n, d)`` views.
+    Positives: no pairs of samples; each feature is matched with itself in the other view.
+    Settings: ``off_diagonal_weight`` (lambda) 5e-3, the paper's, with wide projectors
+    (8,192 features).
+    Related: :class:`VICReg`, :class:`PredictiveCosine`.
 
     Example:
         >>> loss = BarlowTwins(off_diagonal_weight=5e-3)(z1, z2)
     """
 
-    def __init__(self, off_diagonal_weight: float = 5e-3, *, gather_distributed: bool = False):
-        super().__init__()
-        self.off_diagonal_weight = off_diagonal_weight
-        self.gather_distributed = gather_distributed
-
-    def forward(self, a: Tensor, b: Tensor) -> Tensor:
-        return barlow_twins(
-            a,
-            b,
-            off_diagonal_weight=self.off_diagonal_weight,
-            exchange=exchange_for(self.gather_distributed),
-        )
+    function = staticmethod(barlow_twins)
+    defaults: ClassVar[dict[str, Any]] = {"off_diagonal_weight": 5e-3}
 
 
 @register(
@@ -65,29 +62,24 @@ class BarlowTwins(nn.Module):
         function=vicreg,
     ),
 )
-class VICReg(nn.Module):
-    """VICReg (see :func:`contrastor.functional.vicreg`). DDP (``gather_distributed``): the
-    loss of the gathered global batch.
+class VICReg(DeclaredLoss):
+    """VICReg: invariance (mean squared distance of the pairs), variance (a hinge on each
+    feature's batch standard deviation) and covariance (off-diagonal covariance) terms (see
+    :func:`contrastor.functional.vicreg`). DDP (``gather_distributed``): the loss of the
+    gathered global batch.
+
+    Inputs: two ``(n, d)`` views.
+    Positives: the index-aligned rows (invariance term); there are no negatives.
+    Settings: the three term weights, 25, 25 and 1 (the paper's).
+    Related: :class:`BarlowTwins`, :class:`PredictiveCosine`.
 
     Example:
         >>> loss = VICReg()(z1, z2)
     """
 
-    def __init__(
-        self,
-        invariance_weight: float = 25.0,
-        variance_weight: float = 25.0,
-        covariance_weight: float = 1.0,
-        *,
-        gather_distributed: bool = False,
-    ):
-        super().__init__()
-        self.weights = {
-            "invariance_weight": invariance_weight,
-            "variance_weight": variance_weight,
-            "covariance_weight": covariance_weight,
-        }
-        self.gather_distributed = gather_distributed
-
-    def forward(self, a: Tensor, b: Tensor) -> Tensor:
-        return vicreg(a, b, **self.weights, exchange=exchange_for(self.gather_distributed))
+    function = staticmethod(vicreg)
+    defaults: ClassVar[dict[str, Any]] = {
+        "invariance_weight": 25.0,
+        "variance_weight": 25.0,
+        "covariance_weight": 1.0,
+    }

@@ -26,6 +26,14 @@ class RINCE(TemperatureLoss):
     """Robust InfoNCE (see :func:`contrastor.functional.rince`); ``symmetric`` averages both
     directions. Chuang et al., CVPR 2022.
 
+    Inputs: ``query`` ``(n, d)``, ``reference`` ``(m, d)``; optional ``labels`` or
+    ``targets`` (call time).
+    Positives: index-aligned or labelled, as :class:`InfoNCE`; hard positives (likely
+    mismatched pairs) are down-weighted.
+    Settings: ``q`` in (0, 1] (larger: more robust to noisy pairs, 0.5 a common choice),
+    ``lam`` 0.01, temperature 0.1.
+    Related: :class:`InfoNCE` (``q -> 0``), :class:`CLIPLoss`.
+
     Example:
         >>> loss = RINCE(0.1, q=0.5, lam=0.01)(img_emb, txt_emb)
     """

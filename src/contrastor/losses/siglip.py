@@ -34,6 +34,12 @@ class SigLIP(TemperatureLoss):
     against gathered references. Zhai et al., "Sigmoid Loss for Language Image
     Pre-Training", ICCV 2023.
 
+    Inputs: two ``(n, d)`` batches of paired embeddings; optional ``labels`` (call time).
+    Positives: the index-aligned pair (or equal labels); every pair is its own binary
+    decision, so no softmax couples the batch.
+    Settings: learnable ``1/tau`` init 10 and bias init -10 (the paper's).
+    Related: :class:`CLIPLoss` (softmax), :class:`MannWhitney`.
+
     Example:
         >>> loss_fn = SigLIP()                 # learnable tau and bias
         >>> loss = loss_fn(image_emb, text_emb)

@@ -15,7 +15,7 @@ from contrastor.functional.multihead import amcl
 from contrastor.functional.regression import conr, supremix
 from contrastor.functional.supcon import Views
 from contrastor.functional.whitening import whitened_contrastive
-from contrastor.losses.base import TemperatureLoss
+from contrastor.losses.base import DeclaredLoss, TemperatureLoss
 from contrastor.losses.registry import LOCAL_GATHERED, LossSpec, Task, register
 from contrastor.losses.supcon import _ViewsLoss
 from contrastor.state.per_sample import PerSampleState
@@ -52,6 +52,13 @@ class HierarchicalSupCon(TemperatureLoss):
     """SupCon with positives graded by a label hierarchy (see
     :func:`contrastor.functional.hierarchical_supcon`).
 
+    Inputs: ``features`` ``(n, V, d)`` or a list of views, and ``paths``
+    ``(n, levels)`` integer ids of each sample's ancestors, top level first.
+    Positives: graded by the share of the hierarchy two samples have in common from the
+    root down; samples with nothing in common are negatives.
+    Settings: temperature 0.1.
+    Related: :class:`SupCon` (one level).
+
     Example:
         >>> loss = HierarchicalSupCon(0.1)(z, paths)   # paths: (n, levels) ids, top first
     """
@@ -79,6 +86,11 @@ class HierarchicalSupCon(TemperatureLoss):
 class WhitenedContrastive(_ViewsLoss):
     """WhitenedCSE: NT-Xent over views whitened by shuffled group whitening (see
     :func:`contrastor.functional.whitened_contrastive`). Zhuo et al., ACL 2023.
+
+    Inputs: V >= 2 views, ``(n, d)`` each, ``d`` a multiple of ``groups``.
+    Positives: all whitened views of the sample.
+    Settings: temperature 0.05 as SimCSE (default 0.1), ``groups`` that divide ``d``.
+    Related: :class:`NTXent`, :class:`MVInfoNCE`.
 
     Example:
         >>> loss = WhitenedContrastive(0.05, groups=4)(z1, z2, z3)
@@ -110,6 +122,15 @@ class SBCL(TemperatureLoss):
     every training sample's subclass id in ``state.subclass`` (saved in ``state_dict``) and
     re-clusters with :meth:`recluster` (every few epochs, on the current embeddings).
     Before the first clustering, each class is one subclass. Hou et al., ICCV 2023.
+
+    Inputs: ``features`` ``(n, V, d)`` or a list of views, ``labels`` ``(n,)`` and
+    ``index`` ``(n,)`` (call time), the samples' dataset positions.
+    Positives: the anchor's own subclass (SupCon on subclass ids); a second term, weighted
+    ``class_weight``, pulls it to the other subclasses of its class more than to other
+    classes.
+    Settings: temperature 0.1, ``class_temperature`` 0.2; ``subclass_size`` near the size of
+    the tail classes.
+    Related: :class:`SupCon` (no subclasses).
 
     Example:
         >>> loss_fn = SBCL(len(dataset), subclass_size=50, temperature=0.1)
@@ -182,6 +203,13 @@ class SupReMix(TemperatureLoss):
     """Supervised contrastive regression with mixup pairs (see
     :func:`contrastor.functional.supremix`). Wu et al., 2023.
 
+    Inputs: ``features`` ``(n, V, d)`` or a list of views, and continuous ``targets``
+    ``(n,)``.
+    Positives: samples with an equal target, plus anchor-exclusive mixtures; negatives are
+    weighted by their target distance.
+    Settings: temperature 0.1; ``negatives`` and ``positives`` mixtures per anchor (4 each).
+    Related: :class:`ConR`, :class:`SupCon`.
+
     Example:
         >>> loss = SupReMix(0.1, negatives=4, positives=4)(torch.stack([z1, z2], 1), y)
     """
@@ -208,38 +236,26 @@ class SupReMix(TemperatureLoss):
         function=conr,
     ),
 )
-class ConR(nn.Module):
-    """ConR regularizer for imbalanced regression (see :func:`contrastor.functional.conr`);
-    add ``weight * ConR()(features, y, predictions)`` to the regression loss. Keramati et al.,
-    ICLR 2024.
+class ConR(TemperatureLoss):
+    """ConR regularizer for imbalanced regression (see :func:`contrastor.functional.conr`).
+
+    Inputs: ``features`` ``(n, d)``, continuous ``targets`` and the model's ``predictions``
+    ``(n,)`` or ``(n, k)``; ``push_weights`` ``(n,)`` at call time (e.g. inverse label
+    density). Add ``weight * ConR()(features, y, predictions)`` to the regression loss.
+    Positives: the samples whose targets lie within ``threshold`` of the anchor's; negatives
+    those beyond it whose predictions lie within it (the wrongly close ones), pushed harder
+    the farther their targets and the rarer the anchor.
+    Settings: ``threshold`` (omega, in target units), ``pushing`` (eta) 0.01, temperature
+    0.07.
+    Related: :class:`SupReMix`. Keramati et al., ICLR 2024.
 
     Example:
         >>> loss = mse(pred, y) + 0.2 * ConR(threshold=1.0)(features, y, pred)
     """
 
-    def __init__(
-        self, threshold: float = 1.0, pushing: float = 0.01, temperature: float = 0.07
-    ) -> None:
-        super().__init__()
-        self.threshold, self.pushing, self.temperature = threshold, pushing, temperature
-
-    def forward(
-        self,
-        features: Tensor,
-        targets: Tensor,
-        predictions: Tensor,
-        *,
-        sample_weights: Tensor | None = None,
-    ) -> Tensor:
-        return conr(
-            features,
-            targets,
-            predictions,
-            threshold=self.threshold,
-            pushing=self.pushing,
-            sample_weights=sample_weights,
-            temperature=self.temperature,
-        )
+    function = staticmethod(conr)
+    defaults: ClassVar[dict[str, Any]] = {"threshold": 1.0, "pushing": 0.01}
+    settings: ClassVar[dict[str, Any]] = {"temperature": 0.07}
 
 
 @register(
@@ -259,29 +275,34 @@ class ConR(nn.Module):
         function=amcl,
     ),
 )
-class AMCL(nn.Module):
+class AMCL(DeclaredLoss):
     """Adaptive multi-head contrastive learning (see :func:`contrastor.functional.amcl`) with
     its temperature network ``phi`` (an MLP ``d -> d``, trained with the model and saved in
-    ``state_dict``). Inputs are ``(n, H, d)`` head outputs, or ``(n, H * d)`` projections that
-    are split into ``heads`` heads. Wang et al., ECCV 2024.
+    ``state_dict``).
+
+    Inputs: two views, ``(n, H, d)`` head outputs or ``(n, H * d)`` projections that are
+    split into ``heads`` heads of width ``dim``.
+    Positives: the other view of the sample; every pair gets its own temperature in
+    ``temperature_range``.
+    Settings: ``beta`` 0.01, ``topk`` negatives per anchor 100, ``temperature_range``.
+    Related: :class:`NTXent` (one head, one temperature). Wang et al., ECCV 2024.
 
     Example:
         >>> loss = AMCL(dim=16, heads=4)(z1, z2)      # z1, z2: (n, 64)
     """
 
-    def __init__(
-        self,
-        dim: int,
-        heads: int = 3,
-        *,
-        beta: float = 0.01,
-        tau_range: tuple[float, float] = (1e-5, 2.0),
-        topk: int = 100,
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__()
+    function = staticmethod(amcl)
+    defaults: ClassVar[dict[str, Any]] = {
+        "beta": 0.01,
+        "temperature_range": (1e-5, 2.0),
+        "topk": 100,
+    }
+
+    def __init__(self, dim: int, heads: int = 3, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if dim < 1 or heads < 1:
+            raise ValueError(f"AMCL needs dim >= 1 and heads >= 1, got {dim} and {heads}")
         self.dim, self.heads = dim, heads
-        self.beta, self.tau_range, self.topk, self.reduction = beta, tau_range, topk, reduction
         self.phi = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
 
     def _heads(self, z: Tensor) -> Tensor:
@@ -294,14 +315,5 @@ class AMCL(nn.Module):
             )
         return z.reshape(z.shape[0], self.heads, self.dim)
 
-    def forward(self, view_a: Tensor, view_b: Tensor, *, weights: Tensor | None = None) -> Tensor:
-        return amcl(
-            self._heads(view_a),
-            self._heads(view_b),
-            self.phi,
-            beta=self.beta,
-            tau_range=self.tau_range,
-            topk=self.topk,
-            weights=weights,
-            reduction=self.reduction,
-        )
+    def forward(self, view_a: Tensor, view_b: Tensor, **keywords: Any) -> Tensor:
+        return super().forward(self._heads(view_a), self._heads(view_b), self.phi, **keywords)

@@ -35,10 +35,16 @@ def _views(views: tuple[Tensor, ...]) -> Views:
 class SupCon(TemperatureLoss):
     """Supervised contrastive loss (see :func:`contrastor.functional.supcon`).
 
-    Positives of an anchor view: every other view whose sample has the same label (or shares
-    a label, for multi-hot). Classes with one sample and one view are skipped. DDP: local
-    anchors against gathered views and labels.
+    DDP: local anchors against gathered views and labels.
     Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020.
+
+    Inputs: ``features`` ``(n, V, d)`` (V views) or a list of V ``(n, d)`` views, and
+    ``labels`` ``(n,)`` class ids or ``(n, C)`` multi-hot.
+    Positives: every other view whose sample has the same label (or shares a label, for
+    multi-hot); classes with one sample and one view are skipped.
+    Settings: temperature 0.1 (the paper's), batches as large as memory allows (the tiled
+    path keeps memory linear in the batch).
+    Related: :class:`NTXent` (no labels), :class:`HierarchicalSupCon`, :class:`SBCL`.
 
     Example:
         >>> loss_fn = SupCon(temperature=0.1)
@@ -82,6 +88,13 @@ class NTXent(_ViewsLoss):
     :func:`contrastor.functional.nt_xent`). DDP: local anchors against gathered views.
     Chen et al., "A Simple Framework for Contrastive Learning of Visual Representations", 2020.
 
+    Inputs: V >= 2 views, ``(n, d)`` each (or one ``(n, V, d)``).
+    Positives: the other views of the same sample; every view of every other sample is a
+    negative.
+    Settings: temperature 0.1 with large batches (SimCLR's 4,096), 0.2-0.5 for small ones.
+    Related: :class:`DCL` (positive out of the denominator), :class:`SupCon` (labels),
+    :class:`GlobalContrastive` (small batches).
+
     Example:
         >>> loss = NTXent(temperature=0.1)(view1, view2)
     """
@@ -103,6 +116,12 @@ class NTXent(_ViewsLoss):
 class DCL(_ViewsLoss):
     """Decoupled contrastive loss: NT-Xent without the positive in the denominator (see
     :func:`contrastor.functional.dcl`). Yeh et al., "Decoupled Contrastive Learning", 2022.
+
+    Inputs: V >= 2 views, ``(n, d)`` each (or one ``(n, V, d)``).
+    Positives: the other views of the sample, left out of the denominator, so the loss does
+    not weaken as the positive becomes easy (less sensitive to small batches than NT-Xent).
+    Settings: temperature 0.1-0.2, as NT-Xent.
+    Related: :class:`NTXent`, :class:`DCLW`.
 
     Example:
         >>> loss = DCL(temperature=0.1)(view1, view2)
@@ -127,6 +146,12 @@ class DCLW(_ViewsLoss):
     """Weighted DCL, positive term scaled by a von Mises-Fisher weight with width ``sigma``
     (see :func:`contrastor.functional.dclw`). Two views.
     Yeh et al., "Decoupled Contrastive Learning", ECCV 2022.
+
+    Inputs: two views, ``(n, d)`` each (or one ``(n, 2, d)``).
+    Positives: the other view of the sample, weighted by a von Mises-Fisher kernel of width
+    ``sigma`` (harder pairs weigh more).
+    Settings: ``sigma`` 0.5 (the paper's), temperature as :class:`DCL`.
+    Related: :class:`DCL`, :class:`NTXent`.
 
     Example:
         >>> loss = DCLW(temperature=0.1, sigma=0.5)(view1, view2)

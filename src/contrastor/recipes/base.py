@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from contrastor.train.checkpoint import atomic_save
-from contrastor.train.report import PLOTS_NEED_MATPLOTLIB, render_page
+from contrastor.run.checkpoint import atomic_save
+from contrastor.run.page import PLOTS_NEED_MATPLOTLIB, render_page
 
 
 @dataclass

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from contrastor.train.schedule import warmup_cosine
+from contrastor.run.schedule import warmup_cosine
 
 
 def fit(

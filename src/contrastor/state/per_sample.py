@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from contrastor._validation import when_valid
 from contrastor.scale.distributed import LOCAL, Exchange
 
 
@@ -61,7 +62,8 @@ class PerSampleState(nn.Module):
     def write(
         self, name: str, index: Tensor, values: Tensor, exchange: Exchange | None = None
     ) -> None:
-        """Write ``values`` into rows ``index`` of ``name`` on every rank."""
+        """Write ``values`` into rows ``index`` of ``name`` on every rank, once the loss call's
+        checks pass (:func:`~contrastor._validation.when_valid`)."""
         index = self._check_index(index)
         buffer = getattr(self, name)
         if values.shape != (index.shape[0], *buffer.shape[1:]):
@@ -69,9 +71,12 @@ class PerSampleState(nn.Module):
                 f"values for {name!r} must have shape {(index.shape[0], *buffer.shape[1:])}, "
                 f"got {tuple(values.shape)}"
             )
-        ex = exchange or LOCAL
+        when_valid(lambda: self._store(buffer, index, values.detach(), exchange or LOCAL))
+
+    @torch.no_grad()
+    def _store(self, buffer: Tensor, index: Tensor, values: Tensor, ex: Exchange) -> None:
         index = ex.gather(index)
-        values = ex.gather(values.detach().to(buffer.dtype))
+        values = ex.gather(values.to(buffer.dtype))
         buffer[index.to(buffer.device)] = values.to(buffer.device)
         self.seen[index.to(self.seen.device)] = True
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from contrastor._validation import check_embeddings
+from contrastor._validation import check_embeddings, when_valid
 from contrastor.scale.distributed import LOCAL, Exchange
 
 
@@ -38,12 +38,16 @@ class FeatureQueue(nn.Module):
     def enqueue(
         self, keys: Tensor, labels: Tensor | None = None, exchange: Exchange | None = None
     ) -> None:
-        """Append ``keys`` ``(k, dim)`` (the oldest entries are overwritten)."""
+        """Append ``keys`` ``(k, dim)`` (the oldest entries are overwritten) once the loss call's
+        checks pass (:func:`~contrastor._validation.when_valid`)."""
         check_embeddings(keys, "keys")
         if keys.shape[1] != self.dim:
             raise ValueError(f"keys have dimension {keys.shape[1]}, the queue holds {self.dim}")
-        ex = exchange or LOCAL
-        keys = ex.gather(keys.detach())
+        when_valid(lambda: self._append(keys.detach(), labels, exchange or LOCAL))
+
+    @torch.no_grad()
+    def _append(self, keys: Tensor, labels: Tensor | None, ex: Exchange) -> None:
+        keys = ex.gather(keys)
         if labels is None:
             labels = torch.full((keys.shape[0],), -1, dtype=torch.long, device=keys.device)
         else:

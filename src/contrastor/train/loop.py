@@ -13,7 +13,6 @@ last checkpoint therefore ends with the same weights as an uninterrupted run.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +31,15 @@ from contrastor.eval import (
 )
 from contrastor.models import ContrastiveModel, SmallCNN
 from contrastor.noise.detect import detection_report
+from contrastor.run.checkpoint import atomic_save, load_checkpoint, save_checkpoint
+from contrastor.run.metrics_log import MetricsLog
+from contrastor.run.schedule import warmup_cosine
 from contrastor.scale.distributed import average_gradients
 from contrastor.scale.launch import init_distributed
-from contrastor.train.checkpoint import atomic_save, load_checkpoint, save_checkpoint
 from contrastor.train.config import TrainConfig
-from contrastor.train.metrics_log import MetricsLog
 from contrastor.train.objectives import Batch, build_objective
+from contrastor.train.report import RunResult, write_report
 from contrastor.train.robust import corrupt_labels
-from contrastor.train.schedule import warmup_cosine
 
 CHECKPOINT = "checkpoint.safetensors"
 _MIX = 0x9E3779B1
@@ -73,17 +73,6 @@ def embed(
     """Encoder features (or projections with ``head=True``) of ``images``, in eval mode."""
     fn = model if head else model.features
     return embed_in_chunks(model, lambda x: fn(x.to(device)), images, batch)
-
-
-@dataclass
-class RunResult:
-    """What :func:`train` returns: the final table, the history and where files went."""
-
-    folder: Path
-    table: dict[str, dict[str, float]]
-    history: list[dict[str, Any]]
-    step_losses: list[float] = field(default_factory=list)
-    noise: dict[str, Any] = field(default_factory=dict)
 
 
 class Run:
@@ -307,8 +296,6 @@ def train(config: TrainConfig) -> RunResult:
     weights), ``metrics.csv``/``metrics.json``, ``results.json``, ``config.yaml`` and
     ``report.html`` with its PNG plots.
     """
-    from contrastor.train.report import write_report
-
     run = Run(config.validate())
     if run.rank == 0:
         (run.folder / "config.yaml").write_text(_yaml(config.to_dict()))
