@@ -48,10 +48,10 @@ def prepare_pair(
     *,
     temperature: float | Tensor,
     similarity: str,
-    labels: Tensor | None,
-    reference_labels: Tensor | None,
-    targets: Tensor | Targets | None,
-    exchange: Exchange | None,
+    labels: Tensor | None = None,
+    reference_labels: Tensor | None = None,
+    targets: Tensor | Targets | None = None,
+    exchange: Exchange | None = None,
     fold: bool = False,
 ) -> PairBatch:
     """Check, prepare (similarity, temperature) and gather a (query, reference) batch.

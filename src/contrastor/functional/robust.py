@@ -223,16 +223,7 @@ def false_negative_cancellation(
             execution=execution,
             tile_size=tile_size,
         )
-    batch = prepare_pair(
-        query,
-        reference,
-        temperature=temperature,
-        similarity=similarity,
-        labels=None,
-        reference_labels=None,
-        targets=None,
-        exchange=None,
-    )
+    batch = prepare_pair(query, reference, temperature=temperature, similarity=similarity)
     rest = log_partition(
         batch.query,
         batch.everyone,
