@@ -87,3 +87,32 @@ def test_gradient_of_one_term_only(gen):
             )
             (out.terms[term] * torch.linspace(0.5, 1.5, 12).double()).sum().backward()
             torch.testing.assert_close((a.grad, b.grad), expected)
+
+
+def test_shared_exponential_of_a_symmetric_call_matches_the_log_sum_exps(gen):
+    """A fixed float tau bounds cosine logits on the host, so both directions of CLIP share
+    one exp(l - 1/tau) per block; a tensor tau (no bound known) takes the per-direction
+    log-sum-exps. Values and gradients agree, tiled and dense, and at a tau too small for
+    the shift (0.02: bound 50 > 40) the float call takes the per-direction path."""
+    from contrastor.engine import blocks
+    from contrastor.engine.softmax import kernel_call
+
+    q = torch.randn(70, 16, generator=gen, dtype=torch.float64, requires_grad=True)
+    r = torch.randn(70, 16, generator=gen, dtype=torch.float64, requires_grad=True)
+    for tau in (0.05, 0.02):
+        for execution in ("tiled", "dense"):
+            run = {"symmetric": True, "execution": execution, "tile_size": 16}
+            fixed = CF.info_nce(q, r, temperature=tau, **run)
+            tensor = CF.info_nce(q, r, temperature=torch.tensor(tau, dtype=torch.float64), **run)
+            torch.testing.assert_close(fixed, tensor, rtol=1e-12, atol=1e-12)
+            grads = torch.autograd.grad(fixed, (q, r)), torch.autograd.grad(tensor, (q, r))
+            for a, b in zip(*grads, strict=True):
+                torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    inv_t, targets = torch.tensor(1.0), AlignedTargets(70, 70, 0)
+    shifts = [
+        kernel_call(q, r, inv_t, targets, "tiled", 16, normalize=True, logit_bound=b)[3].shift
+        for b in (20.0, 50.0)
+    ]
+    assert shifts == [20.0, None]
+    layout = kernel_call(q, r, inv_t, targets, "tiled", 16, normalize=True, logit_bound=20.0)[3]
+    assert blocks._shift(layout, True) == 20.0 and blocks._shift(layout, False) is None

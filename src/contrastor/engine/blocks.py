@@ -44,9 +44,11 @@ class Layout:
     block edge; ``keep``: keep the blocks' logits for backward instead of recomputing them;
     ``normalize``: cosine similarity, the rows' L2 norms folded into the scales of
     :class:`Operands` (the kernel is given raw embeddings); ``shape``: queries and
-    references. Derived: ``defined``, whether every query, and every reference as an anchor
-    of the reverse direction, is known from the layout alone to be defined
-    (:func:`_defined_everywhere`).
+    references; ``shift``: ``M`` with ``|l_ij| <= M <= 40`` known on the host (``1/tau`` of
+    cosine logits), so that a symmetric call takes both directions' sums from one
+    ``exp(l - M)`` per block, forward and backward. Derived: ``defined``, whether every
+    query, and every reference as an anchor of the reverse direction, is known from the
+    layout alone to be defined (:func:`_defined_everywhere`).
     """
 
     targets: Targets
@@ -56,6 +58,7 @@ class Layout:
     keep: bool
     normalize: bool
     shape: tuple[int, int]
+    shift: float | None = None
     defined: tuple[bool, bool] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -318,24 +321,32 @@ class _Online:
     """Running log-sum-exp, target-weighted logit sum and target mass of some anchors
     (``single``: every anchor is known to have exactly one positive; no mass is kept)."""
 
-    def __init__(self, single: bool = False) -> None:
-        self.lse, self.positive, self.count = _Sums(torch.logaddexp), _Sums(), _Sums()
-        self.single = single
+    def __init__(self, single: bool = False, shift: float | None = None) -> None:
+        merge = torch.logaddexp if shift is None else torch.add
+        self.lse, self.positive, self.count = _Sums(merge), _Sums(), _Sums()
+        self.single, self.shift = single, shift
 
-    def update(self, start: int, block: _Block, dim: int) -> None:
-        """Fold in a block whose anchors lie along ``1 - dim`` (``dim``: the reduced axis)."""
-        self.lse.add(start, block.log_partition(dim))
+    def update(self, start: int, block: _Block, dim: int, shifted: Tensor | None) -> None:
+        """Fold in a block whose anchors lie along ``1 - dim`` (``dim``: the reduced axis);
+        ``shifted``: the block's ``exp(l - shift)``, summed instead of a log-sum-exp."""
+        if shifted is None:
+            self.lse.add(start, block.log_partition(dim))
+        else:
+            self.lse.add(start, shifted.sum(dim))
         positive, count = block.positive_sums(dim, counting=not self.single)
         self.positive.add(start, positive)
         if count is not None:
             self.count.add(start, count)
 
     def result(self) -> tuple[Tensor, Tensor, Tensor | None]:
+        lse = self.lse.result()
+        if self.shift is not None:
+            lse = lse.log().add_(self.shift)
         if self.single:
-            return self.lse.result(), self.positive.result(), None
+            return lse, self.positive.result(), None
         count = self.count.result()
         mean = self.positive.result() / count.clamp_min(torch.finfo(count.dtype).tiny)
-        return self.lse.result(), mean, count
+        return lse, mean, count
 
 
 def _check_targets(checks: list[Tensor]) -> None:
@@ -460,13 +471,16 @@ class BlockSoftmax(torch.autograd.Function):
         everywhere = layout.defined[: 1 + both]
         # defined everywhere with one diagonal of positives: one positive per anchor
         single = [full and len(layout.targets.diagonals) == 1 for full in everywhere]
-        rows_state, cols_state = _Online(single[0]), _Online(single[-1]) if both else None
+        shift = _shift(layout, both)
+        rows_state = _Online(single[0], shift)
+        cols_state = _Online(single[-1], shift) if both else None
         kept, checks = [], []
         for a, b, c, d in _blocks(n, m, layout.tile):
             block = _block(ops.logits(a, b, c, d), layout, a, b, c, d, checks)
-            rows_state.update(a, block, 1)
+            shifted = None if shift is None else torch.sub(block.logits, shift).exp_()
+            rows_state.update(a, block, 1, shifted)
             if cols_state is not None:
-                cols_state.update(c, block, 0)
+                cols_state.update(c, block, 0, shifted)
             if layout.keep:
                 kept.append(block.logits)
         _check_targets(checks)
@@ -516,7 +530,7 @@ class BlockSoftmax(torch.autograd.Function):
             for a, b, c, d in _blocks(n, m, layout.tile):
                 logits = next(kept) if layout.keep else ops.logits(a, b, c, d)
                 block = _block(logits, layout, a, b, c, d)
-                g = _denominator_grad(block, lse, g_lse, (a, b, c, d), m)
+                g = _denominator_grad(block, lse, g_lse, (a, b, c, d), m, _shift(layout, both))
                 g = block.add_positive_grad(
                     g,
                     _part(per_target[0], a, b),
@@ -533,17 +547,39 @@ def _plus(x: Tensor | None, y: Tensor | None) -> Tensor | None:
     return x + y
 
 
+def _shift(layout: Layout, both: bool) -> float | None:
+    """The layout's shift where the kernel uses it: symmetric calls (two directions share
+    each exponential) whose blocks exclude no pair."""
+    if not both or layout.self_offset is not None or layout.decoupled:
+        return None
+    return layout.shift
+
+
 def _denominator_grad(
     block: _Block,
     lse: list[Tensor],
     g_lse: list[Tensor | None],
     span: tuple[int, int, int, int],
     width: int,
+    shift: float | None = None,
 ) -> Tensor:
     """``sum_dir g^lse_dir softmax_dir`` over a block (rows, and columns for a symmetric
     call): the softmax is ``exp(l - lse)`` with the forward pass's log-sum-exp, or, for a
-    block holding whole rows of ``width`` columns, the fused row softmax of the block."""
+    block holding whole rows of ``width`` columns, the fused row softmax of the block. With
+    a ``shift`` M, one exponential serves both directions:
+    ``exp(l_ij - M) (g_i e^{M - lse_i} + g_j e^{M - lse_j})``."""
     a, b, c, d = span
+    if shift is not None:
+        scale = None
+        for k, (start, stop) in enumerate(((a, b), (c, d))):
+            if g_lse[k] is None:
+                continue
+            factor = torch.rsub(_part(lse[k], start, stop), shift).exp_()
+            factor = factor.mul_(_part(g_lse[k], start, stop)).view((-1, 1) if k == 0 else (1, -1))
+            scale = factor if scale is None else scale + factor
+        if scale is None:
+            return torch.zeros_like(block.logits)
+        return torch.sub(block.logits, shift).exp_().mul_(scale)
     whole_rows = block.out is None and c == 0 and d == width
     g = None
     for k, (start, stop) in enumerate(((a, b), (c, d))[: len(g_lse)]):

@@ -34,6 +34,11 @@ DENSE_UP_TO = {"cpu": 1 << 24, "cuda": 1 << 28}
 DEFAULT_TILE = {("cpu", "dense"): 512, ("cpu", "tiled"): 512, ("cuda", "tiled"): 4096}
 
 
+#: the largest logit bound M for which exp(l - M) over |l| <= M stays clear of float32
+#: underflow (e^-80 is about 2e-35)
+SHIFT_UP_TO = 40.0
+
+
 def check_execution(execution: str) -> str:
     if execution not in EXECUTIONS:
         raise ValueError(f"execution must be one of {EXECUTIONS}, got {execution!r}")
@@ -107,10 +112,13 @@ def symmetric_softmax_objective(
     normalize: bool = False,
     execution: str = "auto",
     tile_size: int | None = None,
+    logit_bound: float | None = None,
 ) -> tuple[ContrastiveOutput, ContrastiveOutput]:
     """Both directions of a symmetric loss: queries against references with ``targets``, and
     references against queries with ``targets.T``. With one temperature both come from a
-    single pass over the score blocks."""
+    single pass over the score blocks; ``logit_bound``, a bound on ``|l|`` known on the host
+    (``1/tau`` of cosine logits), lets the two directions share one exponential per block
+    (:attr:`~contrastor.engine.blocks.Layout.shift`)."""
     if inverse_temperature.ndim == 0:
         call = kernel_call(
             query,
@@ -121,6 +129,7 @@ def symmetric_softmax_objective(
             tile_size,
             decoupled=decoupled,
             normalize=normalize,
+            logit_bound=logit_bound,
         )
         stats = BlockSoftmax.apply(*call, True)
         complete = call[3].defined
@@ -148,6 +157,7 @@ def kernel_call(
     self_offset: int | None = None,
     decoupled: bool = False,
     normalize: bool = False,
+    logit_bound: float | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Layout]:
     """The first arguments of a block kernel (:mod:`contrastor.engine.blocks`): queries,
     references (a distinct view when both are one tensor, as ``torch.compile`` needs), 1/tau
@@ -159,7 +169,8 @@ def kernel_call(
     inv_t = inverse_temperature
     if inv_t.dtype != query.dtype:
         inv_t = inv_t.to(query.dtype)
-    layout = Layout(targets, self_offset, decoupled, tile, keep, normalize, (n, m))
+    shift = logit_bound if logit_bound is not None and logit_bound <= SHIFT_UP_TO else None
+    layout = Layout(targets, self_offset, decoupled, tile, keep, normalize, (n, m), shift)
     return query, reference, inv_t, layout
 
 

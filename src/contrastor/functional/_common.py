@@ -30,7 +30,9 @@ class PairBatch:
 
     ``query``/``reference``: this rank's prepared embeddings; ``everyone``: the references of
     all ranks; ``targets``: local queries against ``everyone``; ``normalize``: the rows are
-    still to be L2-normalised, by the objective's kernel (``prepare_pair(fold=True)``).
+    still to be L2-normalised, by the objective's kernel (``prepare_pair(fold=True)``);
+    ``logit_bound``: ``1/tau`` for a fixed temperature of cosine logits (``|l| <= 1/tau``),
+    known on the host, else ``None``.
     """
 
     query: Tensor
@@ -40,6 +42,7 @@ class PairBatch:
     targets: Targets
     exchange: Exchange
     normalize: bool = False
+    logit_bound: float | None = None
 
 
 def prepare_pair(
@@ -74,7 +77,8 @@ def prepare_pair(
         device=q.device,
     )
     inv_t = inverse_temperature(temperature, q)
-    return PairBatch(q, r, everyone, inv_t, target, ex, normalize)
+    bound = 1.0 / temperature if normalize and isinstance(temperature, float) else None
+    return PairBatch(q, r, everyone, inv_t, target, ex, normalize, bound)
 
 
 def gather_prepared(ex: Exchange, raw: Tensor, prepared: Tensor, similarity: str) -> Tensor:

@@ -104,7 +104,9 @@ def info_nce(
     if n != m:
         raise ValueError(f"symmetric InfoNCE needs as many references as queries, got {n} and {m}")
     if ex.world_size == 1:
-        forward, backward = symmetric_softmax_objective(q, r, inv_t, target, **run)
+        forward, backward = symmetric_softmax_objective(
+            q, r, inv_t, target, logit_bound=batch.logit_bound, **run
+        )
     else:
         if targets is not None:
             raise ValueError("symmetric InfoNCE across ranks takes labels, not soft targets")
