@@ -89,14 +89,10 @@ def deferred_checks() -> Iterator[None]:
     _pending, _updates = [], []
     try:
         yield
-    except BaseException:
-        failed, _pending, _updates = _pending, None, None
+    finally:
+        failed, updates, _pending, _updates = _pending, _updates, None, None
         if failed:
             _raise_failed(failed)
-        raise
-    failed, updates, _pending, _updates = _pending, _updates, None, None
-    if failed:
-        _raise_failed(failed)
     for update in updates:
         update()
 

@@ -45,10 +45,10 @@ class Layout:
     ``normalize``: cosine similarity, the rows' L2 norms folded into the scales of
     :class:`Operands` (the kernel is given raw embeddings); ``shape``: queries and
     references; ``shift``: ``M`` with ``|l_ij| <= M <= 40`` known on the host (``1/tau`` of
-    cosine logits), so that a symmetric call takes both directions' sums from one
-    ``exp(l - M)`` per block, forward and backward. Derived: ``defined``, whether every
-    query, and every reference as an anchor of the reverse direction, is known from the
-    layout alone to be defined (:func:`_defined_everywhere`).
+    cosine logits) for blocks that exclude no pair, so that a symmetric call takes both
+    directions' sums from one ``exp(l - M)`` per block, forward and backward. Derived:
+    ``defined``, whether every query, and every reference as an anchor of the reverse
+    direction, is known from the layout alone to be defined (:func:`_defined_everywhere`).
     """
 
     targets: Targets
@@ -548,11 +548,9 @@ def _plus(x: Tensor | None, y: Tensor | None) -> Tensor | None:
 
 
 def _shift(layout: Layout, both: bool) -> float | None:
-    """The layout's shift where the kernel uses it: symmetric calls (two directions share
-    each exponential) whose blocks exclude no pair."""
-    if not both or layout.self_offset is not None or layout.decoupled:
-        return None
-    return layout.shift
+    """The layout's shift where the kernel uses it: symmetric calls, whose two directions
+    share each exponential."""
+    return layout.shift if both else None
 
 
 def _denominator_grad(

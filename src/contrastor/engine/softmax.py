@@ -169,7 +169,10 @@ def kernel_call(
     inv_t = inverse_temperature
     if inv_t.dtype != query.dtype:
         inv_t = inv_t.to(query.dtype)
-    shift = logit_bound if logit_bound is not None and logit_bound <= SHIFT_UP_TO else None
+    # one exponential for both directions needs a small bound and blocks that exclude no pair
+    shareable = self_offset is None and not decoupled
+    bounded = logit_bound is not None and logit_bound <= SHIFT_UP_TO
+    shift = logit_bound if shareable and bounded else None
     layout = Layout(targets, self_offset, decoupled, tile, keep, normalize, (n, m), shift)
     return query, reference, inv_t, layout
 
