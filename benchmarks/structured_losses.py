@@ -66,19 +66,21 @@ def model(seed: int, in_features: int = 128) -> ContrastiveModel:
 
 
 def fit(
-    params: list[nn.Parameter], n: int, seed: int, step: Callable[[Tensor, torch.Generator], Tensor]
+    modules: dict[str, nn.Module],
+    n: int,
+    seed: int,
+    step: Callable[[Tensor, torch.Generator], Tensor],
 ) -> None:
     """``EPOCHS`` passes over ``n`` samples in shuffled batches; ``step(index, generator)``
     returns the batch loss."""
     recipe_fit(
-        params,
+        modules,
         shuffled_batches(n, BATCH),
-        step,
+        lambda index, loop: step(index, loop.generator),
         epochs=EPOCHS,
         lr=2e-3,
         warmup_epochs=2,
         seed=seed,
-        progress=False,
     )
 
 
@@ -117,7 +119,7 @@ def graded(method: str, data: ImageDataset, seed: int) -> dict[str, float]:
             return CF.listnet(z1, documents, relevance, temperature=TAU)
         return CF.listwise_wasserstein(z1, documents, relevance, temperature=TAU)
 
-    fit(list(net.parameters()), len(y), seed, step)
+    fit({"net": net}, len(y), seed, step)
     train, test = (
         embed_in_chunks(net, net.features, x),
         embed_in_chunks(net, net.features, data.test_images),
@@ -141,7 +143,7 @@ def classify(method: str, data: ImageDataset, seed: int) -> dict[str, float]:
             return F.cross_entropy(logits, y[idx])
         return CF.z_loss(logits, y[idx])
 
-    fit([*net.parameters(), *head.parameters()], len(y), seed, step)
+    fit({"net": net, "head": head}, len(y), seed, step)
     logits = embed_in_chunks(net, lambda t: head(net.features(t)), data.test_images)
     return {"accuracy": float((logits.argmax(1) == data.test_labels).double().mean())}
 
@@ -188,7 +190,7 @@ def regress(method: str, data: ImageDataset, seed: int) -> dict[str, float]:
             loss = loss + 0.2 * CF.conr(z, t[idx], prediction.detach(), threshold=0.05)
         return loss
 
-    fit([*net.parameters(), *head.parameters()], len(t), seed, step)
+    fit({"net": net, "head": head}, len(t), seed, step)
     if method == "supremix":
         f, ft = embed_in_chunks(net, net.features, x), embed_in_chunks(net, net.features, xt)
         design = torch.cat([f, torch.ones(len(f), 1)], 1).double()
@@ -217,7 +219,7 @@ def transfer(method: str, data: ImageDataset, seed: int) -> dict[str, float]:
             [frozen(views(bottom[idx], g)), frozen(views(bottom[idx], g))], temperature=TAU
         )
 
-    fit(list(frozen.parameters()), len(top), seed, pretrain)
+    fit({"net": frozen}, len(top), seed, pretrain)
     frozen.requires_grad_(False)
     guide = embed_in_chunks(frozen, frozen, bottom)
     net = model(seed)
@@ -228,7 +230,7 @@ def transfer(method: str, data: ImageDataset, seed: int) -> dict[str, float]:
             return CF.info_nce(q, guide[idx], temperature=TAU)
         return CF.cwcl(q, guide[idx], temperature=TAU, symmetric=False)
 
-    fit(list(net.parameters()), len(top), seed, step)
+    fit({"net": net}, len(top), seed, step)
     q, r = embed_in_chunks(net, net, top_test), embed_in_chunks(frozen, frozen, bottom_test)
     train_features = embed_in_chunks(net, net.features, top)
     test_features = embed_in_chunks(net, net.features, top_test)

@@ -36,7 +36,7 @@ def test_drop_strategy_leaves_out_the_pairs_with_high_loss_history():
     noisy = torch.zeros(12, dtype=torch.bool)
     noisy[[1, 4, 9]] = True
     robust = PairRobustness(PairNoiseOptions(robust="loss_drop", robust_warmup=1), 12)
-    draw = robust.batches(lambda g: [torch.arange(12)])
+    draw = robust.batches(lambda epoch, g: [torch.arange(12)])
     index = torch.arange(12)
     losses = torch.where(noisy, 5.0, 0.5) + 0.01 * torch.arange(12)
     seen = []
@@ -46,10 +46,10 @@ def test_drop_strategy_leaves_out_the_pairs_with_high_loss_history():
         loss = (weights * losses).sum() / weights.sum()
         return ContrastiveOutput(losses, torch.ones(12, dtype=torch.bool), loss=loss)
 
-    draw(None)  # epoch 0: the warm-up, every pair counts
+    draw(0, None)  # epoch 0: the warm-up, every pair counts
     warm = robust.loss(index, compute)
     assert bool((seen[0] == 1).all()) and torch.isclose(warm, losses.mean())
-    draw(None)  # epoch 1: the mixture fitted on the loss history
+    draw(1, None)  # epoch 1: the mixture fitted on the loss history
     robust.loss(index, compute)
     assert torch.equal(seen[1] == 0, noisy)
     note = robust.note("run", PairCorruption(torch.arange(12), noisy))

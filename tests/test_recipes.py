@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +15,7 @@ import torch
 from contrastor.cli.main import main
 from contrastor.data.views.tabular import MarginalCorruption
 from contrastor.recipes import RECIPES, get_recipe, recipe_options, run_recipe
+from contrastor.run.loop import Loop
 
 
 def test_marginal_corruption_draws_each_feature_from_its_own_column():
@@ -161,3 +165,99 @@ def test_series_views_and_encoder_respect_each_series_length():
         assert torch.allclose(padded[i], alone[0], atol=1e-6)
     with pytest.raises(ValueError, match="lengths"):
         views(x, lengths[:2], g)
+
+
+class _Crash(Exception):
+    """Stands for a kill: raised from inside a training step."""
+
+
+def _weights(folder) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_resumes_to_the_same_weights(tmp_path, monkeypatch, request, name):
+    """A recipe stopped mid-run (inside its last training loop when it has several) and run
+    again with ``resume`` ends with the weights and history of an uninterrupted run."""
+    recipe = RECIPES[name]
+    for module in recipe.needs:
+        pytest.importorskip(module)
+    settings = {**recipe.tiny, "epochs": 3}
+    original = Loop.train_step
+    calls: list[int] = []
+
+    def counting(loop: Loop, batch: torch.Tensor) -> float:
+        calls.append(loop.step)
+        if crash_at and len(calls) == crash_at:
+            raise _Crash
+        return original(loop, batch)
+
+    monkeypatch.setattr(Loop, "train_step", counting)
+    if name == "recommendation":  # its sparse graph products sum in a thread-dependent order
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        request.addfinalizer(lambda: torch.set_num_threads(threads))
+    crash_at = 0
+    straight = run_recipe(recipe, tmp_path / "straight", progress=False, **settings)
+    crash_at, total = len(calls) - 1, len(calls)
+    calls.clear()
+    with pytest.raises(_Crash):
+        run_recipe(recipe, tmp_path / "killed", progress=False, checkpoint_every=2, **settings)
+    calls.clear()
+    crash_at = 0
+    resumed = run_recipe(
+        recipe, tmp_path / "killed", progress=False, resume=True, checkpoint_every=2, **settings
+    )
+    assert 0 < len(calls) < total, "the resumed run started again from the beginning"
+    a, b = _weights(straight.folder), _weights(resumed.folder)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    losses = [row["loss"] for row in straight.result.history]
+    assert [row["loss"] for row in resumed.result.history] == losses
+
+
+def test_a_recipe_refuses_to_resume_a_run_with_other_settings(tmp_path):
+    recipe = get_recipe("tabular")
+    run_recipe(recipe, tmp_path / "run", progress=False, **recipe.tiny)
+    with pytest.raises(ValueError, match="other settings"):
+        run_recipe(recipe, tmp_path / "run", progress=False, resume=True, **recipe.tiny, lr=0.5)
+
+
+def test_a_recipe_trains_under_bf16_autocast(tmp_path):
+    recipe = get_recipe("timeseries")
+    pytest.importorskip("sktime")
+    done = run_recipe(recipe, tmp_path / "bf16", progress=False, precision="bf16", **recipe.tiny)
+    assert all(math.isfinite(row["loss"]) for row in done.result.history)
+    with pytest.raises(ValueError, match="precision"):
+        run_recipe(recipe, tmp_path / "bad", progress=False, precision="fp8", **recipe.tiny)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_recipe_runs_under_torchrun_with_two_processes(tmp_path, name):
+    """Each rank trains its share of every batch; rank 0 writes the run folder. The tabular
+    weights stay near those of one process: not equal, as each rank's BatchNorm normalises
+    its own half of the batch (SyncBatchNorm needs GPUs); the loop's gathering and gradient
+    averaging alone are checked exactly in ``test_run_loop.py``."""
+    recipe = get_recipe(name)
+    for module in recipe.needs:
+        pytest.importorskip(module)
+    flags = ["--recipe", name, "--no-progress"]
+    flags += [f"--set={key}={value}" for key, value in recipe.tiny.items()]
+    torchrun = Path(sys.executable).with_name("torchrun")
+    out = tmp_path / "ddp"
+    args = [str(torchrun), "--nproc_per_node", "2", "-m", "contrastor", "train", *flags]
+    proc = subprocess.run([*args, "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("report:") == 1  # only rank 0 reports
+    assert (out / "model.safetensors").is_file() and (out / "report.html").is_file()
+    if name != "tabular":
+        return
+    assert main(["train", *flags, "--out", str(tmp_path / "one")]) == 0
+    a, b = _weights(tmp_path / "one"), _weights(out)
+    assert a.keys() == b.keys()
+    trained = [k for k in a if "running_" not in k and "num_batches" not in k]
+    for key in trained:  # the running statistics are rank 0's halves: left out
+        assert torch.allclose(a[key], b[key], atol=5e-3), key

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from contrastor.losses.registry import lookup, names, trainable
 from contrastor.run.checkpoint import read_metadata
 from contrastor.train.config import load_config
-from contrastor.train.loop import CHECKPOINT, Run, derived_generator, embed, train
+from contrastor.train.loop import CHECKPOINT, Run, train
 
 TINY = dict(dataset="digits", width=4, embedding_dim=16, batch_size=64, lr=3e-3, progress=False)
 
@@ -42,7 +42,7 @@ def test_tiny_run_writes_the_run_folder(tmp_path):
     result = train(_tiny(tmp_path, "run", epochs=2))
     folder = result.folder
     for name in (
-        "checkpoint.safetensors",
+        CHECKPOINT,
         "model.safetensors",
         "metrics.csv",
         "metrics.json",
@@ -81,13 +81,9 @@ def test_every_loss_trains(tmp_path, loss):
         learnable_temperature=loss in ("clip", "siglip"),
     )
     run = Run(config)
-    model, images, labels = run.model, run.data.train_images, run.data.train_labels
-    device = run.device
-    run.loss.before_epoch(0, lambda: embed(model, images, device, head=True), labels)
     before = [p.detach().clone() for p in run.model.parameters()]
     for step in range(3):
-        idx = torch.arange(step * 64, (step + 1) * 64)
-        value = run.train_step(images[idx], labels[idx], idx)
+        value = run.loop.train_step(run.loop.plan[step])
         assert math.isfinite(value), (loss, step)
     moved = any(not torch.equal(a, b) for a, b in zip(before, run.model.parameters(), strict=True))
     assert moved, f"{loss}: no parameter changed"
@@ -120,18 +116,11 @@ def test_resume_restores_the_state_of_stateful_losses(tmp_path, loss, extra):
     common = {"loss": loss, "epochs": 2, **extra}
     whole = train(_tiny(tmp_path, "whole", **common))
     # stop a run mid-epoch after a checkpoint, as a crash would, then resume it
-    run = Run(_tiny(tmp_path, "part", **common))
-    order = torch.randperm(len(run.data.train_labels), generator=derived_generator(0, 0, 0))
-    model, images, labels = run.model, run.data.train_images, run.data.train_labels
-    device = run.device
-    run.loss.before_epoch(0, lambda: embed(model, images, device, head=True), labels)
+    loop = Run(_tiny(tmp_path, "part", **common)).loop
     for i in range(5):
-        idx = order[i * 64 : (i + 1) * 64]
-        run.step_losses.append(
-            run.train_step(run.data.train_images[idx], run.data.train_labels[idx], idx)
-        )
-    run.save()
-    del run
+        loop.step_losses.append(loop.train_step(loop.plan[i]))
+    loop.save()
+    del loop
     resumed = train(_tiny(tmp_path, "part", resume=True, **common))
     assert resumed.step_losses == whole.step_losses
     a, b = _weights(whole.folder), _weights(resumed.folder)

@@ -24,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
         needs = "".join(f" (needs {m}: {how})" for m, how in recipe.needs.items())
         print(f"{recipe.name}: {recipe.summary}{needs}")
         for f in own_first(recipe.options):
-            print(f"    {f.name} = {f.default!r}")
+            if f.default is not dataclasses.MISSING:
+                print(f"    {f.name} = {f.default!r}")
     return 0
 
 

@@ -16,6 +16,9 @@ from contrastor.train.config import (
     TrainConfig,
 )
 
+#: image-job flags that also set how a recipe runs (its run context), not its options
+RUN_FLAGS = ("resume", "precision", "checkpoint_every")
+
 HELP = {
     "dataset": f"bundled offline dataset ({', '.join(DATASETS)}; a recipe's own otherwise)",
     "loss": "loss by registry name, any spelling (docs/losses.md); supervised ones use the labels",
@@ -144,17 +147,26 @@ def run_recipe_command(args: argparse.Namespace) -> int:
 
     recipe = get_recipe(args.recipe)
     overrides = read_options(args.config) if args.config else {}
+    run_flags = {}
     for name in field_names():
-        if name not in ("out", "progress") and getattr(args, name) is not None:
-            overrides[name] = getattr(args, name)
+        value = getattr(args, name)
+        if name in RUN_FLAGS:
+            if value is not None:
+                run_flags[name] = value
+        elif name not in ("out", "progress") and value is not None:
+            overrides[name] = value
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
         overrides[key.strip().replace("-", "_")] = yaml.safe_load(value)
     out = args.out or f"runs/{recipe.name}"
-    print(f"contrastor train --recipe {recipe.name}: {recipe.summary}; run folder {out}")
-    done = run_recipe(recipe, out, progress=args.progress is not False, **overrides)
+    leader = int(os.environ.get("RANK", "0")) == 0
+    if leader:
+        print(f"contrastor train --recipe {recipe.name}: {recipe.summary}; run folder {out}")
+    done = run_recipe(recipe, out, progress=args.progress is not False, **run_flags, **overrides)
+    if not leader:
+        return 0
     print()
     print(format_table(done.result.table, recipe.first_column))
     print(f"\nreport: {done.folder / 'report.html'}")

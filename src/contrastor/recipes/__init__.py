@@ -1,12 +1,13 @@
 """End-to-end recipes, one per kind of data: ``contrastor train --recipe NAME``."""
 
-from contrastor.recipes import crossmodal, recommendation, tabular, text, timeseries
+from contrastor.recipes import crossmodal, image, recommendation, tabular, text, timeseries
 from contrastor.recipes.base import Recipe, RecipeResult, RecipeRun, recipe_options, run_recipe
 
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
         crossmodal.RECIPE,
+        image.RECIPE,
         recommendation.RECIPE,
         text.SIMCSE,
         tabular.RECIPE,

@@ -2,8 +2,10 @@
 
 A recipe meets one kind of data end to end: its dataset, views, encoder, loss and evaluation.
 Its options are a dataclass of defaults; :func:`run_recipe` applies overrides (unknown ones
-are refused with the valid names), runs it and writes the run folder of ``contrastor train``:
-``config.yaml``, ``results.json``, ``model.safetensors`` and ``report.html``.
+are refused with the valid names), runs it in a :class:`~contrastor.run.loop.RunContext`
+(resume, bf16, ``torchrun``) and writes the run folder of ``contrastor train``:
+``config.yaml``, a checkpoint per training loop, ``metrics.csv``/``metrics.json``,
+``results.json``, ``model.safetensors`` and ``report.html``.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from contrastor.run.checkpoint import atomic_save
+from contrastor.run.loop import RunContext
+from contrastor.run.metrics_log import MetricsLog
 from contrastor.run.page import PLOTS_NEED_MATPLOTLIB, render_page
 
 
@@ -37,8 +42,9 @@ class RecipeResult:
 @dataclass(frozen=True)
 class Recipe:
     """A named end-to-end job: ``options`` is a dataclass type of defaults, ``run`` trains
-    and evaluates from an instance of it; ``tiny`` overrides make the test-size version;
-    ``needs`` maps the optional modules it imports to the command that installs them."""
+    and evaluates from an instance of it in a run context; ``tiny`` overrides make the
+    test-size version; ``needs`` maps the optional modules it imports to the command that
+    installs them."""
 
     name: str
     summary: str
@@ -76,18 +82,44 @@ def recipe_options(recipe: Recipe, overrides: dict[str, Any]) -> Any:
 
 
 def run_recipe(
-    recipe: Recipe, out: str | Path, *, progress: bool = True, **overrides: Any
+    recipe: Recipe,
+    out: str | Path,
+    *,
+    progress: bool = True,
+    resume: bool = False,
+    precision: str = "fp32",
+    checkpoint_every: int = 0,
+    **overrides: Any,
 ) -> RecipeRun:
-    """Run ``recipe`` with ``overrides`` and write its run folder at ``out``."""
+    """Run ``recipe`` with ``overrides`` and write its run folder at ``out``. Every training
+    loop of the recipe checkpoints into the folder at each epoch's end (and every
+    ``checkpoint_every`` steps); ``resume`` continues from those checkpoints, with the same
+    final weights as an uninterrupted run; ``precision="bf16"`` runs the forward passes under
+    bf16 autocast; under ``torchrun`` each rank trains its share of every batch and rank 0
+    writes the folder."""
     import yaml
 
     options = recipe_options(recipe, overrides)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     settings = {"recipe": recipe.name, **dataclasses.asdict(options)}
-    (folder / "config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    context = RunContext(folder, resume, precision, checkpoint_every, progress)
+    leader = context.rank == 0
+    if leader:
+        (folder / "config.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
     torch.manual_seed(getattr(options, "seed", 0))
-    result = recipe.run(options, progress=progress)
+    result = recipe.run(options, context)
+    if context.world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    if leader:
+        _write(recipe, folder, settings, result)
+    return RecipeRun(folder, options, result)
+
+
+def _write(recipe: Recipe, folder: Path, settings: dict[str, Any], result: RecipeResult) -> None:
+    """The run folder: weights, results, metrics and the report page."""
+    MetricsLog(folder, result.history, tensorboard=False).write()
     if result.modules:
         state = {
             f"{name}.{key}": value.detach().contiguous()
@@ -110,7 +142,6 @@ def run_recipe(
         first=recipe.first_column,
     )
     (folder / "report.html").write_text(page)
-    return RecipeRun(folder, options, result)
 
 
 def _loss_plot(folder: Path, history: list[dict[str, float]]) -> tuple[list[tuple[str, str]], str]:

@@ -17,6 +17,7 @@ from contrastor.models import ContrastiveModel, SmallCNN
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import fit, shuffled_batches
 from contrastor.recipes.noisy_pairs import PairNoiseOptions, PairRobustness, noise_note
+from contrastor.run.loop import Loop, RunContext
 
 LOSSES = ("clip", "siglip")
 
@@ -77,7 +78,7 @@ class CrossModalOptions(PairNoiseOptions):
             raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
 
 
-def run(options: CrossModalOptions, progress: bool = True) -> RecipeResult:
+def run(options: CrossModalOptions, context: RunContext) -> RecipeResult:
     data = load_image_dataset(options.dataset, options.test_fraction, options.seed)
     top, bottom = halves(data.train_images)
     corruption = options.corruption(len(top), options.seed)
@@ -87,30 +88,37 @@ def run(options: CrossModalOptions, progress: bool = True) -> RecipeResult:
     untrained = two_towers(options.width, options.embedding_dim)
     towers = two_towers(options.width, options.embedding_dim)
     towers.load_state_dict(untrained.state_dict())
+    distributed = context.world > 1
     if options.loss == "clip":
         loss: nn.Module = InfoNCE(
             options.temperature,
             symmetric=True,
             learnable_temperature=options.learnable_temperature,
+            gather_distributed=distributed,
         )
     else:
-        loss = SigLIP(options.temperature, learnable_temperature=options.learnable_temperature)
+        loss = SigLIP(
+            options.temperature,
+            learnable_temperature=options.learnable_temperature,
+            gather_distributed=distributed,
+        )
 
-    robust = PairRobustness(options, len(top))
+    robust = PairRobustness(options, len(top), distributed)
 
-    def step(index: Tensor, g: torch.Generator) -> Tensor:
+    def step(index: Tensor, loop: Loop) -> Tensor:
+        mine = loop.share(index)
         return robust.loss(
-            index, lambda **kw: loss(towers[0](top[index]), towers[1](bottom[index]), **kw)
+            mine, lambda **kw: loss(towers[0](top[mine]), towers[1](bottom[mine]), **kw)
         )
 
     history = fit(
-        [*towers.parameters(), *loss.parameters()],
+        {"towers": towers, "loss": loss, **robust.modules()},
         robust.batches(shuffled_batches(len(top), options.batch_size)),
         step,
         epochs=options.epochs,
         lr=options.lr,
         seed=options.seed,
-        progress=progress,
+        context=context,
         label=f"{options.loss} on {options.dataset} halves",
     )
     labels = data.test_labels

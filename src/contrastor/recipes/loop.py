@@ -1,70 +1,69 @@
-"""The small training loop recipes share: AdamW, linear warm-up then cosine decay, a progress
-bar, and one history row per epoch (the mean loss)."""
+"""How a recipe trains: :func:`fit` runs a recipe's modules, batches and step on the shared
+loop (:mod:`contrastor.run.loop`), so every recipe resumes after a kill, runs under
+``torchrun`` and in bf16, as the image job does."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from contrastor.run.schedule import warmup_cosine
+from contrastor.run.loop import Loop, RunContext, Schedule
+
+Batches = Callable[[int, torch.Generator], list[Tensor]]
+Step = Callable[[Tensor, Loop], Tensor]
+
+
+@dataclass
+class FunctionTask:
+    """A :class:`~contrastor.run.loop.Task` from a recipe's parts: the ``parts`` it trains or
+    keeps state in, ``draw(epoch, generator)`` for the plan of an epoch and
+    ``loss(batch, loop)`` for a batch's loss."""
+
+    parts: dict[str, nn.Module]
+    draw: Batches
+    loss: Step
+
+    def modules(self) -> dict[str, nn.Module]:
+        return self.parts
+
+    def batches(self, epoch: int, g: torch.Generator) -> list[Tensor]:
+        return self.draw(epoch, g)
+
+    def step(self, batch: Tensor, loop: Loop) -> Tensor:
+        return self.loss(batch, loop)
 
 
 def fit(
-    parameters: Iterable[nn.Parameter],
-    batches: Callable[[torch.Generator], list[Any]],
-    step: Callable[[Any, torch.Generator], Tensor],
+    modules: dict[str, nn.Module],
+    batches: Batches,
+    step: Step,
     *,
     epochs: int,
     lr: float,
     weight_decay: float = 1e-4,
     warmup_epochs: float = 1.0,
     seed: int = 0,
-    progress: bool = True,
+    context: RunContext | None = None,
     label: str = "train",
-) -> list[dict[str, float]]:
-    """Train for ``epochs``: each epoch draws its ``batches(generator)`` (a list, so its
-    length is known), and ``step(batch, generator)`` returns the batch loss. Returns the
-    history. Deterministic for a ``seed``."""
-    params = [p for p in parameters if p.requires_grad]
-    if not params:
-        raise ValueError("nothing to train: no parameter requires grad")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    g = torch.Generator().manual_seed(seed)
-    plan = batches(g)
-    if not plan:
-        raise ValueError("an epoch has no batch: the batch size is larger than the data")
-    per_epoch = len(plan)
-    scheduler = warmup_cosine(optimizer, round(warmup_epochs * per_epoch), epochs * per_epoch)
-    history: list[dict[str, float]] = []
-    bar = tqdm(total=epochs * per_epoch, desc=label, disable=not progress, leave=False)
-    for epoch in range(1, epochs + 1):
-        losses = []
-        for batch in plan:
-            loss = step(batch, g)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"{label}: the loss became {loss.item()} at epoch {epoch}")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(float(loss.detach()))
-            bar.update()
-        history.append({"epoch": epoch, "loss": sum(losses) / len(losses)})
-        if epoch < epochs:
-            plan = batches(g)
-    bar.close()
-    return history
+) -> list[dict[str, Any]]:
+    """Train ``modules`` for ``epochs`` (AdamW, linear warm-up then cosine decay): each epoch
+    draws its ``batches(epoch, generator)``, ``step(batch, loop)`` returns the batch loss.
+    ``label`` names the progress bar and the checkpoint in the ``context``'s run folder.
+    Returns the history, one row per epoch. Deterministic for a ``seed``."""
+    schedule = Schedule(epochs, lr, weight_decay, warmup_epochs, seed)
+    context = context or RunContext(progress=False)
+    return Loop(FunctionTask(modules, batches, step), schedule, context, name=label).fit()
 
 
-def shuffled_batches(n: int, batch_size: int) -> Callable[[torch.Generator], list[Tensor]]:
+def shuffled_batches(n: int, batch_size: int) -> Batches:
     """``batches`` for :func:`fit`: a fresh permutation of ``range(n)`` cut into full
     batches each epoch (the last, partial one is dropped)."""
 
-    def draw(g: torch.Generator) -> list[Tensor]:
+    def draw(epoch: int, g: torch.Generator) -> list[Tensor]:
         order = torch.randperm(n, generator=g)
         return [order[i : i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
 

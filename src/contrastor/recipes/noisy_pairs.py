@@ -11,15 +11,15 @@ Modeling and Loss Correction" (ICML 2019)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from contrastor.engine import ContrastiveOutput
 from contrastor.noise import PairCorruption, detection_report, shuffle_pairs
+from contrastor.recipes.loop import Batches
 from contrastor.train.robust import RobustTraining
 
 #: the strategies that need only per-pair losses (no labels)
@@ -57,26 +57,30 @@ class PairRobustness:
     its loss (to weight pairs and record their losses). Without a strategy both pass
     through."""
 
-    def __init__(self, options: PairNoiseOptions, size: int) -> None:
+    def __init__(self, options: PairNoiseOptions, size: int, distributed: bool = False) -> None:
         self.robust = None
         if options.robust != "none":
-            self.robust = RobustTraining(options.robust, size, options.robust_warmup)
+            self.robust = RobustTraining(options.robust, size, options.robust_warmup, distributed)
 
-    def batches(self, draw: Callable[[torch.Generator], list]) -> Callable[[torch.Generator], list]:
+    def modules(self) -> dict[str, nn.Module]:
+        """The strategy's state (loss history, clean probabilities), to checkpoint."""
+        return {} if self.robust is None else {"robust": self.robust}
+
+    def batches(self, draw: Batches) -> Batches:
         robust = self.robust
         if robust is None:
             return draw
-        epochs = itertools.count()
 
-        def epoch(g: torch.Generator) -> list:
-            robust.refresh(next(epochs))
-            return draw(g)
+        def epoch(number: int, g: torch.Generator) -> list[Tensor]:
+            robust.refresh(number)
+            return draw(number, g)
 
         return epoch
 
     def loss(self, index: Tensor, compute: Compute) -> Tensor:
-        """``compute(**kwargs)`` is the batch loss; with a strategy it is called with
-        ``weights`` and ``return_output=True`` and its per-pair terms are recorded."""
+        """``compute(**kwargs)`` is the batch loss of the pairs ``index`` (this rank's share);
+        with a strategy it is called with ``weights`` and ``return_output=True`` and its
+        per-pair terms are recorded."""
         if self.robust is None:
             return compute()
         output = compute(weights=self.robust.weights(index), return_output=True)

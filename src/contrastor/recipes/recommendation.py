@@ -18,7 +18,8 @@ import contrastor.functional as CF
 from contrastor.data.interactions import Interactions, load_movielens_100k
 from contrastor.models.graph import LightGCN, low_rank_factors, normalized_adjacency
 from contrastor.recipes.base import Recipe, RecipeResult
-from contrastor.recipes.loop import fit, merge_histories
+from contrastor.recipes.loop import fit, merge_histories, shuffled_batches
+from contrastor.run.loop import Loop, RunContext
 
 METHODS = ("bpr", "simgcl", "xsimgcl", "lightgcl")
 
@@ -110,8 +111,11 @@ def _global_contrast(
 
 
 def train_method(
-    method: str, data: Interactions, options: RecommendationOptions, progress: bool
+    method: str, data: Interactions, options: RecommendationOptions, context: RunContext
 ) -> tuple[LightGCN, list[dict[str, float]]]:
+    """One method's training. Every step propagates the whole graph, so under ``torchrun``
+    each rank computes the whole batch's loss (the batch is not split) and the averaged
+    gradients are those of one process."""
     torch.manual_seed(options.seed)
     noisy_views = method in ("simgcl", "xsimgcl")
     model = LightGCN(
@@ -121,12 +125,8 @@ def train_method(
     factors = low_rank_factors(data.users, adjacency, options.svd_rank)
     users, tau, lam = data.users, options.temperature, options.cl_weight
 
-    def batches(g: torch.Generator) -> list[Tensor]:
-        order = torch.randperm(len(data.train), generator=g)
-        size = options.batch_size
-        return [order[i : i + size] for i in range(0, len(order) - size + 1, size)]
-
-    def step(index: Tensor, g: torch.Generator) -> Tensor:
+    def step(index: Tensor, loop: Loop) -> Tensor:
+        g = loop.generator
         u, pos = data.train[index, 0], data.train[index, 1]
         neg = torch.randint(data.items, (len(index),), generator=g)
         if method == "xsimgcl":
@@ -164,15 +164,15 @@ def train_method(
         return loss + lam * cl
 
     history = fit(
-        model.parameters(),
-        batches,
+        {"model": model},
+        shuffled_batches(len(data.train), options.batch_size),
         step,
         epochs=options.epochs,
         lr=options.lr,
         weight_decay=0.0,
         warmup_epochs=0.0,
         seed=options.seed,
-        progress=progress,
+        context=context,
         label=f"{method} on MovieLens-100k",
     )
     return model, history
@@ -185,7 +185,7 @@ def user_item_scores(model: LightGCN, data: Interactions) -> Tensor:
     return z[: data.users] @ z[data.users :].T
 
 
-def run(options: RecommendationOptions, progress: bool = True) -> RecipeResult:
+def run(options: RecommendationOptions, context: RunContext) -> RecipeResult:
     data = load_movielens_100k(options.test_fraction, options.seed)
     popularity = torch.bincount(data.train[:, 1], minlength=data.items).float()
     table = {
@@ -195,7 +195,7 @@ def run(options: RecommendationOptions, progress: bool = True) -> RecipeResult:
     }
     histories, modules = {}, {}
     for method in options.names():
-        model, histories[method] = train_method(method, data, options, progress)
+        model, histories[method] = train_method(method, data, options, context)
         modules[method] = model
         table[f"LightGCN + {method}"] = ranking_metrics(
             user_item_scores(model, data), data, options.top_k

@@ -14,6 +14,7 @@ from contrastor.eval import embed_in_chunks, feature_accuracy
 from contrastor.models import MLP, ContrastiveModel
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import fit, shuffled_batches
+from contrastor.run.loop import Loop, RunContext
 
 
 @dataclass
@@ -41,7 +42,7 @@ class TabularOptions:
             raise ValueError("batch_size must be at least 2: the loss needs negatives")
 
 
-def run(options: TabularOptions, progress: bool = True) -> RecipeResult:
+def run(options: TabularOptions, context: RunContext) -> RecipeResult:
     data = load_tabular(options.dataset, options.test_fraction, options.seed)
     x, xt = data.standardise(data.train_x), data.standardise(data.test_x)
     corrupt = MarginalCorruption(data.train_x, options.corruption)
@@ -54,21 +55,25 @@ def run(options: TabularOptions, progress: bool = True) -> RecipeResult:
     untrained, model = build(), build()
     model.load_state_dict(untrained.state_dict())
 
-    def step(index: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        view = data.standardise(corrupt(data.train_x[index], g))
+    def step(index: torch.Tensor, loop: Loop) -> torch.Tensor:
+        view = loop.share(data.standardise(corrupt(data.train_x[index], loop.generator)))
         return CF.info_nce(
-            model(x[index]), model(view), temperature=options.temperature, symmetric=True
+            model(x[loop.share(index)]),
+            model(view),
+            temperature=options.temperature,
+            symmetric=True,
+            exchange=loop.exchange,
         )
 
     history = fit(
-        model.parameters(),
+        {"model": model},
         shuffled_batches(len(x), min(options.batch_size, len(x))),
         step,
         epochs=options.epochs,
         lr=options.lr,
         warmup_epochs=0.05 * options.epochs,
         seed=options.seed,
-        progress=progress,
+        context=context,
         label=f"SCARF on {options.dataset}",
     )
     y, yt = data.train_y, data.test_y

@@ -16,11 +16,10 @@ Evaluation: MRR@10 and Recall@1/10 of held-out queries against the held-out docu
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 import contrastor.functional as CF
 from contrastor.data.codesearch import CodePair, split_by_module, stdlib_code_pairs
@@ -28,8 +27,9 @@ from contrastor.data.pairs import read_pairs
 from contrastor.eval import embed_in_chunks, retrieval_metrics
 from contrastor.models.text import TextEncoder, TopBlocks, default_model_path
 from contrastor.recipes.base import Recipe, RecipeResult
-from contrastor.recipes.loop import fit, merge_histories, shuffled_batches
+from contrastor.recipes.loop import Batches, Step, fit, merge_histories, shuffled_batches
 from contrastor.recipes.noisy_pairs import PairNoiseOptions, PairRobustness, noise_note
+from contrastor.run.loop import Loop, RunContext
 from contrastor.scale import CachedEncoder
 
 METHODS = ("in_batch", "hard_negatives", "mnrl")
@@ -142,16 +142,16 @@ def mine_hard_negatives(
 
 
 def _fit(
-    model: torch.nn.Module,
-    batches: Callable[[torch.Generator], list[Tensor]],
-    step: Callable[[Tensor, torch.Generator], Tensor],
+    modules: dict[str, nn.Module],
+    batches: Batches,
+    step: Step,
     options: TextOptions,
-    progress: bool,
+    context: RunContext,
     label: str,
 ) -> list[dict[str, float]]:
     """The text budget: AdamW (weight decay 0.01) on the trainable blocks, 10% warm-up."""
     return fit(
-        model.parameters(),
+        modules,
         batches,
         step,
         epochs=options.epochs,
@@ -159,7 +159,7 @@ def _fit(
         weight_decay=0.01,
         warmup_epochs=0.1,
         seed=options.seed,
-        progress=progress,
+        context=context,
         label=label,
     )
 
@@ -170,11 +170,11 @@ def train_encoder(
     states: tuple[list[Tensor], list[Tensor]],
     options: TextOptions,
     noise: PairNoiseOptions,
-    progress: bool,
+    context: RunContext,
 ) -> tuple[TextEncoder, list[dict[str, float]], PairRobustness]:
     torch.manual_seed(options.seed)
     encoder = TextEncoder(max_length=options.max_length, trainable_layers=options.trainable_layers)
-    robust = PairRobustness(noise, len(train))
+    robust = PairRobustness(noise, len(train), context.world > 1)
     queries, documents = states
     top = TopBlocks(encoder)
     embed = CachedEncoder(top, options.cached_chunk) if options.cached_chunk else top
@@ -184,40 +184,44 @@ def train_encoder(
 
     pool = queries + documents  # SimCSE: every training text on its own, pairing unused
     draw = shuffled_batches(len(pool if method == "simcse" else train), options.batch_size)
-    mined: list[Tensor] = []
     texts = [p.code for p in train]
+    mined = nn.Module()  # the epoch's hard negative of each query, checkpointed with the run
+    mined.register_buffer("document", torch.zeros(len(train), dtype=torch.long))
 
-    def batches(g: torch.Generator) -> list[Tensor]:
+    def batches(epoch: int, g: torch.Generator) -> list[Tensor]:
         if method == "hard_negatives":
-            mined[:] = [mine_hard_negatives(encoder, queries, documents, texts)]
-        return draw(g)
+            mined.document.copy_(mine_hard_negatives(encoder, queries, documents, texts))
+        return draw(epoch, g)
 
-    def step(index: Tensor, g: torch.Generator) -> Tensor:
-        rows = index.tolist()
+    def step(index: Tensor, loop: Loop) -> Tensor:
+        index = loop.share(index)
+        rows, tau, exchange = index.tolist(), options.temperature, loop.exchange
         if method == "simcse":
             chosen = [pool[i] for i in rows]
-            return CF.info_nce(encode(chosen), encode(chosen), temperature=options.temperature)
+            return CF.info_nce(encode(chosen), encode(chosen), temperature=tau, exchange=exchange)
         q = encode([queries[i] for i in rows])
         d = encode([documents[i] for i in rows])
         negatives = None
-        if mined:
-            negatives = encode([documents[j] for j in mined[0][index].tolist()]).unsqueeze(1)
+        if method == "hard_negatives":
+            negatives = encode([documents[j] for j in mined.document[index].tolist()])[:, None]
         return robust.loss(
             index,
             lambda **kw: CF.info_nce(
-                q, d, temperature=options.temperature, anchor_negatives=negatives, **kw
+                q, d, temperature=tau, anchor_negatives=negatives, exchange=exchange, **kw
             ),
         )
 
-    history = _fit(encoder, robust.batches(batches), step, options, progress, ROWS[method])
+    modules = {"encoder": encoder, "mined": mined, **robust.modules()}
+    history = _fit(modules, robust.batches(batches), step, options, context, ROWS[method])
     return encoder, history, robust
 
 
 def train_mnrl(
-    train: list[CodePair], test: list[CodePair], options: TextOptions, progress: bool
+    train: list[CodePair], test: list[CodePair], options: TextOptions, context: RunContext
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
     """The same budget with sentence-transformers' MultipleNegativesRankingLoss (scale =
-    1 / temperature) on the same model, the same blocks frozen."""
+    1 / temperature) on the same model, the same blocks frozen. Under ``torchrun`` each rank
+    contrasts its own share of the batch (that loss does not gather across ranks)."""
     from sentence_transformers import SentenceTransformer
 
     try:  # sentence-transformers >= 6 moved the losses
@@ -236,14 +240,14 @@ def train_mnrl(
     loss = losses.MultipleNegativesRankingLoss(model, scale=1.0 / options.temperature)
     model.train()
 
-    def step(index: Tensor, g: torch.Generator) -> Tensor:
-        rows = index.tolist()
+    def step(index: Tensor, loop: Loop) -> Tensor:
+        rows = loop.share(index).tolist()
         q = model.tokenize([train[i].query for i in rows])
         d = model.tokenize([train[i].code for i in rows])
         return loss([q, d], torch.zeros(len(rows)))
 
     draw = shuffled_batches(len(train), options.batch_size)
-    history = _fit(model, draw, step, options, progress, ROWS["mnrl"])
+    history = _fit({"model": model}, draw, step, options, context, ROWS["mnrl"])
     model.eval()
     encode = {"convert_to_tensor": True, "batch_size": 64, "show_progress_bar": False}
     q = model.encode([p.query for p in test], **encode)
@@ -252,7 +256,7 @@ def train_mnrl(
 
 
 def _run(
-    options: TextOptions, methods: list[str], noise: PairNoiseOptions, progress: bool
+    options: TextOptions, methods: list[str], noise: PairNoiseOptions, context: RunContext
 ) -> RecipeResult:
     train, test = split_pairs(options)
     corruption = noise.corruption(len(train), options.seed)
@@ -275,12 +279,12 @@ def _run(
             except ModuleNotFoundError:
                 notes.append("sentence-transformers is not installed: its MNRL row is left out.")
                 continue
-            table[ROWS[method]], histories[method] = train_mnrl(train, test, options, progress)
+            table[ROWS[method]], histories[method] = train_mnrl(train, test, options, context)
             if noise.robust != "none":
                 notes.append("The MNRL reference trains on the same pairs without the strategy.")
             continue
         encoder, histories[method], robust = train_encoder(
-            method, train, states, options, noise, progress
+            method, train, states, options, noise, context
         )
         modules[method] = encoder
         table[ROWS[method]] = evaluate(encoder, test)
@@ -290,12 +294,12 @@ def _run(
     return RecipeResult(table, history, modules, notes)
 
 
-def run_text(options: TextRetrievalOptions, progress: bool = True) -> RecipeResult:
-    return _run(options, options.names(), options, progress)
+def run_text(options: TextRetrievalOptions, context: RunContext) -> RecipeResult:
+    return _run(options, options.names(), options, context)
 
 
-def run_simcse(options: TextOptions, progress: bool = True) -> RecipeResult:
-    return _run(options, ["simcse"], PairNoiseOptions(), progress)
+def run_simcse(options: TextOptions, context: RunContext) -> RecipeResult:
+    return _run(options, ["simcse"], PairNoiseOptions(), context)
 
 
 TINY = {"limit": 32, "batch_size": 16, "max_length": 24, "trainable_layers": 1}

@@ -16,6 +16,7 @@ from contrastor.eval import embed_in_chunks, feature_accuracy
 from contrastor.models import ContrastiveModel, Conv1dEncoder
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import fit, merge_histories, shuffled_batches
+from contrastor.run.loop import Loop, RunContext
 
 
 @dataclass
@@ -62,7 +63,7 @@ def _features(model: ContrastiveModel, split: SeriesSplit) -> Tensor:
 
 
 def pretrain(
-    data: SeriesDataset, options: TimeSeriesOptions, progress: bool
+    data: SeriesDataset, options: TimeSeriesOptions, context: RunContext
 ) -> tuple[ContrastiveModel, ContrastiveModel, list[dict[str, float]]]:
     """The untrained and the pre-trained encoder (same initialisation) and the history."""
     torch.manual_seed(options.seed)
@@ -73,32 +74,36 @@ def pretrain(
     )
     train = data.train
 
-    def step(index: Tensor, g: torch.Generator) -> Tensor:
+    def step(index: Tensor, loop: Loop) -> Tensor:
         x, n = train.x[index], train.lengths[index]
-        z = [model.head(model.encoder(views(x, n, g), n)) for _ in range(2)]
-        return CF.nt_xent(z, temperature=options.temperature)
+        mine = loop.share(n)
+        z = [
+            model.head(model.encoder(loop.share(views(x, n, loop.generator)), mine))
+            for _ in range(2)
+        ]
+        return CF.nt_xent(z, temperature=options.temperature, exchange=loop.exchange)
 
     history = fit(
-        model.parameters(),
+        {"model": model},
         shuffled_batches(len(train.y), min(options.batch_size, len(train.y))),
         step,
         epochs=options.epochs,
         lr=options.lr,
         warmup_epochs=0.05 * options.epochs,
         seed=options.seed,
-        progress=progress,
+        context=context,
         label=f"NT-Xent on {data.name}",
     )
     return untrained, model, history
 
 
-def run(options: TimeSeriesOptions, progress: bool = True) -> RecipeResult:
+def run(options: TimeSeriesOptions, context: RunContext) -> RecipeResult:
     table: dict[str, dict[str, float]] = {}
     histories: dict[str, list[dict[str, float]]] = {}
     modules = {}
     for name in options.names():
         data = load_series(name)
-        untrained, model, histories[name] = pretrain(data, options, progress)
+        untrained, model, histories[name] = pretrain(data, options, context)
         modules[name] = model
         train, test = data.train, data.test
         k = min(options.knn_k, len(train.y))

@@ -9,15 +9,19 @@ from typing import Any
 
 
 class MetricsLog:
-    """Keeps the run's history and rewrites ``metrics.csv``/``metrics.json`` after each epoch."""
+    """Keeps the run's history and rewrites ``metrics.csv``/``metrics.json`` in ``folder``
+    after each epoch (no files without a folder)."""
 
     def __init__(
-        self, folder: Path, history: list[dict[str, Any]] | None = None, tensorboard: bool = True
+        self,
+        folder: Path | None,
+        history: list[dict[str, Any]] | None = None,
+        tensorboard: bool = True,
     ) -> None:
         self.folder = folder
         self.history: list[dict[str, Any]] = list(history or [])
         self.writer = None
-        if not tensorboard:
+        if not tensorboard or folder is None:
             return
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -36,7 +40,7 @@ class MetricsLog:
         self.write()
 
     def write(self) -> None:
-        if not self.history:
+        if not self.history or self.folder is None:
             return
         fields = list(dict.fromkeys(k for row in self.history for k in row))
         with open(self.folder / "metrics.csv", "w", newline="") as handle:

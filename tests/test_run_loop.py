@@ -1,0 +1,117 @@
+"""The shared training loop: data parallelism under a process group gives the weights of one
+process, and its guards (finite loss, batches the ranks can share, resumable settings)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from torch import Tensor, nn
+
+import contrastor.functional as CF
+from contrastor.recipes.loop import fit, shuffled_batches
+from contrastor.run.loop import Loop, RunContext, Schedule
+
+N, D = 48, 5
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train(context: RunContext) -> dict[str, Tensor]:
+    """Two epochs of symmetric InfoNCE between two noisy views of fixed points: the noise is
+    drawn for the whole batch from the loop's generator, each rank keeps its share."""
+    torch.manual_seed(0)
+    data = torch.randn(N, D, generator=torch.Generator().manual_seed(1))
+    model = nn.Sequential(nn.Linear(D, 8), nn.Tanh(), nn.Linear(8, 4))
+
+    def step(index: Tensor, loop: Loop) -> Tensor:
+        x = data[index]
+        noise = torch.randn(2, *x.shape, generator=loop.generator) * 0.1
+        a, b = model(loop.share(x + noise[0])), model(loop.share(x + noise[1]))
+        return CF.info_nce(a, b, temperature=0.5, symmetric=True, exchange=loop.exchange)
+
+    fit({"model": model}, shuffled_batches(N, 16), step, epochs=2, lr=1e-2, context=context)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _worker(rank: int, world: int, port: int, queue) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
+    torch.set_num_threads(1)
+    try:
+        weights = _train(RunContext(progress=False))  # sent as lists: the sender exits first
+        queue.put((rank, {k: v.tolist() for k, v in weights.items()}))
+    except Exception:
+        queue.put((rank, traceback.format_exc()))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_ranks_sharing_each_batch_train_the_weights_of_one_process(world):
+    """Batches of 16 split 8/8 or 6/5/5: gathered references and averaged gradients give one
+    process's update (the loss of a rank is its anchors' share of the whole batch's)."""
+    alone = _train(RunContext(progress=False))
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_worker, args=(r, world, port, queue)) for r in range(world)]
+    for proc in procs:
+        proc.start()
+    results = dict(queue.get(timeout=120) for _ in procs)
+    for proc in procs:
+        proc.join(timeout=60)
+    for rank, got in results.items():
+        assert isinstance(got, dict), got
+        for key, value in alone.items():
+            assert torch.allclose(torch.tensor(got[key]), value, rtol=1e-4, atol=1e-6), (rank, key)
+
+
+class _Task:
+    def __init__(self, value: float, batches: list[Tensor]) -> None:
+        self.weight = nn.Linear(1, 1)
+        self.value, self.plan = value, batches
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"weight": self.weight}
+
+    def batches(self, epoch: int, g: torch.Generator) -> list[Tensor]:
+        return self.plan
+
+    def step(self, batch: Tensor, loop: Loop) -> Tensor:
+        return self.weight(torch.ones(1, 1)).sum() * self.value
+
+
+def test_the_loop_stops_on_a_non_finite_loss_and_refuses_what_it_cannot_run(tmp_path):
+    context = RunContext(tmp_path, progress=False)
+    loop = Loop(_Task(float("nan"), [torch.arange(4)]), Schedule(1, 0.1), context)
+    with pytest.raises(FloatingPointError, match="the loss became nan at step 0"):
+        loop.fit()
+    with pytest.raises(ValueError, match="an epoch has no batch"):
+        Loop(_Task(1.0, []), Schedule(1, 0.1), context)
+    frozen = _Task(1.0, [torch.arange(4)])
+    frozen.weight.requires_grad_(False)
+    with pytest.raises(ValueError, match="nothing to train"):
+        Loop(frozen, Schedule(1, 0.1), context)
+    with pytest.raises(ValueError, match="precision"):
+        RunContext(precision="fp16")
+    Loop(_Task(1.0, [torch.arange(4)]), Schedule(2, 0.1), context, name="run").fit()
+    resumed = RunContext(tmp_path, resume=True, progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        Loop(_Task(1.0, [torch.arange(4)]), Schedule(2, 0.5), resumed, name="run")
+    done = Loop(_Task(1.0, [torch.arange(4)]), Schedule(2, 0.1), resumed, name="run")
+    assert done.step == done.total_steps == 2
+    assert [row["epoch"] for row in done.fit()] == [1, 2]
