@@ -19,8 +19,8 @@ from torch import Tensor, nn
 
 from contrastor.engine import ContrastiveOutput
 from contrastor.noise import PairCorruption, detection_report, shuffle_pairs
+from contrastor.noise.training import RobustTraining
 from contrastor.recipes.loop import Batches
-from contrastor.train.robust import RobustTraining
 
 #: the strategies that need only per-pair losses (no labels)
 PAIR_STRATEGIES = ("none", "loss_weight", "loss_drop")

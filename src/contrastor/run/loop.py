@@ -33,17 +33,10 @@ from tqdm.auto import tqdm
 from contrastor.run.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from contrastor.run.metrics_log import MetricsLog
 from contrastor.run.schedule import warmup_cosine
-from contrastor.scale.distributed import LOCAL, Exchange, average_gradients, exchange_for
+from contrastor.scale.distributed import LOCAL, Exchange, average_gradients, exchange_for, shard
 from contrastor.scale.launch import Launch, init_distributed
 
 PRECISIONS = ("fp32", "bf16")
-
-
-def shard(n: int, rank: int, world: int) -> slice:
-    """This rank's contiguous part of a batch of ``n`` (sizes differ by at most one)."""
-    sizes = [n // world + (1 if r < n % world else 0) for r in range(world)]
-    start = sum(sizes[:rank])
-    return slice(start, start + sizes[rank])
 
 
 @dataclass

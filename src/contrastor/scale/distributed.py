@@ -169,6 +169,13 @@ def exchange_for(gather_distributed: bool, group: Any = None) -> Exchange:
     return LOCAL
 
 
+def shard(n: int, rank: int, world: int) -> slice:
+    """This rank's contiguous part of a batch of ``n`` (sizes differ by at most one)."""
+    sizes = [n // world + (1 if r < n % world else 0) for r in range(world)]
+    start = sum(sizes[:rank])
+    return slice(start, start + sizes[rank])
+
+
 def average_gradients(module: nn.Module, group: Any = None, bucket_mib: float = 25.0) -> None:
     """Average the parameter gradients of ``module`` over ranks: what DDP does, for modules
     trained outside it (e.g. under :class:`~contrastor.scale.CachedEncoder`, whose re-run

@@ -10,12 +10,13 @@ from typing import Any
 import yaml
 
 from contrastor.losses.registry import canonical, lookup, names
+from contrastor.noise.training import STRATEGIES
 from contrastor.scale.launch import DEVICES
 
 DATASETS = ("mnist", "digits")
 PRECISIONS = ("fp32", "bf16")
 NOISE_KINDS = ("symmetric", "asymmetric")
-ROBUST = ("none", "loss_weight", "loss_drop", "knn_weight", "knn_drop")
+ROBUST = tuple(STRATEGIES)
 
 
 @dataclass

@@ -220,37 +220,6 @@ class Run:
             metrics=self.task.epoch_metrics,
         )
 
-    def noise_report(self) -> dict[str, Any]:
-        """Realised label-noise rate and, with a robust strategy, how well its clean
-        probabilities find the flipped labels."""
-        if not bool(self.task.noisy.any()):
-            return {}
-        report: dict[str, Any] = {"label_noise_rate": float(self.task.noisy.double().mean())}
-        robust = self.loss.robust
-        if robust is not None and int(robust.epoch) >= robust.warmup:
-            report["detector"] = detection_report(robust.clean.cpu(), self.task.noisy)
-        return report
-
-    def final_table(self) -> tuple[dict[str, dict[str, float]], Tensor]:
-        cfg, data = self.config, self.data
-        k = cfg.knn_k
-        table, features = {}, {}
-        models: list[tuple[str, nn.Module]] = [("trained encoder", self.model)]
-        if cfg.baselines:
-            raw_train, raw_test = data.train_images.flatten(1), data.test_images.flatten(1)
-            table["raw pixels"] = feature_accuracy(
-                raw_train, data.train_labels, raw_test, data.test_labels, k
-            )
-            models.insert(0, ("untrained encoder", build_model(cfg, data).to(self.device)))
-        for name, model in models:
-            tr, te = (
-                embed(model, data.train_images, self.device),
-                embed(model, data.test_images, self.device),
-            )
-            table[name] = feature_accuracy(tr, data.train_labels, te, data.test_labels, k)
-            features[name] = te
-        return table, features["trained encoder"]
-
 
 def train(config: TrainConfig) -> RunResult:
     """Train, evaluate against raw pixels and the untrained encoder, write the run folder.
@@ -274,8 +243,8 @@ def train(config: TrainConfig) -> RunResult:
         run.folder / "model.safetensors",
         {"config": config.to_dict()},
     )
-    table, test_features = run.final_table()
-    result = RunResult(run.folder, table, history, losses, run.noise_report())
+    table, test_features = run.task.final_table()
+    result = RunResult(run.folder, table, history, losses, run.task.noise_report())
     write_report(result, config, test_features, run.data.test_labels)
     return result
 

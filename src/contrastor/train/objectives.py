@@ -16,9 +16,9 @@ from contrastor.engine.output import ContrastiveOutput, average_directions
 from contrastor.engine.temperature import Temperature
 from contrastor.losses.registry import Task, lookup
 from contrastor.models.heads import ProjectionHead
+from contrastor.noise.training import RobustTraining
 from contrastor.state.momentum import MomentumEncoder
 from contrastor.train.config import TrainConfig
-from contrastor.train.robust import RobustTraining
 
 
 @dataclass

@@ -1,27 +1,13 @@
-"""Noise in training runs: label corruption of the training split (to measure robustness) and
-the robust strategy a run trains with (``--robust``), driven by a detector's clean
-probabilities."""
+"""Label corruption of the image job's training split, to measure robustness (the strategy
+that trains through it is :class:`contrastor.noise.training.RobustTraining`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from contrastor.noise.detect import LossHistory, gmm_clean_probability, knn_label_agreement
 from contrastor.noise.simulate import LabelCorruption, flip_labels
-from contrastor.noise.strategies import clean_weights
-from contrastor.scale.distributed import exchange_for
 
-#: strategy -> (detector, how its clean probability becomes weights)
-STRATEGIES = {
-    "none": (None, None),
-    "loss_weight": ("loss", "weight"),
-    "loss_drop": ("loss", "drop"),
-    "knn_weight": ("knn", "weight"),
-    "knn_drop": ("knn", "drop"),
-}
 #: class-dependent flips for digit images (Patrini et al., CVPR 2017): 2->7, 3->8, 5<->6, 7->1
 DIGIT_CONFUSIONS = {2: 7, 3: 8, 5: 6, 6: 5, 7: 1}
 
@@ -39,53 +25,3 @@ def corrupt_labels(labels: Tensor, fraction: float, kind: str, seed: int) -> Lab
         if source < classes and target < classes:
             mapping[source] = target
     return flip_labels(labels, fraction, num_classes=classes, mapping=mapping, generator=generator)
-
-
-class RobustTraining(nn.Module):
-    """Per-sample weights for the loss from a detector, refreshed every epoch after
-    ``warmup`` epochs: ``loss`` detectors fit a two-component mixture to each sample's mean
-    loss so far (:class:`~contrastor.noise.LossHistory`), ``knn`` detectors use the label
-    agreement of its nearest neighbours in the current embedding. The history and the
-    current clean probabilities are buffers, saved and restored with the run."""
-
-    def __init__(self, strategy: str, size: int, warmup: int, distributed: bool = False) -> None:
-        super().__init__()
-        if strategy not in STRATEGIES or strategy == "none":
-            raise ValueError(f"robust strategy must be one of {sorted(STRATEGIES)}")
-        self.detector, self.mode = STRATEGIES[strategy]
-        self.warmup = warmup
-        self.distributed = distributed
-        self.history = LossHistory(size)
-        self.register_buffer("clean", torch.ones(size))
-        self.register_buffer("epoch", torch.zeros((), dtype=torch.long))
-
-    @torch.no_grad()
-    def refresh(
-        self,
-        epoch: int,
-        embeddings: Callable[[], Tensor] | None = None,
-        labels: Tensor | None = None,
-    ) -> None:
-        """Recompute the clean probabilities at the start of ``epoch`` (``knn`` detectors
-        need the ``embeddings`` and ``labels``, ``loss`` detectors neither)."""
-        self.epoch.fill_(epoch)
-        if epoch < self.warmup:
-            return
-        if self.detector == "knn":
-            if embeddings is None or labels is None:
-                raise ValueError("a knn detector needs the embeddings and the labels")
-            self.clean.copy_(knn_label_agreement(embeddings(), labels.cpu(), k=10))
-        else:
-            mean = self.history.mean()
-            seen = self.history.seen()
-            if int(seen.sum()) < 2:
-                return
-            filled = torch.where(seen, mean, mean[seen].median())
-            self.clean.copy_(gmm_clean_probability(filled))
-
-    def weights(self, index: Tensor) -> Tensor:
-        p = self.clean[index.to(self.clean.device)]
-        return clean_weights(p, epoch=int(self.epoch), warmup_epochs=self.warmup, mode=self.mode)
-
-    def observe(self, index: Tensor, per_anchor: Tensor) -> None:
-        self.history.update(index.cpu(), per_anchor, exchange_for(self.distributed))
