@@ -4,7 +4,6 @@ on 2 and 4 gloo processes (CPU), with uneven batches, tiled execution and cached
 from __future__ import annotations
 
 import os
-import socket
 import traceback
 
 import pytest
@@ -26,14 +25,9 @@ from contrastor.scale.distributed import (
     unpad_rows,
 )
 from contrastor.scale.launch import plan_launch
+from tests.ranks import free_port
 
 N, D = 24, 6
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Model(nn.Module):
@@ -173,7 +167,7 @@ def _worker(rank: int, world: int, port: int, cached: bool, queue) -> None:
 def _run(world: int, cached: bool) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    port = _free_port()
+    port = free_port()
     procs = [
         ctx.Process(target=_worker, args=(r, world, port, cached, queue)) for r in range(world)
     ]

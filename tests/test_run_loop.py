@@ -4,25 +4,18 @@ process, and its guards (finite loss, batches the ranks can share, resumable set
 from __future__ import annotations
 
 import os
-import socket
 import traceback
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from torch import Tensor, nn
 
 import contrastor.functional as CF
 from contrastor.recipes.loop import fit, shuffled_batches
 from contrastor.run.loop import Loop, RunContext, Schedule
+from tests.ranks import spawn_ranks
 
 N, D = 48, 5
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _train(context: RunContext) -> dict[str, Tensor]:
@@ -65,15 +58,7 @@ def test_ranks_sharing_each_batch_train_the_weights_of_one_process(world):
     """Batches of 16 split 8/8 or 6/5/5: gathered references and averaged gradients give one
     process's update (the loss of a rank is its anchors' share of the whole batch's)."""
     alone = _train(RunContext(progress=False))
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, world, port, queue)) for r in range(world)]
-    for proc in procs:
-        proc.start()
-    results = dict(queue.get(timeout=120) for _ in procs)
-    for proc in procs:
-        proc.join(timeout=60)
+    results = spawn_ranks(_worker, world)
     for rank, got in results.items():
         assert isinstance(got, dict), got
         for key, value in alone.items():

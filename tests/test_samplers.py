@@ -4,17 +4,16 @@ sample is used once, and ranks share each global batch without overlap."""
 from __future__ import annotations
 
 import os
-import socket
 import traceback
 from collections import Counter
 from itertools import chain
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from torch.utils.data import DataLoader, TensorDataset
 
 from contrastor.data.samplers import MPerClass, NoDuplicates, PerSource, RankBatches, key_labels
+from tests.ranks import spawn_ranks
 
 
 def _draw(plan, epoch: int = 0, seed: int = 0) -> list[torch.Tensor]:
@@ -135,12 +134,6 @@ def test_rank_batches_split_every_global_batch_and_feed_a_dataloader():
         RankBatches(plan, rank=2, world=2)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank: int, world: int, port: int, queue) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
@@ -158,15 +151,7 @@ def _worker(rank: int, world: int, port: int, queue) -> None:
 
 def test_gloo_ranks_use_every_drawn_sample_exactly_once():
     world = 2
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, world, port, queue)) for r in range(world)]
-    for proc in procs:
-        proc.start()
-    results = dict(queue.get(timeout=120) for _ in procs)
-    for proc in procs:
-        proc.join(timeout=60)
+    results = spawn_ranks(_worker, world)
     assert all(isinstance(r, tuple) for r in results.values()), results
     lengths = {length for length, _ in results.values()}
     assert len(lengths) == 1  # every rank agrees on the number of batches

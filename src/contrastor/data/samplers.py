@@ -35,6 +35,21 @@ class Plan(Protocol):
     def __call__(self, epoch: int, g: torch.Generator) -> list[Tensor]: ...
 
 
+class _Counted:
+    """``batches`` batches of ``batch_size`` per epoch out of ``size`` samples."""
+
+    batches: int
+    batch_size: int
+    size: int
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def left_out(self) -> int:
+        """Samples not drawn in an epoch."""
+        return self.size - self.batches * self.batch_size
+
+
 def key_labels(keys: Sequence[Hashable]) -> Tensor:
     """One integer label per sample, equal for equal keys: duplicates become shared positives
     (pass as ``labels``/``reference_labels`` to a loss) instead of false negatives."""
@@ -65,7 +80,7 @@ def _stripe(groups: list[Tensor], batches: int, size: int, g: torch.Generator) -
     return [out[b][torch.randperm(size, generator=g)] for b in order]
 
 
-class NoDuplicates:
+class NoDuplicates(_Counted):
     """Batches of ``batch_size`` in which no two samples share a key (a text's hash, a pair
     id, a user id): duplicates would otherwise be each other's false negatives.
 
@@ -80,19 +95,12 @@ class NoDuplicates:
         self.labels = key_labels(keys)
         self.batch_size = batch_size
         self.counts = torch.bincount(self.labels) if len(self.labels) else torch.zeros(0)
-        self.batches = _capped_batches(self.counts, batch_size)
+        self.batches, self.size = _capped_batches(self.counts, batch_size), len(self.labels)
         if self.batches == 0:
             raise ValueError(
                 f"{len(self.labels)} samples with {len(self.counts)} distinct keys make no batch "
                 f"of {batch_size} without a duplicate key"
             )
-
-    def __len__(self) -> int:
-        return self.batches
-
-    def left_out(self) -> int:
-        """Samples not drawn in an epoch."""
-        return len(self.labels) - self.batches * self.batch_size
 
     def __call__(self, epoch: int, g: torch.Generator) -> list[Tensor]:
         capped = [
@@ -111,7 +119,7 @@ def _capped_batches(counts: Tensor, per_batch: int) -> int:
     return batches
 
 
-class MPerClass:
+class MPerClass(_Counted):
     """Batches of ``batch_size`` made of ``batch_size / m`` classes with ``m`` samples each
     (supervised contrastive and metric losses need positives in every batch).
 
@@ -130,18 +138,12 @@ class MPerClass:
         self.chunks = (
             torch.bincount(labels) // m if len(labels) else torch.zeros(0, dtype=torch.long)
         )
-        self.batches = _capped_batches(self.chunks, batch_size // m)
+        self.batches, self.size = _capped_batches(self.chunks, batch_size // m), len(labels)
         if self.batches == 0:
             raise ValueError(
                 f"no batch of {batch_size // m} classes x {m} samples: "
                 f"{int((self.chunks > 0).sum())} classes have at least {m} samples"
             )
-
-    def __len__(self) -> int:
-        return self.batches
-
-    def left_out(self) -> int:
-        return len(self.labels) - self.batches * self.batch_size
 
     def __call__(self, epoch: int, g: torch.Generator) -> list[Tensor]:
         m, chunks = self.m, []
@@ -156,7 +158,7 @@ class MPerClass:
         return [ids[b].reshape(-1) for b in picked]
 
 
-class PerSource:
+class PerSource(_Counted):
     """One source per batch, over several datasets laid end to end (``sizes[i]`` samples of
     source ``i``, indices offset by the sizes before it): in-batch negatives then come from
     the same source, as multi-dataset text training wants.
@@ -175,14 +177,9 @@ class PerSource:
             raise ValueError("sizes must be counts >= 0 and batch_size >= 1")
         self.sizes, self.batch_size, self.order = list(sizes), batch_size, order
         self.per_source = [n // batch_size for n in self.sizes]
-        if sum(self.per_source) == 0:
+        self.batches, self.size = sum(self.per_source), sum(self.sizes)
+        if self.batches == 0:
             raise ValueError(f"no source has a full batch of {batch_size}")
-
-    def __len__(self) -> int:
-        return sum(self.per_source)
-
-    def left_out(self) -> int:
-        return sum(self.sizes) - len(self) * self.batch_size
 
     def __call__(self, epoch: int, g: torch.Generator) -> list[Tensor]:
         size, offset, lists = self.batch_size, 0, []

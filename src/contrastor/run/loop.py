@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from contrastor.run.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from contrastor.run.metrics_log import MetricsLog
 from contrastor.run.schedule import warmup_cosine
-from contrastor.scale.distributed import LOCAL, Exchange, average_gradients, exchange_for, shard
+from contrastor.scale.distributed import Exchange, average_gradients, exchange_for, shard
 from contrastor.scale.launch import Launch, init_distributed
 
 PRECISIONS = ("fp32", "bf16")
@@ -77,7 +77,8 @@ class RunContext:
     @property
     def exchange(self) -> Exchange:
         """The exchange for a loss: across ranks under ``torchrun``, else local."""
-        return exchange_for(True) if self.world > 1 else LOCAL
+        self.join()
+        return exchange_for(True)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast(
