@@ -35,7 +35,11 @@ RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
     "recommendation": ("recommendation", {}, (0,)),
     "crossmodal-clip": ("crossmodal", {"loss": "clip"}, (0,)),
     "crossmodal-siglip": ("crossmodal", {"loss": "siglip"}, (0,)),
+    "images-bundled": ("image", {"dataset": "digits"}, (0, 1, 2)),
+    "images-folder": ("image", {"data": "digits_png/"}, (0, 1, 2)),
 }
+#: folders some runs read, written before the runs from bundled data
+FOLDERS = {"digits_png/": "the 1,797 scikit-learn digits as 8x8 PNG files, one folder per class"}
 TITLES = {
     "text": "Text retrieval: docstring to code, MiniLM fine-tuned",
     "text-mnrl": "Text retrieval, beside sentence-transformers' MNRL (same data, same budget)",
@@ -46,35 +50,59 @@ TITLES = {
     "recommendation": "Recommendation: MovieLens-100k",
     "crossmodal-clip": "Cross-modal pairs: MNIST top half vs bottom half, CLIP loss",
     "crossmodal-siglip": "Cross-modal pairs: MNIST top half vs bottom half, SigLIP loss",
+    "images-bundled": "Images: scikit-learn digits, bundled (in memory)",
+    "images-folder": "Images from a folder: the same digits as PNG files (`--data`)",
 }
 
 
-def command(run: str, seed: int | None = None) -> list[str]:
+def write_digits_png(folder: Path) -> Path:
+    """Every scikit-learn digit as an 8-bit grey PNG in ``folder/<digit>/``."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    for k, (image, label) in enumerate(zip(x, y, strict=True)):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        pixels = (image.reshape(8, 8) * 255 / 16).round().astype("uint8")
+        Image.fromarray(pixels).save(folder / str(label) / f"{k:04d}.png")
+    return folder
+
+
+def command(run: str, seed: int | None = None, folders: dict[str, Path] | None = None) -> list[str]:
+    """The command of a run; ``folders`` maps the folder names of :data:`FOLDERS` to where
+    they were written (the names stay in the command shown)."""
     recipe, options, _ = RUNS[run]
     args = ["contrastor", "train", "--recipe", recipe]
     for key, value in options.items():
-        args += ["--set", f"{key}={value}"]
+        args += ["--set", f"{key}={(folders or {}).get(value, value)}"]
     return args if seed is None else [*args, "--seed", str(seed)]
 
 
 def sweep(runs: list[str]) -> None:
     results = Results(RESULTS, ("run", "seed"))
-    for run in runs:
-        for seed in RUNS[run][2]:
-            if results.has(run=run, seed=seed):
-                continue
-            with tempfile.TemporaryDirectory() as out:
-                args = [sys.executable, "-m", *command(run, seed), "--out", out, "--no-progress"]
-                started = time.perf_counter()
-                done = subprocess.run(args, capture_output=True, text=True)
-                seconds = round(time.perf_counter() - started, 1)
-                if done.returncode != 0:
-                    raise RuntimeError(f"{run} failed:\n{done.stderr[-3000:]}")
-                payload = json.loads((Path(out) / "results.json").read_text())
-            row = {"run": run, "seed": seed, "table": payload["table"], "config": payload["config"]}
-            row.update(notes=payload.get("notes", []), seconds=seconds, machine=machine())
-            results.add(row)
-            print(f"{run} seed {seed}: {seconds:.0f} s")
+    with tempfile.TemporaryDirectory() as scratch:
+        folders = {"digits_png/": write_digits_png(Path(scratch) / "digits_png")}
+        for run in runs:
+            _sweep_run(run, results, folders)
+
+
+def _sweep_run(run: str, results: Results, folders: dict[str, Path]) -> None:
+    for seed in RUNS[run][2]:
+        if results.has(run=run, seed=seed):
+            continue
+        with tempfile.TemporaryDirectory() as out:
+            args = [sys.executable, "-m", *command(run, seed, folders), "--out", out]
+            args.append("--no-progress")
+            started = time.perf_counter()
+            done = subprocess.run(args, capture_output=True, text=True)
+            seconds = round(time.perf_counter() - started, 1)
+            if done.returncode != 0:
+                raise RuntimeError(f"{run} failed:\n{done.stderr[-3000:]}")
+            payload = json.loads((Path(out) / "results.json").read_text())
+        row = {"run": run, "seed": seed, "table": payload["table"], "config": payload["config"]}
+        row.update(notes=payload.get("notes", []), seconds=seconds, machine=machine())
+        results.add(row)
+        print(f"{run} seed {seed}: {seconds:.0f} s")
 
 
 def _table(tables: list[dict[str, dict[str, float]]]) -> list[str]:
@@ -113,6 +141,8 @@ def report(path: Path) -> None:
         mine = sorted((r for r in rows if r["run"] == run), key=lambda r: r["seed"])
         seeds = ", ".join(str(r["seed"]) for r in mine)
         lines += ["", f"## {title}", "", f"`{' '.join(command(run))} --seed S`", ""]
+        used = [f"`{n}`: {what}." for n, what in FOLDERS.items() if n in " ".join(command(run))]
+        lines += [*used, ""] if used else []
         if not mine:
             lines.append("Not run yet.")
             continue

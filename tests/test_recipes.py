@@ -15,7 +15,7 @@ import torch
 from contrastor.cli.main import main
 from contrastor.data.views.tabular import MarginalCorruption
 from contrastor.recipes import RECIPES, get_recipe, recipe_options, run_recipe
-from contrastor.run.loop import Loop
+from tests.resume import assert_resumes_exactly, weights
 
 
 def test_marginal_corruption_draws_each_feature_from_its_own_column():
@@ -39,7 +39,7 @@ def test_marginal_corruption_draws_each_feature_from_its_own_column():
 def test_recipe_options_refuse_unknown_names_and_bad_values():
     recipe = get_recipe("tabular")
     assert recipe_options(recipe, {"epochs": 7, "lr": None}).epochs == 7
-    with pytest.raises(ValueError, match=r"no option.*width.*its options: dataset"):
+    with pytest.raises(ValueError, match=r"no option.*width.*its options: .*dataset"):
         recipe_options(recipe, {"width": 3})
     with pytest.raises(ValueError, match="dataset must be one of"):
         recipe_options(recipe, {"dataset": "mnist"})
@@ -96,27 +96,6 @@ def test_ranking_metrics_against_a_hand_count():
     assert got["ndcg@2"] == pytest.approx(((1 / math.log2(3)) / ideal0 + 0) / 2)
 
 
-def test_read_pairs_from_csv_and_jsonl(tmp_path):
-    from contrastor.data.pairs import read_pairs
-
-    csv_file = tmp_path / "pairs.csv"
-    csv_file.write_text('query,document,group\n"how, exactly",doc one,a\nq2,doc two,\n')
-    first, second = read_pairs(csv_file)
-    assert (first.query, first.code, first.module) == ("how, exactly", "doc one", "a")
-    assert second.module == "row2"  # no group: each pair is its own group
-    jsonl = tmp_path / "pairs.jsonl"
-    jsonl.write_text('{"query": "q1", "positive": "d1"}\n\n{"query": "q2", "document": "d2"}\n')
-    assert [p.code for p in read_pairs(jsonl)] == ["d1", "d2"]
-    jsonl.write_text('{"query": "q1", "document": ""}\n{"query": "q2", "document": "d2"}\n')
-    with pytest.raises(ValueError, match="row 1 needs non-empty"):
-        read_pairs(jsonl)
-    jsonl.write_text('{"query": "q1", "document": "d1"}\nnot json\n')
-    with pytest.raises(ValueError, match=":2: not a JSON object"):
-        read_pairs(jsonl)
-    with pytest.raises(FileNotFoundError):
-        read_pairs(tmp_path / "missing.csv")
-
-
 @pytest.mark.parametrize(
     ("method", "row"),
     [("in_batch", "in-batch negatives"), ("mnrl", "sentence-transformers MNRL")],
@@ -137,7 +116,7 @@ def test_text_recipe_fine_tunes_on_a_users_own_pairs(tmp_path, method, row):
     path = tmp_path / "mine.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     out = tmp_path / "run"
-    flags = ["--set", f"pairs={path}", "--set", f"methods={method}", "--set", "max_length=16"]
+    flags = ["--data", str(path), "--set", f"methods={method}", "--set", "max_length=16"]
     flags += ["--set", "test_fraction=0.5", "--batch-size", "2", "--no-progress"]
     assert main(["train", "--recipe", "text", "--out", str(out), *flags]) == 0
     table = json.loads((out / "results.json").read_text())["table"]
@@ -167,56 +146,18 @@ def test_series_views_and_encoder_respect_each_series_length():
         views(x, lengths[:2], g)
 
 
-class _Crash(Exception):
-    """Stands for a kill: raised from inside a training step."""
-
-
-def _weights(folder) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    return load_file(str(folder / "model.safetensors"))
-
-
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_every_recipe_resumes_to_the_same_weights(tmp_path, monkeypatch, request, name):
-    """A recipe stopped mid-run (inside its last training loop when it has several) and run
-    again with ``resume`` ends with the weights and history of an uninterrupted run."""
+    """A recipe stopped mid-run and run again with ``resume`` ends with the weights and
+    history of an uninterrupted run."""
     recipe = RECIPES[name]
     for module in recipe.needs:
         pytest.importorskip(module)
-    settings = {**recipe.tiny, "epochs": 3}
-    original = Loop.train_step
-    calls: list[int] = []
-
-    def counting(loop: Loop, batch: torch.Tensor) -> float:
-        calls.append(loop.step)
-        if crash_at and len(calls) == crash_at:
-            raise _Crash
-        return original(loop, batch)
-
-    monkeypatch.setattr(Loop, "train_step", counting)
     if name == "recommendation":  # its sparse graph products sum in a thread-dependent order
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         request.addfinalizer(lambda: torch.set_num_threads(threads))
-    crash_at = 0
-    straight = run_recipe(recipe, tmp_path / "straight", progress=False, **settings)
-    crash_at, total = len(calls) - 1, len(calls)
-    calls.clear()
-    with pytest.raises(_Crash):
-        run_recipe(recipe, tmp_path / "killed", progress=False, checkpoint_every=2, **settings)
-    calls.clear()
-    crash_at = 0
-    resumed = run_recipe(
-        recipe, tmp_path / "killed", progress=False, resume=True, checkpoint_every=2, **settings
-    )
-    assert 0 < len(calls) < total, "the resumed run started again from the beginning"
-    a, b = _weights(straight.folder), _weights(resumed.folder)
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-    losses = [row["loss"] for row in straight.result.history]
-    assert [row["loss"] for row in resumed.result.history] == losses
+    assert_resumes_exactly(recipe, {**recipe.tiny, "epochs": 3}, tmp_path, monkeypatch)
 
 
 def test_a_recipe_refuses_to_resume_a_run_with_other_settings(tmp_path):
@@ -235,7 +176,17 @@ def test_a_recipe_trains_under_bf16_autocast(tmp_path):
         run_recipe(recipe, tmp_path / "bad", progress=False, precision="fp8", **recipe.tiny)
 
 
-@pytest.mark.parametrize("name", sorted(RECIPES))
+#: the text recipes load MiniLM in each process: their torchrun runs are in ``make test-slow``
+SLOW_UNDER_TORCHRUN = ("simcse", "text")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n in SLOW_UNDER_TORCHRUN else n
+        for n in sorted(RECIPES)
+    ],
+)
 def test_every_recipe_runs_under_torchrun_with_two_processes(tmp_path, name):
     """Each rank trains its share of every batch; rank 0 writes the run folder. The tabular
     weights stay near those of one process: not equal, as each rank's BatchNorm normalises
@@ -256,7 +207,7 @@ def test_every_recipe_runs_under_torchrun_with_two_processes(tmp_path, name):
     if name != "tabular":
         return
     assert main(["train", *flags, "--out", str(tmp_path / "one")]) == 0
-    a, b = _weights(tmp_path / "one"), _weights(out)
+    a, b = weights(tmp_path / "one"), weights(out)
     assert a.keys() == b.keys()
     trained = [k for k in a if "running_" not in k and "num_batches" not in k]
     for key in trained:  # the running statistics are rank 0's halves: left out

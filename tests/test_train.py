@@ -205,7 +205,7 @@ def test_tensorboard_events_when_installed(tmp_path):
     assert events and events[0].stat().st_size > 0
 
 
-@pytest.mark.parametrize("loss", ["ntxent", "supcon"])
+@pytest.mark.parametrize("loss", ["ntxent", pytest.param("supcon", marks=pytest.mark.slow)])
 def test_torchrun_two_processes_on_cpu(tmp_path, loss):
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).with_name("torchrun")

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from contrastor import __version__
-from contrastor.cli import bench_cmd, eval_cmd, recipes_cmd, train_cmd
+from contrastor.cli import bench_cmd, eval_cmd, export_cmd, recipes_cmd, train_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.add_parser(sub)
     recipes_cmd.add_parser(sub)
     bench_cmd.add_parser(sub)
+    export_cmd.add_parser(sub)
     return parser
 
 

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import os
 
+from contrastor.data.files import KINDS
 from contrastor.recipes import RECIPES
 from contrastor.train.config import (
     DATASETS,
@@ -20,6 +21,16 @@ from contrastor.train.config import (
 RUN_FLAGS = ("resume", "precision", "checkpoint_every")
 
 HELP = {
+    "data": "your own data: a folder of class sub-folders of images, or a table/array file "
+    "whose kind picks the recipe (README 'Your own data')",
+    "data_kind": "the kind of --data when not the one detected",
+    "skip_bad_rows": "leave malformed rows of --data out (counted in the report) instead of "
+    "stopping at the first",
+    "image_size": "resize images from --data to this square size (0: the first image's size)",
+    "workers": "processes decoding images from --data",
+    "model": "image encoder: small_cnn, or a local transformers image-model folder (ViT, "
+    "ResNet...; weights when present, else random from its config.json)",
+    "head_layers": "projection head depth (0: none, 1: linear, 2: SimCLR MLP)",
     "dataset": f"bundled offline dataset ({', '.join(DATASETS)}; a recipe's own otherwise)",
     "loss": "loss by registry name, any spelling (docs/losses.md); supervised ones use the labels",
     "temperature": "softmax temperature tau (SigLIP: 1 / logit scale)",
@@ -48,6 +59,7 @@ HELP = {
     "progress": "show a progress bar",
 }
 CHOICES = {
+    "data_kind": KINDS,
     "precision": PRECISIONS,
     "device": DEVICES,
     "label_noise_kind": NOISE_KINDS,
@@ -113,6 +125,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.recipe:
+        args.recipe = recipe_for_data(args)
     if args.recipe:
         return run_recipe_command(args)
     if args.set:
@@ -126,15 +140,33 @@ def run(args: argparse.Namespace) -> int:
     leader = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 reports
     if leader:
         print(
-            f"contrastor train: {config.loss} on {config.dataset}, {config.epochs} epochs, "
+            f"contrastor train: {config.loss} on {config.data or config.dataset}, "
+            f"{config.epochs} epochs, "
             f"batch {config.batch_size}, run folder {config.out}"
         )
     result = train(config)
     if leader:
         print()
         print(format_table(result.table))
-        print(f"\nreport: {result.folder / 'report.html'}")
+        print("".join(f"\n{note}" for note in result.notes))
+        print(f"report: {result.folder / 'report.html'}")
     return 0
+
+
+def recipe_for_data(args: argparse.Namespace) -> str | None:
+    """The recipe that reads the ``data`` given by flag or config file (``None`` for
+    images, which the image job reads, and without data)."""
+    from contrastor.data.files import RECIPE_OF, detect_kind
+    from contrastor.train.config import read_options
+
+    options = read_options(args.config) if args.config else {}
+    data = args.data or options.get("data")
+    if not data:
+        return None
+    kind = args.data_kind or options.get("data_kind") or detect_kind(data)
+    if kind not in RECIPE_OF:
+        raise ValueError(f"data_kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    return None if kind == "images" else RECIPE_OF[kind]
 
 
 def run_recipe_command(args: argparse.Namespace) -> int:
@@ -169,5 +201,6 @@ def run_recipe_command(args: argparse.Namespace) -> int:
         return 0
     print()
     print(format_table(done.result.table, recipe.first_column))
-    print(f"\nreport: {done.folder / 'report.html'}")
+    print("".join(f"\n{note}" for note in done.result.notes))
+    print(f"report: {done.folder / 'report.html'}")
     return 0

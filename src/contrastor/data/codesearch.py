@@ -17,12 +17,15 @@ EXCLUDED = ("test", "tests", "idlelib", "lib2to3", "turtledemo", "ensurepip", "s
 @dataclass(frozen=True)
 class CodePair:
     """One function: its docstring (the query), its code without the docstring (the
-    document), and where it lives."""
+    document), and where it lives; pairs read from a file may add hard ``negatives`` and a
+    teacher's ``scores`` (of the document, then of each negative)."""
 
     query: str
     code: str
     module: str
     name: str
+    negatives: tuple[str, ...] = ()
+    scores: tuple[float, ...] = ()
 
 
 def _modules(root: Path) -> list[tuple[str, Path]]:

@@ -8,6 +8,7 @@ import gzip
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,13 +17,16 @@ from torch import Tensor
 
 @dataclass
 class ImageDataset:
-    """Images ``(N, C, H, W)`` in [0, 1] and labels ``(N,)``, split into train and test."""
+    """Images ``(N, C, H, W)`` in [0, 1] and labels ``(N,)``, split into train and test.
+    The images are a tensor, or read from files when indexed
+    (:class:`~contrastor.data.folder.FolderImages`); ``classes`` names the labels."""
 
     name: str
-    train_images: Tensor
+    train_images: Any
     train_labels: Tensor
-    test_images: Tensor
+    test_images: Any
     test_labels: Tensor
+    classes: list[str] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -32,6 +36,12 @@ class ImageDataset:
     def image_shape(self) -> tuple[int, int, int]:
         c, h, w = self.train_images.shape[1:]
         return c, h, w
+
+
+def pixels(images: Any, chunk: int = 1024) -> Tensor:
+    """Flattened pixels of ``(N, C, H, W)`` images (a tensor or read from files), the raw
+    baseline's features."""
+    return torch.cat([images[i : i + chunk].flatten(1) for i in range(0, len(images), chunk)])
 
 
 def _missing(package: str) -> ModuleNotFoundError:
@@ -79,6 +89,20 @@ def stratified_split(
         test.append(idx[:cut])
         train.append(idx[cut:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def held_out_split(
+    n: int, labels: np.ndarray | None, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a train/test split of ``n`` items: class-stratified with ``labels``, else
+    a seeded random ``test_fraction``."""
+    if labels is not None:
+        return stratified_split(labels, test_fraction, seed)
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    order = np.random.default_rng(seed).permutation(n)
+    cut = max(1, round(n * test_fraction))
+    return np.sort(order[cut:]), np.sort(order[:cut])
 
 
 def load_image_dataset(name: str, test_fraction: float = 0.2, seed: int = 0) -> ImageDataset:

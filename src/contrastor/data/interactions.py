@@ -1,6 +1,7 @@
-"""User-item interactions that ship offline: MovieLens-100k as carried by the recbole package
-(read from the installed package; install it with ``pip install --no-deps recbole``; its
-licence does not allow copying the data elsewhere)."""
+"""User-item interactions: MovieLens-100k as carried by the recbole package (read from the
+installed package; install it with ``pip install --no-deps recbole``; its licence does not
+allow copying the data elsewhere), or your own table of ``user``, ``item`` and optional
+``rating`` and ``timestamp``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+
+from contrastor.data.files import Problems, column, number_cell, read_rows, text_cell
 
 
 @dataclass
@@ -36,18 +39,90 @@ def movielens_100k_path() -> Path:
 def load_movielens_100k(test_fraction: float = 0.2, seed: int = 0) -> Interactions:
     """All 100,000 ratings as implicit interactions (943 users, 1,682 items), split per user:
     a seeded ``test_fraction`` of each user's items is held out."""
+    table = np.loadtxt(movielens_100k_path(), delimiter="\t", skiprows=1, usecols=(0, 1))
+    return split_per_user(
+        table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), test_fraction, seed
+    )
+
+
+def split_per_user(
+    users: np.ndarray,
+    items: np.ndarray,
+    test_fraction: float,
+    seed: int,
+    times: np.ndarray | None = None,
+) -> Interactions:
+    """Ids mapped to ``0..U-1`` and ``0..I-1``, and a ``test_fraction`` of each user's
+    interactions held out (at least one): the latest ones with ``times``, else a seeded
+    random choice. Repeated (user, item) pairs count once."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    table = np.loadtxt(movielens_100k_path(), delimiter="\t", skiprows=1, usecols=(0, 1))
-    users, user_index = np.unique(table[:, 0].astype(np.int64), return_inverse=True)
-    items, item_index = np.unique(table[:, 1].astype(np.int64), return_inverse=True)
+    user_ids, user_index = np.unique(users, return_inverse=True)
+    item_ids, item_index = np.unique(items, return_inverse=True)
+    stacked = np.stack([user_index, item_index], 1)
+    first = np.sort(np.unique(stacked, axis=0, return_index=True)[1])  # file order kept
+    pairs = stacked[first]
     rng = np.random.default_rng(seed)
-    order = np.argsort(user_index, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(user_index[order]) != 0])
-    test = np.zeros(len(table), dtype=bool)
+    test = np.zeros(len(pairs), dtype=bool)
+    if times is not None:
+        order = np.lexsort((np.asarray(times)[first], pairs[:, 0]))
+    else:
+        order = np.argsort(pairs[:, 0], kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(pairs[order, 0]) != 0])
     for block in np.split(order, starts[1:]):
         held = max(1, round(len(block) * test_fraction))
-        test[rng.choice(block, held, replace=False)] = True
-    pairs = torch.from_numpy(np.stack([user_index, item_index], 1).astype(np.int64))
+        if times is not None:
+            test[block[len(block) - held :]] = True
+        else:
+            test[rng.choice(block, held, replace=False)] = True
+    pairs_t = torch.from_numpy(pairs.astype(np.int64))
     mask = torch.from_numpy(test)
-    return Interactions(len(users), len(items), pairs[~mask], pairs[mask])
+    return Interactions(len(user_ids), len(item_ids), pairs_t[~mask], pairs_t[mask])
+
+
+def read_interactions(
+    path: str | Path,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    *,
+    min_rating: float | None = None,
+    skip_bad_rows: bool = False,
+) -> tuple[Interactions, Problems]:
+    """A CSV/TSV/JSON-lines table of ``user`` and ``item`` ids (any text), with an optional
+    ``rating`` (rows below ``min_rating`` are not interactions) and ``timestamp`` (numbers:
+    each user's latest interactions are held out)."""
+    problems = Problems(Path(path), skip_bad_rows)
+    columns, rows = read_rows(path, problems)
+    user, item = column(columns, ("user", "user_id")), column(columns, ("item", "item_id"))
+    rating, time = column(columns, ("rating",)), column(columns, ("timestamp", "time"))
+    if user is None or item is None:
+        raise ValueError(f"{path}:1: expected columns 'user' and 'item', got {columns}")
+    if min_rating is not None and rating is None:
+        raise ValueError(f"{path}:1: min_rating needs a 'rating' column, got {columns}")
+    users, items, times = [], [], []
+    for row in rows:
+        u, i = text_cell(row, user), text_cell(row, item)
+        if not u or not i:
+            problems.bad(row.line, "expected a user and an item id")
+            continue
+        if rating is not None and min_rating is not None:
+            value = number_cell(row, rating, problems)
+            if value is None or value < min_rating:
+                continue
+        if time is not None:
+            stamp = number_cell(row, time, problems)
+            if stamp is None:
+                continue
+            times.append(stamp)
+        users.append(u)
+        items.append(i)
+    if len(set(users)) < 2 or len(set(items)) < 2:
+        raise ValueError(f"{path}: need interactions of at least 2 users and 2 items")
+    data = split_per_user(
+        np.asarray(users),
+        np.asarray(items),
+        test_fraction,
+        seed,
+        np.asarray(times) if time else None,
+    )
+    return data, problems

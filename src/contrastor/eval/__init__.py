@@ -1,6 +1,6 @@
 """Evaluation: kNN accuracy, linear probe, chunked retrieval metrics, geometry diagnostics."""
 
-from contrastor.eval.frozen import embed_in_chunks, feature_accuracy
+from contrastor.eval.frozen import embed_in_chunks, feature_accuracy, view_geometry
 from contrastor.eval.geometry import (
     alignment_score,
     effective_rank,
@@ -24,4 +24,5 @@ __all__ = [
     "retrieval_metrics",
     "similarity_gap",
     "uniformity_score",
+    "view_geometry",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from contrastor.eval.geometry import alignment_score, effective_rank, uniformity_score
 from contrastor.eval.knn import knn_accuracy
 from contrastor.eval.linear_probe import linear_probe
 
@@ -33,4 +34,14 @@ def feature_accuracy(
     return {
         "knn_accuracy": knn_accuracy(train, train_y, test, test_y, k=k),
         "linear_probe_accuracy": linear_probe(train, train_y, test, test_y)["accuracy"],
+    }
+
+
+def view_geometry(first: Tensor, second: Tensor) -> dict[str, float]:
+    """What can be measured without labels: alignment of two views' features, uniformity
+    and effective rank of the first (Wang & Isola, ICML 2020; Roy & Vetterli, 2007)."""
+    return {
+        "alignment": alignment_score(first, second),
+        "uniformity": uniformity_score(first),
+        "effective_rank": effective_rank(first),
     }

@@ -6,32 +6,45 @@ from torch import Tensor, nn
 
 
 class ProjectionHead(nn.Module):
-    """SimCLR's head: Linear-BatchNorm-ReLU-Linear (Chen et al., 2020). The loss sees its
-    output; downstream tasks use the encoder features before it."""
+    """SimCLR's head: ``layers - 1`` Linear-BatchNorm-ReLU blocks of ``hidden`` units, then a
+    Linear to ``out_features`` (Chen et al., 2020: 2 layers; SimCLR v2: 3); ``layers=1`` is
+    one Linear, ``layers=0`` none (the features themselves, ``in_features == out_features``).
+    The loss sees its output; downstream tasks use the encoder features before it."""
 
-    def __init__(self, in_features: int, hidden: int = 256, out_features: int = 64) -> None:
+    def __init__(
+        self, in_features: int, hidden: int = 256, out_features: int = 64, layers: int = 2
+    ) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(in_features, hidden),
-            nn.BatchNorm1d(hidden),
-            nn.ReLU(True),
-            nn.Linear(hidden, out_features),
-        )
+        if layers < 0 or (layers == 0 and in_features != out_features):
+            raise ValueError(
+                f"a head of {layers} layers cannot map {in_features} to {out_features} features"
+            )
+        blocks: list[nn.Module] = []
+        width = in_features
+        for _ in range(layers - 1):
+            blocks += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU(True)]
+            width = hidden
+        if layers:
+            blocks.append(nn.Linear(width, out_features))
+        self.net = nn.Sequential(*blocks)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
 
 class ContrastiveModel(nn.Module):
-    """``encoder`` followed by a :class:`ProjectionHead`.
+    """``encoder`` followed by a :class:`ProjectionHead` of ``head_layers`` layers.
 
     ``forward`` gives projections (for the loss); :meth:`features` the encoder output (for
     evaluation and transfer)."""
 
-    def __init__(self, encoder: nn.Module, feature_dim: int, embedding_dim: int = 64) -> None:
+    def __init__(
+        self, encoder: nn.Module, feature_dim: int, embedding_dim: int = 64, head_layers: int = 2
+    ) -> None:
         super().__init__()
         self.encoder = encoder
-        self.head = ProjectionHead(feature_dim, max(feature_dim, embedding_dim), embedding_dim)
+        hidden = max(feature_dim, embedding_dim)
+        self.head = ProjectionHead(feature_dim, hidden, embedding_dim, head_layers)
 
     def features(self, x: Tensor) -> Tensor:
         return self.encoder(x)

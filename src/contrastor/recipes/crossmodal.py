@@ -1,7 +1,9 @@
 """Cross-modal recipe: two encoders for two "modalities" of one item — the top and the bottom
 half of a digit image — trained with the CLIP or the SigLIP loss, and evaluated by retrieval
 of the exact partner in both directions on held-out images (zero-shot style: no labels are
-used), plus how often the first hit is the same digit."""
+used), plus how often the first hit is the same digit. With ``data`` a table of your own
+image-caption pairs, an image tower and a MiniLM caption tower instead
+(:mod:`contrastor.recipes.captions`)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ import torch
 from torch import Tensor, nn
 
 from contrastor.data.datasets import LOADERS, load_image_dataset
+from contrastor.data.files import DataOptions
 from contrastor.eval import embed_in_chunks, retrieval_metrics
 from contrastor.losses import InfoNCE, SigLIP
 from contrastor.models import ContrastiveModel, SmallCNN
 from contrastor.recipes.base import Recipe, RecipeResult
-from contrastor.recipes.loop import fit, shuffled_batches
+from contrastor.recipes.captions import both_ways, run_captions
 from contrastor.recipes.noisy_pairs import PairNoiseOptions, PairRobustness, noise_note
 from contrastor.run.loop import Loop, RunContext
 
@@ -41,22 +44,21 @@ def cross_retrieval(
     """Recall@1/5 of the exact partner both ways, and the same-digit rate of the first hit."""
     a = embed_in_chunks(towers[0], towers[0], first)
     b = embed_in_chunks(towers[1], towers[1], second)
-    out = {}
-    for name, (q, g) in {"top→bottom": (a, b), "bottom→top": (b, a)}.items():
-        metrics = retrieval_metrics(q, g, ks=(1, 5), map_at_r=False)
-        out[f"{name} recall@1"] = metrics["recall@1"]
-        out[f"{name} recall@5"] = metrics["recall@5"]
+    out = both_ways(a, b, "top", "bottom")
     same = retrieval_metrics(a, b, labels, labels, ks=(1,), map_at_r=False)
     out["top→bottom same digit@1"] = same["precision@1"]
     return out
 
 
 @dataclass
-class CrossModalOptions(PairNoiseOptions):
+class CrossModalOptions(PairNoiseOptions, DataOptions):
     """``loss``: clip (symmetric InfoNCE) or siglip (pairwise sigmoid, learned temperature
-    and bias); ``temperature`` is the start value when learned. ``pair_noise``, ``robust``,
-    ``robust_warmup``: mismatched training pairs, simulated and trained through
-    (:mod:`contrastor.recipes.noisy_pairs`)."""
+    and bias); ``temperature`` is the start value when learned. With ``data`` (image-caption
+    pairs): images resized to ``image_size`` (0: the first one's size), decoded by
+    ``workers`` processes; captions cut at ``max_length`` tokens, the top
+    ``trainable_layers`` blocks of MiniLM (or of the ``text_model`` folder) trained.
+    ``pair_noise``, ``robust``, ``robust_warmup``: mismatched training pairs, simulated and
+    trained through (:mod:`contrastor.recipes.noisy_pairs`)."""
 
     dataset: str = "mnist"
     loss: str = "clip"
@@ -68,17 +70,43 @@ class CrossModalOptions(PairNoiseOptions):
     width: int = 16
     embedding_dim: int = 64
     test_fraction: float = 0.2
+    image_size: int = 0
+    workers: int = 2
+    max_length: int = 32
+    trainable_layers: int = 1
+    text_model: str = ""
     seed: int = 0
 
     def validate(self) -> None:
         super().validate()
+        self.validate_data("image_text")
         if self.dataset not in LOADERS:
             raise ValueError(f"dataset must be one of {sorted(LOADERS)}, got {self.dataset!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
 
 
+def contrastive_loss(options: CrossModalOptions, distributed: bool) -> nn.Module:
+    """The CLIP or SigLIP loss of the options, gathered across ranks when distributed."""
+    if options.loss == "clip":
+        return InfoNCE(
+            options.temperature,
+            symmetric=True,
+            learnable_temperature=options.learnable_temperature,
+            gather_distributed=distributed,
+        )
+    return SigLIP(
+        options.temperature,
+        learnable_temperature=options.learnable_temperature,
+        gather_distributed=distributed,
+    )
+
+
 def run(options: CrossModalOptions, context: RunContext) -> RecipeResult:
+    distributed = context.world > 1
+    loss = contrastive_loss(options, distributed)
+    if options.data:
+        return run_captions(options, context, loss)
     data = load_image_dataset(options.dataset, options.test_fraction, options.seed)
     top, bottom = halves(data.train_images)
     corruption = options.corruption(len(top), options.seed)
@@ -88,20 +116,6 @@ def run(options: CrossModalOptions, context: RunContext) -> RecipeResult:
     untrained = two_towers(options.width, options.embedding_dim)
     towers = two_towers(options.width, options.embedding_dim)
     towers.load_state_dict(untrained.state_dict())
-    distributed = context.world > 1
-    if options.loss == "clip":
-        loss: nn.Module = InfoNCE(
-            options.temperature,
-            symmetric=True,
-            learnable_temperature=options.learnable_temperature,
-            gather_distributed=distributed,
-        )
-    else:
-        loss = SigLIP(
-            options.temperature,
-            learnable_temperature=options.learnable_temperature,
-            gather_distributed=distributed,
-        )
 
     robust = PairRobustness(options, len(top), distributed)
 
@@ -111,16 +125,8 @@ def run(options: CrossModalOptions, context: RunContext) -> RecipeResult:
             mine, lambda **kw: loss(towers[0](top[mine]), towers[1](bottom[mine]), **kw)
         )
 
-    history = fit(
-        {"towers": towers, "loss": loss, **robust.modules()},
-        robust.batches(shuffled_batches(len(top), options.batch_size)),
-        step,
-        epochs=options.epochs,
-        lr=options.lr,
-        seed=options.seed,
-        context=context,
-        label=f"{options.loss} on {options.dataset} halves",
-    )
+    label = f"{options.loss} on {options.dataset} halves"
+    history = robust.fit({"towers": towers, "loss": loss}, len(top), step, options, context, label)
     labels = data.test_labels
     table = {
         "untrained encoders": cross_retrieval(untrained, test_top, test_bottom, labels),

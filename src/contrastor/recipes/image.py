@@ -49,7 +49,7 @@ def run(options: ImageOptions, context: RunContext) -> RecipeResult:
     job = Run(_config(options, context).validate(), context)
     history = job.loop.fit()
     table, _ = job.task.final_table()
-    notes = [f"{key}: {value}" for key, value in job.task.noise_report().items()]
+    notes = job.task.notes + [f"{k}: {v}" for k, v in job.task.noise_report().items()]
     return RecipeResult(table, history, {"model": job.model, "loss": job.loss}, notes)
 
 

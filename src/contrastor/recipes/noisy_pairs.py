@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -20,7 +21,8 @@ from torch import Tensor, nn
 from contrastor.engine import ContrastiveOutput
 from contrastor.noise import PairCorruption, detection_report, shuffle_pairs
 from contrastor.noise.training import RobustTraining
-from contrastor.recipes.loop import Batches
+from contrastor.recipes.loop import Batches, Step, fit, shuffled_batches
+from contrastor.run.loop import RunContext
 
 #: the strategies that need only per-pair losses (no labels)
 PAIR_STRATEGIES = ("none", "loss_weight", "loss_drop")
@@ -86,6 +88,28 @@ class PairRobustness:
         output = compute(weights=self.robust.weights(index), return_output=True)
         self.robust.observe(index, output.per_anchor.detach())
         return output.loss
+
+    def fit(
+        self,
+        modules: dict[str, nn.Module],
+        size: int,
+        step: Step,
+        options: Any,
+        context: RunContext,
+        label: str,
+    ) -> list[dict[str, Any]]:
+        """Train ``modules`` and the strategy's state on shuffled batches of the ``size``
+        pairs with ``options``' epochs, batch size, learning rate and seed."""
+        return fit(
+            {**modules, **self.modules()},
+            self.batches(shuffled_batches(size, options.batch_size)),
+            step,
+            epochs=options.epochs,
+            lr=options.lr,
+            seed=options.seed,
+            context=context,
+            label=label,
+        )
 
     def note(self, name: str, corruption: PairCorruption) -> str | None:
         """How well the strategy's last clean probabilities find the re-paired pairs."""

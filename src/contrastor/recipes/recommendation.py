@@ -3,19 +3,22 @@ graph contrastive term — SimGCL (two noise-perturbed propagations), XSimGCL (t
 perturbed embedding against an intermediate perturbed layer) and LightGCL (the batch's nodes
 in the rank-q SVD view against every node of the main view) — evaluated by Recall@K and
 NDCG@K of each user's held-out items, with the training items excluded from the ranking;
-most-popular items as the floor."""
+most-popular items as the floor. ``data``: your own interactions file instead
+(:func:`~contrastor.data.interactions.read_interactions`)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 import contrastor.functional as CF
-from contrastor.data.interactions import Interactions, load_movielens_100k
+from contrastor.data.files import DataOptions
+from contrastor.data.interactions import Interactions, load_movielens_100k, read_interactions
 from contrastor.models.graph import LightGCN, low_rank_factors, normalized_adjacency
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import fit, merge_histories, shuffled_batches
@@ -25,8 +28,10 @@ METHODS = ("bpr", "simgcl", "xsimgcl", "lightgcl")
 
 
 @dataclass
-class RecommendationOptions:
-    """``methods``: comma-separated from bpr, simgcl, xsimgcl, lightgcl; ``cl_weight``
+class RecommendationOptions(DataOptions):
+    """``data``: a table of ``user``, ``item`` (and optional ``rating``, ``timestamp``;
+    ``min_rating`` keeps the rows rated at least that) instead of MovieLens-100k;
+    ``methods``: comma-separated from bpr, simgcl, xsimgcl, lightgcl; ``cl_weight``
     (lambda) scales the contrastive term of SimGCL and XSimGCL added to BPR, ``svd_weight``
     that of LightGCL; ``noise`` is SimGCL's epsilon; ``svd_rank`` LightGCL's q; ``reg`` the
     L2 penalty on the batch's input embeddings.
@@ -54,12 +59,14 @@ class RecommendationOptions:
     reg: float = 1e-4
     top_k: int = 20
     test_fraction: float = 0.2
+    min_rating: float | None = None
     seed: int = 0
 
     def names(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
 
     def validate(self) -> None:
+        self.validate_data("interactions")
         if not self.names() or any(m not in METHODS for m in self.names()):
             raise ValueError(f"methods must be names from {list(METHODS)}, got {self.methods!r}")
         for name in ("cl_weight", "svd_weight", "noise", "reg"):
@@ -111,7 +118,11 @@ def _global_contrast(
 
 
 def train_method(
-    method: str, data: Interactions, options: RecommendationOptions, context: RunContext
+    method: str,
+    data: Interactions,
+    options: RecommendationOptions,
+    context: RunContext,
+    source: str = "MovieLens-100k",
 ) -> tuple[LightGCN, list[dict[str, float]]]:
     """One method's training. Every step propagates the whole graph, so under ``torchrun``
     each rank computes the whole batch's loss (the batch is not split) and the averaged
@@ -173,7 +184,7 @@ def train_method(
         warmup_epochs=0.0,
         seed=options.seed,
         context=context,
-        label=f"{method} on MovieLens-100k",
+        label=f"{method} on {source}",
     )
     return model, history
 
@@ -186,7 +197,19 @@ def user_item_scores(model: LightGCN, data: Interactions) -> Tensor:
 
 
 def run(options: RecommendationOptions, context: RunContext) -> RecipeResult:
-    data = load_movielens_100k(options.test_fraction, options.seed)
+    notes, source = [], "MovieLens-100k"
+    if options.data:
+        data, problems = read_interactions(
+            options.data,
+            options.test_fraction,
+            options.seed,
+            min_rating=options.min_rating,
+            skip_bad_rows=options.skip_bad_rows,
+        )
+        notes += [n for n in [problems.note()] if n]
+        source = Path(options.data).stem
+    else:
+        data = load_movielens_100k(options.test_fraction, options.seed)
     popularity = torch.bincount(data.train[:, 1], minlength=data.items).float()
     table = {
         "most popular items": ranking_metrics(
@@ -195,13 +218,17 @@ def run(options: RecommendationOptions, context: RunContext) -> RecipeResult:
     }
     histories, modules = {}, {}
     for method in options.names():
-        model, histories[method] = train_method(method, data, options, context)
+        model, histories[method] = train_method(method, data, options, context, source)
         modules[method] = model
         table[f"LightGCN + {method}"] = ranking_metrics(
             user_item_scores(model, data), data, options.top_k
         )
     history = merge_histories(histories)
-    return RecipeResult(table, history, modules)
+    notes.append(
+        f"{data.users} users, {data.items} items, {len(data.train)} training and "
+        f"{len(data.test)} held-out interactions ({source})."
+    )
+    return RecipeResult(table, history, modules, notes)
 
 
 RECIPE = Recipe(

@@ -1,5 +1,7 @@
-"""Tabular recipe: SCARF pre-training of an MLP on a scikit-learn table, linear probe and kNN
-on the held-out rows against the raw (standardised) features and the untrained encoder."""
+"""Tabular recipe: SCARF pre-training of an MLP on a scikit-learn table or your own file,
+linear probe and kNN on the held-out rows against the raw (standardised) features and the
+untrained encoder (without labels: alignment, uniformity and effective rank of held-out
+rows against their corrupted view)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ from dataclasses import dataclass
 import torch
 
 import contrastor.functional as CF
-from contrastor.data.tabular import TABLES, load_tabular
+from contrastor.data.files import DataOptions
+from contrastor.data.tabular import TABLES, load_tabular, read_tabular
 from contrastor.data.views.tabular import MarginalCorruption
-from contrastor.eval import embed_in_chunks, feature_accuracy
+from contrastor.eval import embed_in_chunks, feature_accuracy, view_geometry
 from contrastor.models import MLP, ContrastiveModel
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import fit, shuffled_batches
@@ -18,8 +21,9 @@ from contrastor.run.loop import Loop, RunContext
 
 
 @dataclass
-class TabularOptions:
-    """``dataset``: wine or breast_cancer (or iris); ``corruption``: share of each row's
+class TabularOptions(DataOptions):
+    """``dataset``: wine or breast_cancer (or iris), unless ``data`` is a file of your own;
+    ``corruption``: share of each row's
     features replaced from their marginals; the encoder is ``depth`` layers of ``hidden``
     units with a projection head to ``embedding_dim``."""
 
@@ -36,6 +40,7 @@ class TabularOptions:
     seed: int = 0
 
     def validate(self) -> None:
+        self.validate_data("tabular")
         if self.dataset not in TABLES:
             raise ValueError(f"dataset must be one of {list(TABLES)}, got {self.dataset!r}")
         if self.batch_size < 2:
@@ -43,7 +48,14 @@ class TabularOptions:
 
 
 def run(options: TabularOptions, context: RunContext) -> RecipeResult:
-    data = load_tabular(options.dataset, options.test_fraction, options.seed)
+    notes = []
+    if options.data:
+        data, problems = read_tabular(
+            options.data, options.test_fraction, options.seed, skip_bad_rows=options.skip_bad_rows
+        )
+        notes += [n for n in [problems.note()] if n]
+    else:
+        data = load_tabular(options.dataset, options.test_fraction, options.seed)
     x, xt = data.standardise(data.train_x), data.standardise(data.test_x)
     corrupt = MarginalCorruption(data.train_x, options.corruption)
     torch.manual_seed(options.seed)
@@ -74,15 +86,24 @@ def run(options: TabularOptions, context: RunContext) -> RecipeResult:
         warmup_epochs=0.05 * options.epochs,
         seed=options.seed,
         context=context,
-        label=f"SCARF on {options.dataset}",
+        label=f"SCARF on {data.name}",
     )
     y, yt = data.train_y, data.test_y
+    if y is None or yt is None:
+        view = data.standardise(corrupt(data.test_x, torch.Generator().manual_seed(options.seed)))
+        table = {"raw features": view_geometry(xt, view)}
+        for name, net in (("untrained encoder", untrained), ("trained encoder", model)):
+            table[name] = view_geometry(
+                embed_in_chunks(net, net.features, xt), embed_in_chunks(net, net.features, view)
+            )
+        notes.append("No label column: the table measures held-out geometry, not accuracy.")
+        return RecipeResult(table, history, {"model": model}, notes)
     table = {"raw features": feature_accuracy(x, y, xt, yt)}
     for name, net in (("untrained encoder", untrained), ("trained encoder", model)):
         table[name] = feature_accuracy(
             embed_in_chunks(net, net.features, x), y, embed_in_chunks(net, net.features, xt), yt
         )
-    return RecipeResult(table, history, {"model": model})
+    return RecipeResult(table, history, {"model": model}, notes)
 
 
 RECIPE = Recipe(

@@ -10,6 +10,11 @@ extra):
 - ``simcse``: unsupervised SimCSE, two dropout views of each training text as the positive
   pair, no pairing used.
 
+With ``data`` a file of your own pairs (:mod:`contrastor.data.pairs`) trains on it instead;
+its hard negatives join every query's in-batch negatives, and its teacher scores add a
+distillation term: ListNet between the teacher's softmax over (document, negatives) at
+``teacher_temperature`` and the model's, weighted by ``distill_weight``.
+
 To make CPU fine-tuning practical the top ``trainable_layers`` blocks are trained from the
 frozen bottom's token states, computed once per text (``TextEncoder.frozen_states``).
 Evaluation: MRR@10 and Recall@1/10 of held-out queries against the held-out documents."""
@@ -17,12 +22,14 @@ Evaluation: MRR@10 and Recall@1/10 of held-out queries against the held-out docu
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 import contrastor.functional as CF
 from contrastor.data.codesearch import CodePair, split_by_module, stdlib_code_pairs
+from contrastor.data.files import DataOptions
 from contrastor.data.pairs import read_pairs
 from contrastor.eval import embed_in_chunks, retrieval_metrics
 from contrastor.models.text import TextEncoder, TopBlocks, default_model_path
@@ -42,15 +49,16 @@ ROWS = {
 
 
 @dataclass
-class TextOptions:
-    """``pairs``: ``stdlib`` or a CSV/JSONL file of ``query``, ``document`` (and optional
-    ``group``) columns; ``trainable_layers``: top transformer blocks trained; ``limit``: at
+class TextOptions(DataOptions):
+    """``data``: a CSV/JSONL file of ``query``, ``document`` (and optional ``group``,
+    negatives and teacher scores) columns, or '' for the standard library's docstring-code
+    pairs; ``model``: a local transformers model folder (BERT-style blocks) instead of the
+    packaged all-MiniLM-L6-v2; ``trainable_layers``: top transformer blocks trained; ``limit``: at
     most this many training and this many held-out pairs, drawn at random (0: all);
     ``cached_chunk``: embed each batch in chunks of this many texts with cached backward
     (GradCache), so a large batch fits in memory (0: off); the loss switches to its tiled
     path by itself when the batch is large."""
 
-    pairs: str = "stdlib"
     epochs: int = 1
     batch_size: int = 32
     lr: float = 5e-5
@@ -60,9 +68,15 @@ class TextOptions:
     limit: int = 0
     cached_chunk: int = 0
     test_fraction: float = 0.2
+    model: str = ""
+    distill_weight: float = 1.0
+    teacher_temperature: float = 1.0
     seed: int = 0
 
     def validate(self) -> None:
+        self.validate_data("text_pairs")
+        if self.distill_weight < 0 or self.teacher_temperature <= 0:
+            raise ValueError("distill_weight must be >= 0 and teacher_temperature > 0")
         if self.cached_chunk < 0:
             raise ValueError(f"cached_chunk must be >= 0, got {self.cached_chunk}")
         if self.batch_size < 2:
@@ -89,8 +103,27 @@ class TextRetrievalOptions(TextOptions, PairNoiseOptions):
             raise ValueError(f"methods must be names from {list(METHODS)}, got {self.methods!r}")
 
 
-def split_pairs(options: TextOptions) -> tuple[list[CodePair], list[CodePair]]:
-    pairs = stdlib_code_pairs() if options.pairs == "stdlib" else read_pairs(options.pairs)
+def text_encoder(options: TextOptions) -> TextEncoder:
+    """The model of ``options`` with its top ``trainable_layers`` blocks trainable."""
+    if options.model and not (Path(options.model).expanduser() / "config.json").is_file():
+        raise FileNotFoundError(
+            f"no transformers model at {options.model}: expected a folder with config.json"
+        )
+    return TextEncoder(
+        options.model or None,
+        max_length=options.max_length,
+        trainable_layers=options.trainable_layers,
+    )
+
+
+def split_pairs(options: TextOptions) -> tuple[list[CodePair], list[CodePair], str]:
+    """Training and held-out pairs, and the note on rows skipped."""
+    note = ""
+    if options.data:
+        pairs, problems = read_pairs(options.data, skip_bad_rows=options.skip_bad_rows)
+        note = problems.note()
+    else:
+        pairs = stdlib_code_pairs()
     train, test = split_by_module(pairs, options.test_fraction, options.seed)
     if options.limit:
         train, test = (
@@ -102,7 +135,7 @@ def split_pairs(options: TextOptions) -> tuple[list[CodePair], list[CodePair]]:
             f"{len(train)} training and {len(test)} held-out pairs: too few for batch size "
             f"{options.batch_size}"
         )
-    return train, test
+    return train, test, note
 
 
 def _subset(pairs: list[CodePair], limit: int, seed: int) -> list[CodePair]:
@@ -167,15 +200,19 @@ def _fit(
 def train_encoder(
     method: str,
     train: list[CodePair],
-    states: tuple[list[Tensor], list[Tensor]],
+    states: tuple[list[Tensor], list[Tensor], list[Tensor]],
     options: TextOptions,
     noise: PairNoiseOptions,
     context: RunContext,
 ) -> tuple[TextEncoder, list[dict[str, float]], PairRobustness]:
+    """One method's fine-tuning from the frozen ``states`` of the training queries,
+    documents and file negatives (``k`` per query, flattened)."""
     torch.manual_seed(options.seed)
-    encoder = TextEncoder(max_length=options.max_length, trainable_layers=options.trainable_layers)
+    encoder = text_encoder(options)
     robust = PairRobustness(noise, len(train), context.world > 1)
-    queries, documents = states
+    queries, documents, given = states
+    k = len(train[0].negatives)
+    teacher = torch.tensor([p.scores for p in train]) if train[0].scores else None
     top = TopBlocks(encoder)
     embed = CachedEncoder(top, options.cached_chunk) if options.cached_chunk else top
 
@@ -201,15 +238,27 @@ def train_encoder(
             return CF.info_nce(encode(chosen), encode(chosen), temperature=tau, exchange=exchange)
         q = encode([queries[i] for i in rows])
         d = encode([documents[i] for i in rows])
-        negatives = None
+        extra = []
+        if k:
+            extra.append(
+                encode([given[i * k + j] for i in rows for j in range(k)]).unflatten(
+                    0, (len(rows), k)
+                )
+            )
         if method == "hard_negatives":
-            negatives = encode([documents[j] for j in mined.document[index].tolist()])[:, None]
-        return robust.loss(
+            extra.append(encode([documents[j] for j in mined.document[index].tolist()])[:, None])
+        negatives = torch.cat(extra, 1) if extra else None
+        loss = robust.loss(
             index,
             lambda **kw: CF.info_nce(
                 q, d, temperature=tau, anchor_negatives=negatives, exchange=exchange, **kw
             ),
         )
+        if teacher is None or not options.distill_weight:
+            return loss
+        target = torch.softmax(teacher[index] / options.teacher_temperature, 1)
+        ranked = torch.cat([d[:, None], extra[0]], 1)
+        return loss + options.distill_weight * CF.listnet(q, ranked, target, temperature=tau)
 
     modules = {"encoder": encoder, "mined": mined, **robust.modules()}
     history = _fit(modules, robust.batches(batches), step, options, context, ROWS[method])
@@ -220,7 +269,8 @@ def train_mnrl(
     train: list[CodePair], test: list[CodePair], options: TextOptions, context: RunContext
 ) -> tuple[dict[str, float], list[dict[str, float]]]:
     """The same budget with sentence-transformers' MultipleNegativesRankingLoss (scale =
-    1 / temperature) on the same model, the same blocks frozen. Under ``torchrun`` each rank
+    1 / temperature, the file's hard negatives as extra columns) on the same model, the same
+    blocks frozen. Under ``torchrun`` each rank
     contrasts its own share of the batch (that loss does not gather across ranks)."""
     from sentence_transformers import SentenceTransformer
 
@@ -230,7 +280,7 @@ def train_mnrl(
         from sentence_transformers import losses
 
     torch.manual_seed(options.seed)
-    model = SentenceTransformer(str(default_model_path()), device="cpu")
+    model = SentenceTransformer(options.model or str(default_model_path()), device="cpu")
     model.max_seq_length = options.max_length
     transformer = model[0].auto_model
     transformer.requires_grad_(False)
@@ -242,9 +292,9 @@ def train_mnrl(
 
     def step(index: Tensor, loop: Loop) -> Tensor:
         rows = loop.share(index).tolist()
-        q = model.tokenize([train[i].query for i in rows])
-        d = model.tokenize([train[i].code for i in rows])
-        return loss([q, d], torch.zeros(len(rows)))
+        columns = [[train[i].query for i in rows], [train[i].code for i in rows]]
+        columns += [[train[i].negatives[j] for i in rows] for j in range(len(train[0].negatives))]
+        return loss([model.tokenize(c) for c in columns], torch.zeros(len(rows)))
 
     draw = shuffled_batches(len(train), options.batch_size)
     history = _fit({"model": model}, draw, step, options, context, ROWS["mnrl"])
@@ -258,20 +308,21 @@ def train_mnrl(
 def _run(
     options: TextOptions, methods: list[str], noise: PairNoiseOptions, context: RunContext
 ) -> RecipeResult:
-    train, test = split_pairs(options)
+    train, test, skipped = split_pairs(options)
     corruption = noise.corruption(len(train), options.seed)
     partner = corruption.partner.tolist()
     train = [replace(p, code=train[j].code) for p, j in zip(train, partner, strict=True)]
-    base = TextEncoder(max_length=options.max_length, trainable_layers=options.trainable_layers)
+    base = text_encoder(options)
     table = {"untrained model": evaluate(base, test)}
-    states: tuple[list[Tensor], list[Tensor]] = ([], [])
+    states: tuple[list[Tensor], list[Tensor], list[Tensor]] = ([], [], [])
     if any(m != "mnrl" for m in methods):
         states = (
             cached_states(base, [p.query for p in train]),
             cached_states(base, [p.code for p in train]),
+            cached_states(base, [n for p in train for n in p.negatives]),
         )
     histories, modules = {}, {}
-    notes = [n for n in [noise_note(corruption)] if n]
+    notes = [n for n in [skipped, noise_note(corruption)] if n]
     for method in methods:
         if method == "mnrl":
             try:
@@ -290,7 +341,8 @@ def _run(
         table[ROWS[method]] = evaluate(encoder, test)
         notes += [n for n in [robust.note(ROWS[method], corruption)] if n]
     history = merge_histories(histories)
-    notes.append(f"{len(train)} training pairs, {len(test)} held-out pairs ({options.pairs}).")
+    source = options.data or "standard library"
+    notes.append(f"{len(train)} training pairs, {len(test)} held-out pairs ({source}).")
     return RecipeResult(table, history, modules, notes)
 
 

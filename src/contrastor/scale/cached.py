@@ -18,14 +18,20 @@ Works with every loss (labels, learnable temperatures, several encoders) and pla
     >>> loss = loss_fn(cached(images_a), cached(images_b))
     >>> loss.backward(); optimizer.step()
 
-Notes: the encoder's parameters receive their gradients inside ``loss.backward()``
-(``torch.autograd.grad`` on the loss does not reach them). BatchNorm sees per-chunk
-statistics, as with any micro-batching, and its running statistics are updated in the first
-pass only.
+The replays' parameter gradients are summed and handed back to autograd as the gradient of
+the embedding's inputs, so each parameter's gradient is accumulated once per backward, with
+all the chunks (and all the calls of one step) in it: ``DistributedDataParallel`` around a
+model that holds this module reduces once, as for any module. When DDP wraps the encoder
+itself, the chunks before the last run under ``no_sync`` and add to ``.grad``, and the last
+chunk's backward makes the reduction.
+
+Note: BatchNorm sees per-chunk statistics, as with any micro-batching, and its running
+statistics are updated in the first pass only.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -77,9 +83,16 @@ class _RandomState:
 class _CachedEmbed(torch.autograd.Function):
     @staticmethod
     def forward(
-        ctx: Any, module: CachedEncoder, batch: Batch, device: torch.device, _anchor: Tensor
+        ctx: Any,
+        module: CachedEncoder,
+        batch: Batch,
+        device: torch.device,
+        _anchor: Tensor,
+        *params: Tensor,
     ) -> Tensor:
-        """``device``: the encoder's (its RNG and autocast state are captured and replayed)."""
+        """``device``: the encoder's (its RNG and autocast state are captured and replayed);
+        ``params``: the encoder's trainable parameters, whose gradients the backward returns
+        (none for a DDP-wrapped encoder, which reduces its own)."""
         n, c = _size(batch), module.chunk_size
         states, outputs = [], []
         with torch.no_grad():
@@ -87,22 +100,74 @@ class _CachedEmbed(torch.autograd.Function):
                 states.append(_RandomState(device))
                 outputs.append(_call(module.encoder, _slice(batch, slice(start, start + c))))
         ctx.module, ctx.batch, ctx.states, ctx.device = module, batch, states, device
+        ctx.params = params
         kind = device.type
         ctx.autocast = (torch.is_autocast_enabled(kind), torch.get_autocast_dtype(kind))
         return torch.cat(outputs)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, None, None, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         module, batch, c = ctx.module, ctx.batch, ctx.module.chunk_size
+        encoder = module.encoder
+        wrapped = _is_ddp(encoder)
+        params = list(ctx.params) or [p for p in encoder.parameters() if p.requires_grad]
+        totals: list[Tensor | None] = [None] * len(params)
         devices = [ctx.device] if ctx.device.type == "cuda" else []
+        starts = list(range(0, _size(batch), c))
         with torch.random.fork_rng(devices=devices):
-            for k, start in enumerate(range(0, _size(batch), c)):
+            for k, start in enumerate(starts):
                 ctx.states[k].restore()
-                enabled, dtype = ctx.autocast
-                with torch.enable_grad(), torch.autocast(ctx.device.type, dtype, enabled=enabled):
-                    out = _call(module.encoder, _slice(batch, slice(start, start + c)))
-                torch.autograd.backward(out, grad[start : start + out.shape[0]])
-        return None, None, None, None
+                chunk = _slice(batch, slice(start, start + c))
+                last = k == len(starts) - 1
+                with _replay(encoder, ctx, sync=last):
+                    out = _call(encoder, chunk)
+                part = grad[start : start + out.shape[0]]
+                if wrapped and last:  # DDP reduces the sum of every chunk's .grad, once
+                    torch.autograd.backward(out, part)
+                    continue
+                for i, g in enumerate(_chunk_grads(out, part, params, chunk)):
+                    if g is None:
+                        continue
+                    if wrapped:  # into .grad before the last chunk's reduction
+                        p = params[i]
+                        p.grad = g if p.grad is None else p.grad.add_(g)
+                    else:
+                        totals[i] = g if totals[i] is None else totals[i] + g
+        return None, None, None, None, *([] if wrapped else totals)
+
+
+def _is_ddp(encoder: nn.Module) -> bool:
+    return isinstance(encoder, nn.parallel.DistributedDataParallel)
+
+
+def _replay(encoder: nn.Module, ctx: Any, sync: bool) -> contextlib.ExitStack:
+    """Grad and autocast on as in the first pass; a DDP-wrapped encoder skips its gradient
+    reduction except on the last chunk (``no_sync``)."""
+    stack = contextlib.ExitStack()
+    enabled, dtype = ctx.autocast
+    stack.enter_context(torch.enable_grad())
+    stack.enter_context(torch.autocast(ctx.device.type, dtype, enabled=enabled))
+    if not sync and _is_ddp(encoder):
+        stack.enter_context(encoder.no_sync())
+    return stack
+
+
+def _chunk_grads(
+    out: Tensor, grad: Tensor, params: list[Tensor], chunk: Batch
+) -> tuple[Tensor | None, ...]:
+    """One chunk's parameter gradients, computed without accumulating them (no hook fires);
+    inputs of the chunk that need gradients get theirs sent upstream."""
+    values = (
+        [chunk]
+        if isinstance(chunk, Tensor)
+        else list(chunk.values() if isinstance(chunk, dict) else chunk)
+    )
+    inputs = [v for v in values if isinstance(v, Tensor) and v.requires_grad]
+    grads = torch.autograd.grad(out, params + inputs, grad, allow_unused=True)
+    upstream = [(x, g) for x, g in zip(inputs, grads[len(params) :], strict=True) if g is not None]
+    if upstream:
+        torch.autograd.backward([x for x, _ in upstream], [g for _, g in upstream])
+    return grads[: len(params)]
 
 
 class CachedEncoder(nn.Module):
@@ -140,7 +205,11 @@ class CachedEncoder(nn.Module):
         device = encoder_device(self.encoder, first.device)
         # a leaf that requires grad puts the embedding on the autograd graph
         anchor = torch.zeros((), device=first.device, requires_grad=True)
-        return _CachedEmbed.apply(self, batch, device, anchor)
+        params = [] if _is_ddp(self.encoder) else self.trainable()
+        return _CachedEmbed.apply(self, batch, device, anchor, *params)
+
+    def trainable(self) -> list[Tensor]:
+        return [p for p in self.encoder.parameters() if p.requires_grad]
 
 
 def encoder_device(encoder: nn.Module, fallback: torch.device) -> torch.device:

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from contrastor.data.files import DataOptions
 from contrastor.losses.registry import canonical, lookup, names
 from contrastor.noise.training import STRATEGIES
 from contrastor.scale.launch import DEVICES
@@ -20,13 +21,22 @@ ROBUST = tuple(STRATEGIES)
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(DataOptions):
     """Everything a training run needs; every field can be set in YAML or by a CLI flag.
 
-    The defaults are the main job: SimCLR (NT-Xent) on the 5,000-image MNIST subset.
+    The defaults are the main job: SimCLR (NT-Xent) on the 5,000-image MNIST subset; with
+    ``data`` a folder of class sub-folders of images instead, read ``image_size`` square
+    (0: the first image's size) by ``workers`` decoding processes. ``model``: the built-in
+    ``small_cnn`` or a local transformers image-model folder
+    (:class:`~contrastor.models.vision.VisionBackbone`); ``head_layers``: the projection
+    head's depth (0: none, 1: linear, 2: SimCLR's MLP).
     """
 
     dataset: str = "mnist"
+    image_size: int = 0
+    workers: int = 2
+    model: str = "small_cnn"
+    head_layers: int = 2
     loss: str = "nt_xent"
     temperature: float = 0.2
     learnable_temperature: bool = False
@@ -81,6 +91,21 @@ class TrainConfig:
         if spec is not None and spec.unfit:
             problems.append(f"loss {spec.name!r} cannot train on the image task: {spec.unfit}")
         choice("dataset", DATASETS)
+        try:
+            self.validate_data("images")
+        except (ValueError, FileNotFoundError) as error:
+            problems.append(str(error))
+        positive("image_size", int, allow_zero=True)
+        positive("head_layers", int, allow_zero=True)
+        if (
+            self.model != "small_cnn"
+            and not (Path(self.model).expanduser() / "config.json").is_file()
+        ):
+            problems.append(
+                f"model must be small_cnn or a transformers model folder with config.json "
+                f"(got {self.model!r})"
+            )
+        positive("workers", int, allow_zero=True)
         choice("precision", PRECISIONS)
         choice("device", DEVICES)
         choice("label_noise_kind", NOISE_KINDS)

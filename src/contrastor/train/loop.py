@@ -16,6 +16,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from contrastor.data import ImageDataset, ImageViews, load_image_dataset
+from contrastor.data.datasets import pixels
+from contrastor.data.folder import batch_of, read_image_folder
 from contrastor.eval import (
     alignment_score,
     embed_in_chunks,
@@ -24,6 +26,7 @@ from contrastor.eval import (
     uniformity_score,
 )
 from contrastor.models import ContrastiveModel, SmallCNN
+from contrastor.models.vision import VisionBackbone
 from contrastor.noise.detect import detection_report
 from contrastor.run.checkpoint import atomic_save
 from contrastor.run.loop import Loop, RunContext, Schedule
@@ -50,8 +53,11 @@ def derived_generator(*parts: int) -> torch.Generator:
 def build_model(config: TrainConfig, dataset: ImageDataset) -> ContrastiveModel:
     """The encoder + head, initialised from the run's seed (the same weights every time)."""
     torch.manual_seed(config.seed)
-    encoder = SmallCNN(dataset.image_shape[0], config.width)
-    return ContrastiveModel(encoder, encoder.feature_dim, config.embedding_dim)
+    if config.model == "small_cnn":
+        encoder: nn.Module = SmallCNN(dataset.image_shape[0], config.width)
+    else:
+        encoder = VisionBackbone(config.model)
+    return ContrastiveModel(encoder, encoder.feature_dim, config.embedding_dim, config.head_layers)
 
 
 def embed(
@@ -71,7 +77,19 @@ class ImageTask:
     def __init__(self, config: TrainConfig, launch: Launch) -> None:
         self.config = config
         self.rank, self.world, self.device = launch.rank, launch.world_size, launch.device
-        self.data = load_image_dataset(config.dataset, config.test_fraction, config.seed)
+        self.notes: list[str] = []
+        if config.data:
+            self.data, problems = read_image_folder(
+                config.data,
+                config.test_fraction,
+                config.seed,
+                size=config.image_size,
+                workers=config.workers,
+                skip_bad_rows=config.skip_bad_rows,
+            )
+            self.notes += [n for n in [problems.note()] if n]
+        else:
+            self.data = load_image_dataset(config.dataset, config.test_fraction, config.seed)
         self.noisy = torch.zeros(len(self.data.train_labels), dtype=torch.bool)
         if config.label_noise > 0:
             corruption = corrupt_labels(
@@ -106,7 +124,7 @@ class ImageTask:
         cfg, data = self.config, self.data
         g = derived_generator(cfg.seed, 1, loop.step)
         # every rank draws the views of the whole batch, then keeps its own share
-        images = data.train_images[batch]
+        images = batch_of(data.train_images, loop.plan, loop.step % loop.steps_per_epoch)
         views = [loop.share(self.views(images, g)).to(self.device) for _ in range(cfg.views)]
         labels, index = loop.share(data.train_labels[batch]), loop.share(batch)
         torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
@@ -157,11 +175,14 @@ class ImageTask:
         table, features = {}, {}
         models: list[tuple[str, nn.Module]] = [("trained encoder", self.model)]
         if cfg.baselines:
-            raw_train, raw_test = data.train_images.flatten(1), data.test_images.flatten(1)
+            raw_train, raw_test = pixels(data.train_images), pixels(data.test_images)
             table["raw pixels"] = feature_accuracy(
                 raw_train, data.train_labels, raw_test, data.test_labels, k
             )
-            models.insert(0, ("untrained encoder", build_model(cfg, data).to(self.device)))
+            initial = build_model(cfg, data).to(self.device)
+            pretrained = getattr(initial.encoder, "pretrained", False)
+            name = "pre-trained encoder" if pretrained else "untrained encoder"
+            models.insert(0, (name, initial))
         for name, model in models:
             tr, te = (
                 embed(model, data.train_images, self.device),
@@ -244,7 +265,7 @@ def train(config: TrainConfig) -> RunResult:
         {"config": config.to_dict()},
     )
     table, test_features = run.task.final_table()
-    result = RunResult(run.folder, table, history, losses, run.task.noise_report())
+    result = RunResult(run.folder, table, history, losses, run.task.noise_report(), run.task.notes)
     write_report(result, config, test_features, run.data.test_labels)
     return result
 

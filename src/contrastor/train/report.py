@@ -23,6 +23,7 @@ class RunResult:
     history: list[dict[str, Any]]
     step_losses: list[float] = field(default_factory=list)
     noise: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def _plots(result: RunResult, features: Tensor, labels: Tensor) -> list[tuple[str, str]]:
@@ -81,6 +82,7 @@ def write_report(result: RunResult, config: TrainConfig, features: Tensor, label
                 "table": result.table,
                 "history": result.history,
                 **({"noise": result.noise} if result.noise else {}),
+                **({"notes": result.notes} if result.notes else {}),
             },
             indent=1,
         )
@@ -90,7 +92,8 @@ def write_report(result: RunResult, config: TrainConfig, features: Tensor, label
         note = ""
     except ModuleNotFoundError:
         images, note = [], PLOTS_NEED_MATPLOTLIB
-    title = f"contrastor run: {config.loss} on {config.dataset}"
+    title = f"contrastor run: {config.loss} on {config.data or config.dataset}"
+    note += "".join(f"<p>{n}</p>" for n in result.notes)
     page = render_page(title, result.table, config.to_dict(), images, note)
     path = folder / "report.html"
     path.write_text(page)
