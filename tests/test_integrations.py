@@ -207,6 +207,19 @@ def _mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(8, 32), nn.Tanh(), nn.Linear(32, 16))
 
 
+def _quiet_trainer(lightning, folder, **settings):
+    """A CPU Lightning trainer without logger, checkpoints or progress output."""
+    return lightning.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(folder),
+        **settings,
+    )
+
+
 def test_lightning_module_gradients_and_training(tmp_path):
     lightning = pytest.importorskip("lightning")
     from contrastor.integrations.lightning import ContrastiveModule
@@ -220,16 +233,7 @@ def test_lightning_module_gradients_and_training(tmp_path):
     with torch.no_grad():
         before = float(module.batch_loss([a, b]))
     loader = torch.utils.data.DataLoader(list(zip(a, b, strict=True)), batch_size=16)
-    trainer = lightning.Trainer(
-        max_epochs=15,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
-    )
-    trainer.fit(module, loader)
+    _quiet_trainer(lightning, tmp_path, max_epochs=15).fit(module, loader)
     with torch.no_grad():
         after = float(module.batch_loss([a, b]))
     assert after < 0.7 * before
@@ -253,17 +257,7 @@ def test_lightning_ddp_with_the_gather_equals_one_process(tmp_path):
         optimizer=torch.optim.SGD,
     )
     loader = torch.utils.data.DataLoader(list(zip(a, b, strict=True)), batch_size=8)
-    trainer = lightning.Trainer(
-        max_steps=1,
-        accelerator="cpu",
-        devices=2,
-        strategy="ddp_spawn",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=str(tmp_path),
-    )
+    trainer = _quiet_trainer(lightning, tmp_path, max_steps=1, devices=2, strategy="ddp_spawn")
     trainer.fit(module, loader)
     for (key, got), expected in zip(
         module.encoder.state_dict().items(), reference.state_dict().values(), strict=True

@@ -73,11 +73,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train an encoder (default: SimCLR on the bundled MNIST subset)",
         description=(
-            "Train an encoder + projection head with a contrastive loss on a bundled dataset, "
-            "then print kNN and linear-probe accuracy on held-out data for raw pixels, the "
-            "untrained encoder and the trained encoder. With no options it runs the default "
-            "job (SimCLR on 5,000 MNIST digits, a few minutes on a laptop CPU). Options come "
-            "from the defaults, then --config FILE (YAML with the same names), then flags."
+            "Train an encoder + projection head with a contrastive loss on a bundled dataset "
+            "or your own files (--data), then print kNN and linear-probe accuracy on "
+            "held-out data for raw pixels, the untrained encoder and the trained encoder. "
+            "With no options it runs the default job (SimCLR on 5,000 MNIST digits, a few "
+            "minutes on a laptop CPU). Options come from the defaults, then --config FILE "
+            "(YAML with the same names), then flags."
         ),
     )
     parser.add_argument("--config", metavar="FILE", help="YAML file of options")
@@ -119,7 +120,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                 else "N"
                 if isinstance(default, (int, float))
                 else "PATH",
-                help=f"{HELP[f.name]} (default {default})",
+                help=f"{HELP[f.name]} (default {default if default != '' else 'none'})",
             )
     parser.set_defaults(run=run)
 
