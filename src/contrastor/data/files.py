@@ -88,6 +88,10 @@ class Problems:
         if len(self.examples) < 3:
             self.examples.append(text)
 
+    def notes(self) -> list[str]:
+        """:meth:`note` as the list of a run's notes (empty when nothing was skipped)."""
+        return [self.note()] if self.skipped else []
+
     def note(self) -> str:
         """The report line for skipped rows ('' when none were skipped)."""
         if not self.skipped:
@@ -142,9 +146,8 @@ def read_rows(path: str | Path, problems: Problems | None = None) -> tuple[list[
 
 
 def _csv_rows(path: Path, problems: Problems) -> tuple[list[str], list[Row]]:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
+        reader = _csv_reader(path, handle)
         header = next(reader, None)
         if not header:
             raise ValueError(f"{path}:1: expected a header line of column names")
@@ -164,12 +167,16 @@ def _csv_rows(path: Path, problems: Problems) -> tuple[list[str], list[Row]]:
     return header, rows
 
 
+def _csv_reader(path: Path, handle: Any) -> Any:
+    """A CSV reader of ``handle``, tab-separated for ``.tsv`` files."""
+    return csv.reader(handle, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+
+
 def header_of(path: Path) -> list[str]:
     """The column names of a table without reading all of it."""
     if path.suffix.lower() in (".csv", ".tsv"):
         with path.open(newline="", encoding="utf-8") as handle:
-            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-            return [h.strip() for h in next(csv.reader(handle, delimiter=delimiter), [])]
+            return [h.strip() for h in next(_csv_reader(path, handle), [])]
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if line.strip():

@@ -8,12 +8,13 @@ for the losses that accept them), supervised losses with the labels."""
 
 from __future__ import annotations
 
-import inspect
+import functools
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
+from contrastor.losses.base import keyword_names
 from contrastor.losses.registry import LossSpec, specs
 
 #: the registry feeds a trainer's columns can serve (the others need contrastor's loop:
@@ -23,10 +24,15 @@ COLUMN_FEEDS = ("pair", "views", "labelled_pair", "labelled_views")
 
 def spec_of(loss: nn.Module) -> LossSpec:
     """The registry entry of a loss module (its exact class first)."""
-    found = [s for s in specs() if s.module is type(loss)]
-    found = found or [s for s in specs() if s.module is not None and isinstance(loss, s.module)]
+    return _spec_for(type(loss))
+
+
+@functools.cache
+def _spec_for(kind: type) -> LossSpec:
+    found = [s for s in specs() if s.module is kind]
+    found = found or [s for s in specs() if s.module is not None and issubclass(kind, s.module)]
     if not found:
-        raise ValueError(f"{type(loss).__name__} is not a registered contrastor loss")
+        raise ValueError(f"{kind.__name__} is not a registered contrastor loss")
     return found[0]
 
 
@@ -49,7 +55,7 @@ def columns_loss(
     keywords = {}
     if negatives:
         function = getattr(loss, "function", None)
-        if function is None or "anchor_negatives" not in inspect.signature(function).parameters:
+        if function is None or "anchor_negatives" not in keyword_names(function):
             raise ValueError(
                 f"loss {spec.name!r} takes no hard negatives: give (anchor, positive) columns "
                 "or use a loss that does (info_nce, clip, ...)"

@@ -74,7 +74,7 @@ class DeclaredLoss(nn.Module):
 
     def call_options(self) -> dict[str, Any]:
         """What the module adds to each call of its function."""
-        accepted = _keywords(self.function)
+        accepted = keyword_names(self.function)
         settings = {k: v for k, v in self.current_settings().items() if k in accepted}
         return {**settings, **self.options()}
 
@@ -134,6 +134,6 @@ class TemperatureLoss(DeclaredLoss):
 
 
 @functools.cache
-def _keywords(function: Callable[..., Any]) -> frozenset[str]:
+def keyword_names(function: Callable[..., Any]) -> frozenset[str]:
     """Names of the keyword parameters of ``function`` (through ``functools.wraps``)."""
     return frozenset(inspect.signature(function).parameters)

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contrastor.models.folders import model_folder
+
 WEIGHT_FILES = (
     "model.safetensors",
     "model.safetensors.index.json",
@@ -35,12 +37,7 @@ class VisionBackbone(nn.Module):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__()
-        folder = Path(path).expanduser()
-        if not (folder / "config.json").is_file():
-            raise FileNotFoundError(
-                f"no transformers model at {folder}: expected a folder with config.json "
-                "(and weights, for a pre-trained model)"
-            )
+        folder = model_folder(path)
         try:
             from transformers import AutoConfig, AutoModel
         except ModuleNotFoundError as error:

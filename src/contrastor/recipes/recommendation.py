@@ -206,7 +206,7 @@ def run(options: RecommendationOptions, context: RunContext) -> RecipeResult:
             min_rating=options.min_rating,
             skip_bad_rows=options.skip_bad_rows,
         )
-        notes += [n for n in [problems.note()] if n]
+        notes += problems.notes()
         source = Path(options.data).stem
     else:
         data = load_movielens_100k(options.test_fraction, options.seed)

@@ -53,7 +53,7 @@ def run(options: TabularOptions, context: RunContext) -> RecipeResult:
         data, problems = read_tabular(
             options.data, options.test_fraction, options.seed, skip_bad_rows=options.skip_bad_rows
         )
-        notes += [n for n in [problems.note()] if n]
+        notes += problems.notes()
     else:
         data = load_tabular(options.dataset, options.test_fraction, options.seed)
     x, xt = data.standardise(data.train_x), data.standardise(data.test_x)

@@ -22,7 +22,6 @@ Evaluation: MRR@10 and Recall@1/10 of held-out queries against the held-out docu
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -32,6 +31,7 @@ from contrastor.data.codesearch import CodePair, split_by_module, stdlib_code_pa
 from contrastor.data.files import DataOptions
 from contrastor.data.pairs import read_pairs
 from contrastor.eval import embed_in_chunks, retrieval_metrics
+from contrastor.models.folders import model_folder
 from contrastor.models.text import TextEncoder, TopBlocks, default_model_path
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import Batches, Step, fit, merge_histories, shuffled_batches
@@ -105,12 +105,8 @@ class TextRetrievalOptions(TextOptions, PairNoiseOptions):
 
 def text_encoder(options: TextOptions) -> TextEncoder:
     """The model of ``options`` with its top ``trainable_layers`` blocks trainable."""
-    if options.model and not (Path(options.model).expanduser() / "config.json").is_file():
-        raise FileNotFoundError(
-            f"no transformers model at {options.model}: expected a folder with config.json"
-        )
     return TextEncoder(
-        options.model or None,
+        model_folder(options.model) if options.model else None,
         max_length=options.max_length,
         trainable_layers=options.trainable_layers,
     )

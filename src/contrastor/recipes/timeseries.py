@@ -113,7 +113,7 @@ def _datasets(options: TimeSeriesOptions, notes: list[str]) -> list[SeriesDatase
     data, problems = read_series(
         options.data, options.test_fraction, options.seed, skip_bad_rows=options.skip_bad_rows
     )
-    notes += [n for n in [problems.note()] if n]
+    notes += problems.notes()
     return [data]
 
 

@@ -110,7 +110,7 @@ class _CachedEmbed(torch.autograd.Function):
         module, batch, c = ctx.module, ctx.batch, ctx.module.chunk_size
         encoder = module.encoder
         wrapped = _is_ddp(encoder)
-        params = list(ctx.params) or [p for p in encoder.parameters() if p.requires_grad]
+        params = list(ctx.params) or module.trainable()
         totals: list[Tensor | None] = [None] * len(params)
         devices = [ctx.device] if ctx.device.type == "cuda" else []
         starts = list(range(0, _size(batch), c))

@@ -11,6 +11,7 @@ import yaml
 
 from contrastor.data.files import DataOptions
 from contrastor.losses.registry import canonical, lookup, names
+from contrastor.models.folders import model_folder
 from contrastor.noise.training import STRATEGIES
 from contrastor.scale.launch import DEVICES
 
@@ -97,10 +98,10 @@ class TrainConfig(DataOptions):
             problems.append(str(error))
         positive("image_size", int, allow_zero=True)
         positive("head_layers", int, allow_zero=True)
-        if (
-            self.model != "small_cnn"
-            and not (Path(self.model).expanduser() / "config.json").is_file()
-        ):
+        try:
+            if self.model != "small_cnn":
+                model_folder(self.model)
+        except FileNotFoundError:
             problems.append(
                 f"model must be small_cnn or a transformers model folder with config.json "
                 f"(got {self.model!r})"

@@ -87,7 +87,7 @@ class ImageTask:
                 workers=config.workers,
                 skip_bad_rows=config.skip_bad_rows,
             )
-            self.notes += [n for n in [problems.note()] if n]
+            self.notes += problems.notes()
         else:
             self.data = load_image_dataset(config.dataset, config.test_fraction, config.seed)
         self.noisy = torch.zeros(len(self.data.train_labels), dtype=torch.bool)
