@@ -18,6 +18,8 @@ from contrastor.functional.geometry import alignment, uniformity
 from contrastor.functional.infonce import info_nce
 from contrastor.scale.distributed import LOCAL, Exchange
 
+__all__ = ["contrastive_gap", "cwcl", "symile"]
+
 
 def _half_cosine_plus_half(a: Tensor, b: Tensor) -> Tensor:
     return 0.5 * (1.0 + a @ b.T)

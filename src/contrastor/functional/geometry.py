@@ -15,6 +15,8 @@ from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.functional._common import check_pair, finish
 from contrastor.scale.distributed import LOCAL, Exchange
 
+__all__ = ["align_uniform", "alignment", "uniformity"]
+
 
 def _embed(x: Tensor, normalize: bool) -> Tensor:
     x = x.to(compute_dtype(x.dtype))

@@ -19,6 +19,8 @@ from contrastor.functional._views import Views, view_batch
 from contrastor.functional.supcon import supcon
 from contrastor.scale.distributed import Exchange
 
+__all__ = ["hierarchical_supcon", "sbcl", "subclass_labels"]
+
 
 @full_precision
 def hierarchical_supcon(

@@ -20,6 +20,8 @@ from contrastor.functional._common import (
 )
 from contrastor.scale.distributed import Exchange
 
+__all__ = ["info_nce"]
+
 
 @full_precision
 def info_nce(

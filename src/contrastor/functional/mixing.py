@@ -9,6 +9,8 @@ from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.functional._common import check_pair
 
+__all__ = ["mix_hard_negatives"]
+
 
 @torch.no_grad()
 @full_precision

@@ -12,6 +12,8 @@ from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.functional._common import finish
 
+__all__ = ["amcl", "pair_temperatures"]
+
 
 @full_precision
 def pair_temperatures(

@@ -13,6 +13,8 @@ from contrastor.functional._common import finish
 from contrastor.functional._views import Views, off_diagonal_mask, view_batch
 from contrastor.scale.distributed import Exchange
 
+__all__ = ["mv_dhel", "mv_info_nce"]
+
 
 def _finish_per_sample(
     alignment: Tensor,

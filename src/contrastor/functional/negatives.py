@@ -18,6 +18,8 @@ from contrastor.functional._views import Views, off_diagonal_mask, view_batch
 from contrastor.functional.geometry import squared_distances
 from contrastor.scale.distributed import Exchange
 
+__all__ = ["cacr", "debiased_contrastive"]
+
 
 def _debiased(log_r: Tensor, log_positive: Tensor, class_prior: float) -> Tensor:
     """``log(R - tau+ N e^{l+}) - log(1 - tau+)`` in the log domain, ``-inf`` where the

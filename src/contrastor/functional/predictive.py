@@ -16,6 +16,8 @@ from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.functional._common import check_pair, finish
 from contrastor.scale.distributed import LOCAL, Exchange
 
+__all__ = ["predictive_cosine", "z_loss"]
+
 
 @full_precision
 def predictive_cosine(

@@ -18,6 +18,8 @@ from contrastor.engine.temperature import inverse_temperature
 from contrastor.functional._common import finish, prepare_pair
 from contrastor.scale.distributed import Exchange
 
+__all__ = ["decoupled_softmax", "listnet", "listwise_wasserstein", "mann_whitney"]
+
 #: rows per chunk when positives are listed, so no (n, m) matrix is ever held
 _ROW_CHUNK = 256
 

@@ -17,6 +17,8 @@ from contrastor.engine.similarity import compute_dtype
 from contrastor.functional._common import check_pair
 from contrastor.scale.distributed import LOCAL, Exchange
 
+__all__ = ["barlow_twins", "vicreg"]
+
 
 def _global_pair(a: Tensor, b: Tensor, exchange: Exchange | None) -> tuple[Tensor, Tensor]:
     check_pair(a, b)

@@ -17,6 +17,8 @@ from contrastor.engine.views import stack_views
 from contrastor.functional._common import finish
 from contrastor.functional._views import Views
 
+__all__ = ["conr", "regression_mixtures", "supremix"]
+
 
 def _targets(targets: Tensor, n: int) -> Tensor:
     if targets.shape[0] != n or targets.ndim not in (1, 2):

@@ -19,6 +19,8 @@ from contrastor.functional._common import finish, prepare_pair
 from contrastor.functional.infonce import info_nce
 from contrastor.scale.distributed import Exchange
 
+__all__ = ["false_negative_cancellation", "rince", "soft_retargeted_info_nce"]
+
 
 @full_precision
 def rince(

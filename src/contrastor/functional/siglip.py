@@ -15,6 +15,8 @@ from contrastor.engine.targets import Targets
 from contrastor.functional._common import finish, prepare_pair
 from contrastor.scale.distributed import Exchange
 
+__all__ = ["siglip"]
+
 
 @full_precision
 def siglip(

@@ -25,6 +25,8 @@ from contrastor.functional._common import finish, gather_prepared
 from contrastor.functional._views import same_sample_targets
 from contrastor.scale.distributed import LOCAL, Exchange
 
+__all__ = ["dcl", "dclw", "nt_xent", "supcon"]
+
 Views = Tensor | Sequence[Tensor]
 
 

@@ -13,6 +13,8 @@ from contrastor.engine.views import stack_views
 from contrastor.functional.supcon import Views, nt_xent
 from contrastor.scale.distributed import Exchange
 
+__all__ = ["shuffled_group_whitening", "whitened_contrastive"]
+
 
 @full_precision
 def shuffled_group_whitening(

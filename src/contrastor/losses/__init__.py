@@ -2,65 +2,21 @@
 scalar, or per-anchor values with ``reduction="none"``; ``return_output=True`` adds the named
 per-anchor terms."""
 
-from contrastor.losses.base import DeclaredLoss, TemperatureLoss
-from contrastor.losses.crossmodal import CWCL, ContrastiveGap, Symile
-from contrastor.losses.geometry import Alignment, AlignUniform, Uniformity
-from contrastor.losses.global_contrastive import GlobalContrastive
-from contrastor.losses.infonce import CLIPLoss, InfoNCE
-from contrastor.losses.moco import MoCo
-from contrastor.losses.multiview import MVDHEL, MVInfoNCE
-from contrastor.losses.negatives import CACR, DebiasedContrastive
-from contrastor.losses.predictive import DirectPredictor, PredictiveCosine, ZLoss
-from contrastor.losses.ranking import DecoupledSoftmax, ListNet, ListwiseWasserstein, MannWhitney
-from contrastor.losses.redundancy import BarlowTwins, VICReg
-from contrastor.losses.robust import RINCE
-from contrastor.losses.siglip import SigLIP
-from contrastor.losses.structured import (
-    AMCL,
-    SBCL,
-    ConR,
-    HierarchicalSupCon,
-    SupReMix,
-    WhitenedContrastive,
-)
-from contrastor.losses.supcon import DCL, DCLW, NTXent, SupCon
+from contrastor._exports import family_exports
+from contrastor.losses.base import *
+from contrastor.losses.crossmodal import *
+from contrastor.losses.geometry import *
+from contrastor.losses.global_contrastive import *
+from contrastor.losses.infonce import *
+from contrastor.losses.moco import *
+from contrastor.losses.multiview import *
+from contrastor.losses.negatives import *
+from contrastor.losses.predictive import *
+from contrastor.losses.ranking import *
+from contrastor.losses.redundancy import *
+from contrastor.losses.robust import *
+from contrastor.losses.siglip import *
+from contrastor.losses.structured import *
+from contrastor.losses.supcon import *
 
-__all__ = [
-    "AMCL",
-    "CACR",
-    "CWCL",
-    "DCL",
-    "DCLW",
-    "MVDHEL",
-    "RINCE",
-    "SBCL",
-    "AlignUniform",
-    "Alignment",
-    "BarlowTwins",
-    "CLIPLoss",
-    "ConR",
-    "ContrastiveGap",
-    "DebiasedContrastive",
-    "DeclaredLoss",
-    "DecoupledSoftmax",
-    "DirectPredictor",
-    "GlobalContrastive",
-    "HierarchicalSupCon",
-    "InfoNCE",
-    "ListNet",
-    "ListwiseWasserstein",
-    "MVInfoNCE",
-    "MannWhitney",
-    "MoCo",
-    "NTXent",
-    "PredictiveCosine",
-    "SigLIP",
-    "SupCon",
-    "SupReMix",
-    "Symile",
-    "TemperatureLoss",
-    "Uniformity",
-    "VICReg",
-    "WhitenedContrastive",
-    "ZLoss",
-]
+__all__ = family_exports(globals())

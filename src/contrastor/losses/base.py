@@ -16,6 +16,8 @@ from contrastor.engine.softmax import check_execution
 from contrastor.engine.temperature import Temperature
 from contrastor.scale.distributed import exchange_for
 
+__all__ = ["DeclaredLoss", "TemperatureLoss"]
+
 #: the temperature settings of a loss whose class ``settings`` do not change them
 _BASE: dict[str, Any] = {
     "temperature": 0.1,

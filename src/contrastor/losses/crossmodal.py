@@ -13,6 +13,8 @@ from contrastor.functional.crossmodal import contrastive_gap, cwcl, symile
 from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.registry import LossSpec, Task, register
 
+__all__ = ["CWCL", "ContrastiveGap", "Symile"]
+
 
 def _symile_options(task: Task) -> dict[str, Any]:
     return {**task.tempered(), "modalities": task.views, "dim": task.embedding_dim}

@@ -8,6 +8,8 @@ from contrastor.functional.geometry import align_uniform, alignment, uniformity
 from contrastor.losses.base import DeclaredLoss
 from contrastor.losses.registry import LossSpec, Task, register
 
+__all__ = ["AlignUniform", "Alignment", "Uniformity"]
+
 
 class Alignment(DeclaredLoss):
     """``E ||f(x_i) - f(y_i)||^alpha`` over positive pairs (see

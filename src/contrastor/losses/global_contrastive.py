@@ -22,6 +22,8 @@ from contrastor.losses.supcon import _views
 from contrastor.scale.distributed import exchange_for
 from contrastor.state.per_sample import PerSampleState
 
+__all__ = ["GlobalContrastive"]
+
 
 def _global_options(task: Task) -> dict[str, Any]:
     return {

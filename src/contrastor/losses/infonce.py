@@ -8,6 +8,8 @@ from contrastor.functional.infonce import info_nce
 from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.registry import LossSpec, register
 
+__all__ = ["CLIPLoss", "InfoNCE"]
+
 
 @register(
     LossSpec(

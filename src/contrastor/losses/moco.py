@@ -18,6 +18,8 @@ from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.registry import LossSpec, Task, register
 from contrastor.state.queue import FeatureQueue
 
+__all__ = ["MoCo"]
+
 
 def _queue_options(task: Task) -> dict[str, Any]:
     return {

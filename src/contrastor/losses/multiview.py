@@ -6,6 +6,8 @@ from contrastor.functional.multiview import mv_dhel, mv_info_nce
 from contrastor.losses.registry import LossSpec, register
 from contrastor.losses.supcon import _ViewsLoss
 
+__all__ = ["MVDHEL", "MVInfoNCE"]
+
 
 @register(
     LossSpec(

@@ -9,6 +9,8 @@ from contrastor.losses.base import DeclaredLoss
 from contrastor.losses.registry import LossSpec, Task, register
 from contrastor.losses.supcon import TakesViews, _ViewsLoss
 
+__all__ = ["CACR", "DebiasedContrastive"]
+
 
 def _with_class_prior(task: Task) -> dict[str, Any]:
     return {**task.tempered(), "class_prior": 0.1}

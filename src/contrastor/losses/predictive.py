@@ -14,6 +14,8 @@ from contrastor.losses.base import DeclaredLoss
 from contrastor.losses.registry import LossSpec, Task, register
 from contrastor.scale.distributed import exchange_for
 
+__all__ = ["DirectPredictor", "PredictiveCosine", "ZLoss"]
+
 
 def _no_options(task: Task) -> dict[str, Any]:
     return {}

@@ -13,6 +13,8 @@ from contrastor.functional.ranking import (
 from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.registry import LossSpec, register
 
+__all__ = ["DecoupledSoftmax", "ListNet", "ListwiseWasserstein", "MannWhitney"]
+
 
 @register(
     LossSpec(

@@ -8,6 +8,8 @@ from contrastor.functional.redundancy import barlow_twins, vicreg
 from contrastor.losses.base import DeclaredLoss
 from contrastor.losses.registry import GLOBAL_BATCH, LossSpec, Task, register
 
+__all__ = ["BarlowTwins", "VICReg"]
+
 
 @register(
     LossSpec(

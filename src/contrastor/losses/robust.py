@@ -8,6 +8,8 @@ from contrastor.functional.robust import rince
 from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.registry import LossSpec, register
 
+__all__ = ["RINCE"]
+
 
 @register(
     LossSpec(

@@ -11,6 +11,8 @@ from contrastor.functional.siglip import siglip
 from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.registry import LossSpec, register
 
+__all__ = ["SigLIP"]
+
 
 @register(
     LossSpec(

@@ -20,6 +20,8 @@ from contrastor.losses.registry import LOCAL_GATHERED, LossSpec, Task, register
 from contrastor.losses.supcon import _ViewsLoss
 from contrastor.state.per_sample import PerSampleState
 
+__all__ = ["AMCL", "SBCL", "ConR", "HierarchicalSupCon", "SupReMix", "WhitenedContrastive"]
+
 
 def _whitened_options(task: Task) -> dict[str, Any]:
     return {**task.tempered(), "groups": task.heads()}

@@ -11,6 +11,8 @@ from contrastor.functional.supcon import Views, dcl, dclw, nt_xent, supcon
 from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.registry import LossSpec, register
 
+__all__ = ["DCL", "DCLW", "NTXent", "SupCon"]
+
 
 def _views(views: tuple[Tensor, ...]) -> Views:
     """``loss(v1, v2, ...)`` or ``loss([v1, v2])`` or ``loss(z)`` with ``z`` of shape (n, V, d)."""
