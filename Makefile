@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_PIN := torch==2.13.0
-EXTRAS ?= data,report,tensorboard,text,timeseries,integrations,dev
+EXTRAS ?= data,report,tensorboard,text,timeseries,integrations,retrieval,dev
 #: MovieLens-100k for the recommendation recipe ships in recbole (its own dependencies are not needed)
 RECIPE_DATA := recbole==1.2.1
 

@@ -151,6 +151,8 @@ FUZZ: dict[str, Maker] = {
         L.ListwiseWasserstein, lambda t: t.loss(*t.z, t.extra["relevance"]), list=True
     ),
     "listnet": _custom(L.ListNet, lambda t: t.loss(*t.z, t.extra["relevance"]), list=True),
+    "margin_mse": _custom(L.MarginMSE, lambda t: t.loss(*t.z, t.extra["relevance"]), list=True),
+    "distill_kl": _custom(L.DistillKL, lambda t: t.loss(*t.z, t.extra["relevance"]), list=True),
     "barlow_twins": _fed("pair"),
     "vicreg": _fed("pair"),
     "rince": _fed("pair"),

@@ -104,6 +104,16 @@ def _cases(g):
         ),
         ("listnet", L.ListNet(0.2)(q, docs, grades), CF.listnet(q, docs, grades, temperature=0.2)),
         (
+            "margin_mse",
+            L.MarginMSE(0.2)(q, docs, grades),
+            CF.margin_mse(q, docs, grades, temperature=0.2),
+        ),
+        (
+            "distill_kl",
+            L.DistillKL(0.2, teacher_temperature=2.0)(q, docs, grades),
+            CF.distill_kl(q, docs, grades, temperature=0.2, teacher_temperature=2.0),
+        ),
+        (
             "cacr",
             L.CACR(repulsion_temperature=2.0, attraction_weight=0.5)(z[:, 0], z[:, 1]),
             CF.cacr([z[:, 0], z[:, 1]], repulsion_temperature=2.0, attraction_weight=0.5),

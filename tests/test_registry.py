@@ -48,6 +48,8 @@ def test_unfit_losses_say_why():
         "hierarchical_supcon",
         "supremix",
         "conr",
+        "margin_mse",
+        "distill_kl",
     }
     assert all(lookup(name).unfit for name in unfit)
     assert set(trainable()) == set(names()) - unfit

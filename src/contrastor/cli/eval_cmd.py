@@ -1,4 +1,5 @@
-"""``contrastor eval``: metrics of saved embeddings (.npy or .safetensors)."""
+"""``contrastor eval``: metrics of saved embeddings (.npy or .safetensors), or of a text
+model on a BEIR-layout retrieval set (graded qrels)."""
 
 from __future__ import annotations
 
@@ -58,11 +59,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Evaluate embeddings saved as .npy or .safetensors. With labels: leave-one-out "
             "retrieval (Recall@K, MRR@K, nDCG@K, mAP@R), kNN accuracy and geometry. With "
             "--gallery: retrieval of the embeddings (queries) against the gallery; labels are "
-            "class ids or pair ids, and without them query i matches gallery row i."
+            "class ids or pair ids, and without them query i matches gallery row i. With "
+            "--beir FOLDER: a text model (--model: a text run folder, a transformers model "
+            "folder, or the packaged MiniLM) encodes the set's queries and corpus and is "
+            "scored against its graded qrels (nDCG@K, MRR@K, Recall@K, MAP@K, Success@K), "
+            "per Matryoshka dimension with --dims."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("embeddings", help="(n, d) embeddings: .npy, or .safetensors")
+    parser.add_argument("embeddings", nargs="?", help="(n, d) embeddings: .npy, or .safetensors")
     parser.add_argument(
         "--labels", metavar="FILE", help="(n,) labels or pair ids (.npy/.safetensors)"
     )
@@ -81,6 +86,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--knn-k", type=int, default=20, help="neighbours for kNN accuracy")
     parser.add_argument("--similarity", choices=("cosine", "dot"), default="cosine")
+    beir = parser.add_argument_group("retrieval sets in the BEIR layout")
+    beir.add_argument(
+        "--beir", metavar="FOLDER", help="corpus.jsonl, queries.jsonl, qrels/<split>.tsv"
+    )
+    beir.add_argument("--split", default="test", help="which qrels file")
+    beir.add_argument(
+        "--model", metavar="PATH", help="text run folder or transformers model folder"
+    )
+    beir.add_argument("--method", help="which trained model of a text run (default the last)")
+    beir.add_argument("--dims", help="comma-separated leading dimensions to score (Matryoshka)")
+    beir.add_argument("--backend", choices=("exact", "faiss"), default="exact")
+    beir.add_argument("--batch-size", type=int, default=64, help="texts encoded at once")
     parser.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
     parser.set_defaults(run=run)
 
@@ -95,7 +112,41 @@ def _cutoffs(text: str) -> list[int]:
     return ks
 
 
+def evaluate_beir(args: argparse.Namespace) -> dict[str, float]:
+    """A text model's retrieval metrics on a BEIR folder, per dimension with ``--dims``."""
+    from contrastor.cli.runs import text_model
+    from contrastor.retrieval import Encoder, qrels_metrics, read_beir
+
+    data = read_beir(args.beir, args.split)
+    encoder = Encoder(text_model(args.model, args.method), normalize=False)
+    encode = {"batch_size": args.batch_size, "convert_to_tensor": True}
+    queries = encoder.encode(data.query_texts, **encode)
+    corpus = encoder.encode(data.corpus_texts, **encode)
+    dims = _cutoffs(args.dims) if args.dims else [queries.shape[1]]
+    metrics: dict[str, float] = {"queries": len(data.query_ids), "documents": len(data.corpus_ids)}
+    for dim in dims:
+        if dim > queries.shape[1]:
+            raise ValueError(f"--dims: {dim} exceeds the model's {queries.shape[1]} dimensions")
+        scores = qrels_metrics(
+            queries[:, :dim],
+            corpus[:, :dim],
+            data.query_ids,
+            data.corpus_ids,
+            data.qrels,
+            ks=_cutoffs(args.k),
+            similarity=args.similarity,
+            backend=args.backend,
+        )
+        prefix = f"d{dim}/" if args.dims else ""
+        metrics.update({prefix + name: value for name, value in scores.items()})
+    return metrics
+
+
 def evaluate(args: argparse.Namespace) -> dict[str, float]:
+    if args.beir:
+        return evaluate_beir(args)
+    if args.embeddings is None:
+        raise ValueError("give an embeddings file, or --beir FOLDER with a text model")
     from contrastor.eval import (
         effective_rank,
         knn_accuracy,

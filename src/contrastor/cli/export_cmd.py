@@ -7,8 +7,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from contrastor.cli.runs import TEXT_RECIPES, run_settings
+
 FORMATS = ("onnx", "sentence-transformers")
-TEXT_RECIPES = ("text", "simcse")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,47 +35,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _settings(folder: Path) -> tuple[str, dict[str, Any]]:
-    import yaml
-
-    config = folder / "config.yaml"
-    if not config.is_file() or not (folder / "model.safetensors").is_file():
-        raise FileNotFoundError(
-            f"{folder} is not a finished run folder (config.yaml, model.safetensors)"
-        )
-    settings = yaml.safe_load(config.read_text())
-    return settings.pop("recipe", "image"), settings
-
-
-def _weights(folder: Path) -> dict[str, dict[str, Any]]:
-    """The saved modules' state dicts by module name (the prefix of each key)."""
-    from safetensors.torch import load_file
-
-    modules: dict[str, dict[str, Any]] = {}
-    for key, value in load_file(str(folder / "model.safetensors")).items():
-        name, _, rest = key.partition(".")
-        modules.setdefault(name, {})[rest] = value
-    return modules
-
-
-def _text(folder: Path, recipe: str, settings: dict[str, Any], args: argparse.Namespace) -> float:
+def _text(folder: Path, args: argparse.Namespace) -> float:
+    from contrastor.cli.runs import run_text_encoder
     from contrastor.integrations.export import export_text_onnx, save_sentence_transformer
-    from contrastor.recipes import get_recipe, recipe_options
-    from contrastor.recipes.text import text_encoder
 
-    weights = _weights(folder)
-    methods = list(weights)
-    method = args.method or methods[-1]
-    if method not in methods:
-        raise ValueError(f"{folder} holds the models {methods}, not {method!r}")
-    encoder = text_encoder(recipe_options(get_recipe(recipe), settings))
-    encoder.load_state_dict(weights[method])
+    encoder = run_text_encoder(folder, args.method)
     if args.format == "sentence-transformers":
         return save_sentence_transformer(encoder, args.out)
     return export_text_onnx(encoder, args.out, ["a first text to compare", "and a second one"])
 
 
 def _image(folder: Path, settings: dict[str, Any], out: str) -> float:
+    from contrastor.cli.runs import run_weights
     from contrastor.integrations.export import export_onnx
     from contrastor.scale.launch import plan_launch
     from contrastor.train.config import TrainConfig
@@ -83,15 +55,15 @@ def _image(folder: Path, settings: dict[str, Any], out: str) -> float:
     known = {k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__}
     config = TrainConfig(**known)
     task = ImageTask(config, plan_launch({}, "cpu", 0))
-    task.model.load_state_dict(_weights(folder)["model"])
+    task.model.load_state_dict(run_weights(folder)["model"])
     return export_onnx(task.model.encoder, task.data.test_images[:4], out)
 
 
 def run(args: argparse.Namespace) -> int:
     folder = Path(args.folder)
-    recipe, settings = _settings(folder)
+    recipe, settings = run_settings(folder)
     if recipe in TEXT_RECIPES:
-        gap = _text(folder, recipe, settings, args)
+        gap = _text(folder, args)
     elif recipe == "image":
         if args.format != "onnx":
             raise ValueError("an image encoder exports to onnx only")

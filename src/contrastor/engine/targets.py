@@ -10,6 +10,8 @@ so the same descriptor serves the dense path and a streamed (tiled) one.
 - :class:`SoftTargets`: an explicit soft weight matrix.
 - :class:`ViewTargets`: a sample-level target repeated over stacked views.
 - :class:`UniformTargets`: every pair weighted 1 (a plain log-partition).
+- :class:`WeightedSum`: a weighted sum of targets of one shape; :class:`Columns`: targets
+  side by side over concatenated references.
 - :class:`HierarchyTargets`: graded by the depth of the deepest shared ancestor in a label tree.
 """
 
@@ -211,6 +213,54 @@ class ViewTargets(Targets):
 
     def transpose(self) -> ViewTargets:
         return ViewTargets(self.base.transpose(), self.views)
+
+
+class WeightedSum(Targets):
+    """``P = sum_k w_k P_k`` of targets of one shape, block by block (e.g. the aligned
+    positives plus suspected false negatives at a weight)."""
+
+    def __init__(self, parts: list[tuple[float, Targets]]) -> None:
+        shapes = {tuple(part.shape) for _, part in parts}
+        if len(shapes) != 1:
+            raise ValueError(f"targets to add must share one shape, got {sorted(shapes)}")
+        if any(w < 0 for w, _ in parts):
+            raise ValueError("target weights must be non-negative")
+        self.parts = parts
+        self.shape = parts[0][1].shape
+        self.trusted = all(part.trusted for _, part in parts)
+
+    def block(self, rows: slice, cols: slice) -> Tensor:
+        blocks = [w * part.block(rows, cols) for w, part in self.parts]
+        return torch.stack(torch.broadcast_tensors(*blocks)).sum(0)
+
+    def transpose(self) -> WeightedSum:
+        return WeightedSum([(w, part.transpose()) for w, part in self.parts])
+
+
+class Columns(Targets):
+    """Targets side by side, ``P = [P_1 | P_2 | ...]``, for references concatenated in the
+    same order (e.g. extra references appended to a batch)."""
+
+    def __init__(self, parts: list[Targets]) -> None:
+        if len({part.shape[0] for part in parts}) != 1:
+            raise ValueError("targets side by side must have the same number of queries")
+        self.parts = parts
+        self.starts = [0]
+        for part in parts:
+            self.starts.append(self.starts[-1] + part.shape[1])
+        self.shape = (parts[0].shape[0], self.starts[-1])
+        self.trusted = all(part.trusted for part in parts)
+
+    def block(self, rows: slice, cols: slice) -> Tensor:
+        pieces = []
+        for part, start, stop in zip(self.parts, self.starts, self.starts[1:], strict=False):
+            lo, hi = max(cols.start, start), min(cols.stop, stop)
+            if lo < hi:
+                pieces.append(part.block(rows, slice(lo - start, hi - start)))
+        return torch.cat(pieces, 1)
+
+    def transpose(self) -> Targets:
+        raise ValueError("targets side by side are one-directional (queries against references)")
 
 
 class UniformTargets(Targets):

@@ -2,6 +2,7 @@
 
 from contrastor._exports import family_exports
 from contrastor.functional.crossmodal import *
+from contrastor.functional.distillation import *
 from contrastor.functional.geometry import *
 from contrastor.functional.hierarchy import *
 from contrastor.functional.infonce import *

@@ -171,22 +171,33 @@ def mann_whitney(
     return finish(output, reduction, weights, return_output, batch.exchange)
 
 
-def _list_inputs(
-    query: Tensor, documents: Tensor, relevance: Tensor, similarity: str
+def list_scores(
+    query: Tensor, documents: Tensor, values: Tensor, similarity: str, name: str
 ) -> tuple[Tensor, Tensor]:
+    """Scores ``(n, k)`` of each query against its own list ``documents`` ``(n, k, d)``,
+    with the list's per-document ``values`` ``(n, k)`` (called ``name``) checked finite."""
     check_embeddings(query, "query")
     check_embeddings(documents, "documents", ndim=3)
     n, k, d = documents.shape
     if query.shape != (n, d):
         raise ValueError(f"query must have shape ({n}, {d}), got {tuple(query.shape)}")
-    if relevance.shape != (n, k):
-        raise ValueError(f"relevance must have shape ({n}, {k}), got {tuple(relevance.shape)}")
-    if not bool(torch.isfinite(relevance).all()) or bool((relevance < 0).any()):
-        raise ValueError("relevance must be finite and non-negative")
-    if bool((relevance.sum(1) <= 0).any()):
-        raise ValueError("every list needs at least one relevant document (relevance > 0)")
+    if values.shape != (n, k):
+        raise ValueError(f"{name} must have shape ({n}, {k}), got {tuple(values.shape)}")
+    if not bool(torch.isfinite(values).all()):
+        raise ValueError(f"{name} must be finite")
     q, docs = prepare(query, similarity), prepare(documents, similarity)
-    return torch.einsum("nd,nkd->nk", q, docs), relevance.to(q.dtype)
+    return torch.einsum("nd,nkd->nk", q, docs), values.to(q.dtype)
+
+
+def _list_inputs(
+    query: Tensor, documents: Tensor, relevance: Tensor, similarity: str
+) -> tuple[Tensor, Tensor]:
+    scores, rel = list_scores(query, documents, relevance, similarity, "relevance")
+    if bool((rel < 0).any()):
+        raise ValueError("relevance must be finite and non-negative")
+    if bool((rel.sum(1) <= 0).any()):
+        raise ValueError("every list needs at least one relevant document (relevance > 0)")
+    return scores, rel
 
 
 @full_precision
@@ -224,7 +235,7 @@ def listwise_wasserstein(
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2, got {order}")
     scores, rel = _list_inputs(query, documents, relevance, similarity)
-    p = torch.softmax(_tempered(scores, temperature), dim=1)
+    p = torch.softmax(tempered(scores, temperature), dim=1)
     t = rel / rel.sum(1, keepdim=True)
     grades, sort = torch.sort(rel, dim=1)
     p, t = p.gather(1, sort), t.gather(1, sort)
@@ -238,7 +249,7 @@ def listwise_wasserstein(
     return finish(output, reduction, weights, return_output)
 
 
-def _tempered(scores: Tensor, temperature: float | Tensor) -> Tensor:
+def tempered(scores: Tensor, temperature: float | Tensor) -> Tensor:
     """``scores / tau`` for a list per row: tau a number, a (learnable) scalar or one per row."""
     return rows_scaled(scores, inverse_temperature(temperature, scores))
 
@@ -277,6 +288,6 @@ def listnet(
     """
     scores, rel = _list_inputs(query, documents, relevance, similarity)
     t = rel / rel.sum(1, keepdim=True)
-    per_anchor = -(t * torch.log_softmax(_tempered(scores, temperature), dim=1)).sum(1)
+    per_anchor = -(t * torch.log_softmax(tempered(scores, temperature), dim=1)).sum(1)
     output = ContrastiveOutput(per_anchor, torch.ones_like(per_anchor, dtype=torch.bool), {})
     return finish(output, reduction, weights, return_output)

@@ -9,12 +9,19 @@ import torch
 from torch import Tensor
 
 from contrastor._validation import all_finite, check_positive, require
+from contrastor.engine.blocks import rows_scaled
 from contrastor.engine.output import ContrastiveOutput, symmetric_result
 from contrastor.engine.partition import log_partition
 from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import similarity_matrix
 from contrastor.engine.softmax import softmax_objective
-from contrastor.engine.targets import SoftTargets, Targets
+from contrastor.engine.targets import (
+    Columns,
+    ComparatorTargets,
+    SoftTargets,
+    Targets,
+    WeightedSum,
+)
 from contrastor.functional._common import finish, prepare_pair
 from contrastor.functional.infonce import info_nce
 from contrastor.scale.distributed import Exchange
@@ -176,7 +183,7 @@ def soft_retargeted_info_nce(
 def false_negative_cancellation(
     query: Tensor,
     reference: Tensor,
-    suspects: Tensor,
+    suspects: Tensor | Targets,
     *,
     mode: str = "eliminate",
     attract_weight: float = 1.0,
@@ -187,10 +194,14 @@ def false_negative_cancellation(
     return_output: bool = False,
     execution: str = "auto",
     tile_size: int | None = None,
+    exchange: Exchange | None = None,
 ) -> Tensor | ContrastiveOutput:
     """InfoNCE (query i's positive is reference i) with suspected false negatives handled.
 
-    ``suspects`` ``(n, m)`` bool (e.g. from :func:`~contrastor.noise.false_negative_mask`):
+    ``suspects``: ``(n, m)`` bool (e.g. from :func:`~contrastor.noise.false_negative_mask`)
+    or a :class:`~contrastor.engine.Targets` read block by block (e.g.
+    :func:`~contrastor.noise.guide_suspects`: a guide's score above the positive's minus a
+    margin), against all ranks' references when gathering:
 
     - ``"eliminate"``: suspects leave the denominator,
       ``L_i = -l_ii + log(e^{l_ii} + sum_{j != i, j not suspect} e^{l_ij})``;
@@ -199,48 +210,52 @@ def false_negative_cancellation(
 
     Huynh et al., "Boosting Contrastive Self-Supervised Learning with False Negative
     Cancellation", WACV 2022. Both modes run on the tiled path when asked (suspects are read
-    block by block). Single process.
+    block by block). DDP: local queries against gathered references.
 
     Example:
         >>> suspects = false_negative_mask(q, r, top_k=2, threshold=0.8)
         >>> loss = false_negative_cancellation(q, r, suspects, mode="eliminate")
     """
-    n, m = query.shape[0], reference.shape[0]
-    if suspects.shape != (n, m):
-        raise ValueError(f"suspects must have shape ({n}, {m}), got {tuple(suspects.shape)}")
     if mode not in ("eliminate", "attract"):
         raise ValueError(f"mode must be 'eliminate' or 'attract', got {mode!r}")
-    identity = torch.zeros(n, m, dtype=torch.float64, device=suspects.device)
-    identity[torch.arange(min(n, m)), torch.arange(min(n, m))] = 1.0
-    if mode == "attract":
-        return info_nce(
-            query,
-            reference,
-            temperature=temperature,
-            targets=identity + attract_weight * (suspects & (identity == 0)),
-            similarity=similarity,
-            weights=weights,
-            reduction=reduction,
-            return_output=return_output,
-            execution=execution,
-            tile_size=tile_size,
-        )
-    batch = prepare_pair(query, reference, temperature=temperature, similarity=similarity)
-    rest = log_partition(
-        batch.query,
-        batch.everyone,
-        batch.inverse_temperature,
-        exclude=SoftTargets(identity + suspects.to(identity.dtype)),
-        execution=execution,
-        tile_size=tile_size,
+    batch = prepare_pair(
+        query, reference, temperature=temperature, similarity=similarity, exchange=exchange
     )
-    scale = batch.inverse_temperature
-    positive = (batch.query * batch.everyone[:n]).sum(-1) * scale
-    negative = torch.logaddexp(positive, rest)
+    n, total = batch.query.shape[0], batch.everyone.shape[0]
+    offset = batch.exchange.offset(batch.reference.shape[0])
+    if isinstance(suspects, Tensor):
+        if suspects.shape != (n, total):
+            raise ValueError(
+                f"suspects must have shape ({n}, {total}), got {tuple(suspects.shape)}"
+            )
+        mask = suspects.to(torch.float64).clone()
+        mask[torch.arange(n), offset + torch.arange(n)] = 0.0
+        suspects = SoftTargets(mask)
+    elif tuple(suspects.shape) != (n, total):
+        raise ValueError(f"suspects must cover ({n}, {total}), got {tuple(suspects.shape)}")
+    run = {"execution": execution, "tile_size": tile_size}
+    inv_t = batch.inverse_temperature
+    if mode == "attract":
+        targets = WeightedSum([(1.0, batch.targets), (attract_weight, suspects)])
+        output = softmax_objective(batch.query, batch.everyone, inv_t, targets, **run)
+        return finish(output, reduction, weights, return_output, batch.exchange)
+    # the denominator is the positive and the references neither positive nor suspect; the
+    # positive is appended as a column of its own so that no row's sum is ever empty
+    own = batch.everyone[offset : offset + n]
+    rows = torch.arange(n, device=own.device)
+    exclude = Columns(
+        [
+            WeightedSum([(1.0, batch.targets), (1.0, suspects)]),
+            ComparatorTargets(rows, rows, lambda a, b: a[:, None] != b[None, :]),
+        ]
+    )
+    references = torch.cat([batch.everyone, own])
+    negative = log_partition(batch.query, references, inv_t, exclude=exclude, **run)
+    positive = rows_scaled((batch.query * own).sum(-1, keepdim=True), inv_t).squeeze(1)
     per_anchor = negative - positive
     output = ContrastiveOutput(
         per_anchor,
         torch.ones_like(per_anchor, dtype=torch.bool),
         {"positive": -positive, "negative": negative},
     )
-    return finish(output, reduction, weights, return_output)
+    return finish(output, reduction, weights, return_output, batch.exchange)

@@ -5,9 +5,11 @@ per-anchor terms."""
 from contrastor._exports import family_exports
 from contrastor.losses.base import *
 from contrastor.losses.crossmodal import *
+from contrastor.losses.distillation import *
 from contrastor.losses.geometry import *
 from contrastor.losses.global_contrastive import *
 from contrastor.losses.infonce import *
+from contrastor.losses.matryoshka import *
 from contrastor.losses.moco import *
 from contrastor.losses.multiview import *
 from contrastor.losses.negatives import *

@@ -19,13 +19,16 @@ from contrastor.noise.simulate import (
 )
 from contrastor.noise.strategies import (
     EarlyLearningRegularizer,
+    GuideSuspects,
     clean_weights,
     false_negative_mask,
+    guide_suspects,
 )
 
 __all__ = [
     "DuplicateCorruption",
     "EarlyLearningRegularizer",
+    "GuideSuspects",
     "LabelCorruption",
     "LossHistory",
     "PairCorruption",
@@ -34,6 +37,7 @@ __all__ = [
     "false_negative_mask",
     "flip_labels",
     "gmm_clean_probability",
+    "guide_suspects",
     "inject_near_duplicates",
     "knn_label_agreement",
     "linear_separation",

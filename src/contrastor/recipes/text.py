@@ -1,12 +1,19 @@
 """Text recipes on (query, document) pairs — by default docstring-to-code retrieval on the
 Python standard library, split by package — with the packaged all-MiniLM-L6-v2 (``[text]``
-extra):
+extra), built on the retrieval kit (:mod:`contrastor.retrieval`):
 
 - ``text``: fine-tuning with in-batch negatives (InfoNCE from queries to documents, the
-  objective of sentence-transformers' MultipleNegativesRankingLoss), with one hard negative
-  per query mined by the current model at the start of every epoch, and on request
-  (``--set methods=in_batch,hard_negatives,mnrl``; same data, same budget, needs
-  sentence-transformers) that library's own loss as a reference;
+  objective of sentence-transformers' MultipleNegativesRankingLoss), duplicate-safe (pairs
+  that share a query or a document text are positives of each other, never negatives).
+  Methods (``--set methods=...``, same data and budget): ``in_batch``; ``hard_negatives``,
+  ``negatives`` documents per query mined by the current model at the start of every epoch
+  from the top of its ranking; ``windowed``, mined from the rank window ``window`` with the
+  relative margin ``margin`` to the positive's score; ``matryoshka``, in-batch at the leading
+  dimensions ``matryoshka_dims`` (evaluated at each); ``distill``, windowed negatives plus
+  Margin-MSE to the scores of a teacher (the in-batch model of the same run when it was
+  trained first, else the untrained one); and as references, needing sentence-transformers,
+  ``mnrl`` (its MultipleNegativesRankingLoss) and ``mnrl_mined`` (with negatives from its
+  ``mine_hard_negatives`` at the same window and margin);
 - ``simcse``: unsupervised SimCSE, two dropout views of each training text as the positive
   pair, no pairing used.
 
@@ -17,7 +24,11 @@ distillation term: ListNet between the teacher's softmax over (document, negativ
 
 To make CPU fine-tuning practical the top ``trainable_layers`` blocks are trained from the
 frozen bottom's token states, computed once per text (``TextEncoder.frozen_states``).
-Evaluation: MRR@10 and Recall@1/10 of held-out queries against the held-out documents."""
+Evaluation is against relevance judgements: every held-out docstring is a query whose
+relevant documents are the code of all held-out functions with that docstring (MRR@10,
+Recall@1, nDCG@10, Recall@10). ``report=validation`` trains without a validation share of
+the training packages and reports on it, for choosing settings; the held-out packages are
+fixed by ``split_seed`` whatever the training ``seed``."""
 
 from __future__ import annotations
 
@@ -30,22 +41,36 @@ import contrastor.functional as CF
 from contrastor.data.codesearch import CodePair, split_by_module, stdlib_code_pairs
 from contrastor.data.files import DataOptions
 from contrastor.data.pairs import read_pairs
-from contrastor.eval import embed_in_chunks, retrieval_metrics
+from contrastor.eval import embed_in_chunks
+from contrastor.losses import Matryoshka
 from contrastor.models.folders import model_folder
 from contrastor.models.text import TextEncoder, TopBlocks, default_model_path
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import Batches, Step, fit, merge_histories, shuffled_batches
 from contrastor.recipes.noisy_pairs import PairNoiseOptions, PairRobustness, noise_note
+from contrastor.retrieval import (
+    BeirSet,
+    MinedNegatives,
+    duplicate_safe_labels,
+    mine_hard_negatives,
+    qrels_metrics,
+    text_keys,
+)
 from contrastor.run.loop import Loop, RunContext
 from contrastor.scale import CachedEncoder
 
-METHODS = ("in_batch", "hard_negatives", "mnrl")
+METHODS = ("in_batch", "hard_negatives", "windowed", "matryoshka", "distill", "mnrl", "mnrl_mined")
 ROWS = {
     "in_batch": "in-batch negatives",
-    "hard_negatives": "in-batch + mined hard negatives",
+    "hard_negatives": "in-batch + mined negatives (top ranks)",
+    "windowed": "in-batch + mined negatives (window, margin)",
+    "matryoshka": "in-batch + Matryoshka",
+    "distill": "in-batch + mined + Margin-MSE distillation",
     "mnrl": "sentence-transformers MNRL",
+    "mnrl_mined": "sentence-transformers MNRL + its mined negatives",
     "simcse": "SimCSE (dropout views)",
 }
+REPORTS = ("test", "validation")
 
 
 @dataclass
@@ -71,10 +96,37 @@ class TextOptions(DataOptions):
     model: str = ""
     distill_weight: float = 1.0
     teacher_temperature: float = 1.0
+    dedupe: bool = True
+    negatives: int = 2
+    window: str = "5,50"
+    margin: float = 0.05
+    matryoshka_dims: str = "384,128,64,32"
+    report: str = "test"
+    validation_fraction: float = 0.15
+    split_seed: int = 0
     seed: int = 0
+
+    def rank_window(self) -> tuple[int, int]:
+        a, _, b = self.window.partition(",")
+        try:
+            return int(a), int(b)
+        except ValueError:
+            raise ValueError(f"window must be 'a,b' ranks, got {self.window!r}") from None
+
+    def dims(self) -> list[int]:
+        return [int(d) for d in self.matryoshka_dims.split(",") if d.strip()]
 
     def validate(self) -> None:
         self.validate_data("text_pairs")
+        a, b = self.rank_window()
+        if not 0 <= a < b:
+            raise ValueError(f"window must be 'a,b' with 0 <= a < b, got {self.window!r}")
+        if self.negatives < 1 or not 0 <= self.margin < 1:
+            raise ValueError("negatives must be >= 1 and margin in [0, 1)")
+        if self.report not in REPORTS:
+            raise ValueError(f"report must be one of {REPORTS}, got {self.report!r}")
+        if not 0 < self.validation_fraction < 1:
+            raise ValueError("validation_fraction must be in (0, 1)")
         if self.distill_weight < 0 or self.teacher_temperature <= 0:
             raise ValueError("distill_weight must be >= 0 and teacher_temperature > 0")
         if self.cached_chunk < 0:
@@ -85,11 +137,10 @@ class TextOptions(DataOptions):
 
 @dataclass
 class TextRetrievalOptions(TextOptions, PairNoiseOptions):
-    """``methods``: comma-separated from in_batch, hard_negatives, mnrl. The MNRL reference
-    runs the whole model forward at every step (sentence-transformers has no cached frozen
-    states), so it is not in the default list, which keeps a full run within 15 minutes on
-    two CPU cores. ``pair_noise``, ``robust``, ``robust_warmup``: mismatched training pairs,
-    simulated and trained through (:mod:`contrastor.recipes.noisy_pairs`)."""
+    """``methods``: comma-separated from :data:`METHODS`. The MNRL references run the whole
+    model forward at every step (sentence-transformers has no cached frozen states), so they
+    are not in the default list. ``pair_noise``, ``robust``, ``robust_warmup``: mismatched
+    training pairs, simulated and trained through (:mod:`contrastor.recipes.noisy_pairs`)."""
 
     methods: str = "in_batch,hard_negatives"
 
@@ -113,14 +164,18 @@ def text_encoder(options: TextOptions) -> TextEncoder:
 
 
 def split_pairs(options: TextOptions) -> tuple[list[CodePair], list[CodePair], str]:
-    """Training and held-out pairs, and the note on rows skipped."""
+    """Training and held-out pairs (held-out packages fixed by ``split_seed``; with
+    ``report=validation`` a share of the training packages instead), and the note on rows
+    skipped."""
     note = ""
     if options.data:
         pairs, problems = read_pairs(options.data, skip_bad_rows=options.skip_bad_rows)
         note = problems.note()
     else:
         pairs = stdlib_code_pairs()
-    train, test = split_by_module(pairs, options.test_fraction, options.seed)
+    train, test = split_by_module(pairs, options.test_fraction, options.split_seed)
+    if options.report == "validation":
+        train, test = split_by_module(train, options.validation_fraction, options.split_seed + 1)
     if options.limit:
         train, test = (
             _subset(train, options.limit, options.seed),
@@ -141,13 +196,35 @@ def _subset(pairs: list[CodePair], limit: int, seed: int) -> list[CodePair]:
     return [pairs[i] for i in sorted(keep[:limit].tolist())]
 
 
-def retrieval(queries: Tensor, documents: Tensor) -> dict[str, float]:
-    m = retrieval_metrics(queries, documents, ks=(1, 10), map_at_r=False)
-    return {"mrr@10": m["mrr@10"], "recall@1": m["recall@1"], "recall@10": m["recall@10"]}
+def judged(pairs: list[CodePair]) -> BeirSet:
+    """Held-out pairs as a retrieval set: each distinct docstring a query, each distinct code
+    text a document, relevant when some pair joins them (functions sharing a docstring give
+    a query several relevant documents)."""
+    queries = list(dict.fromkeys(p.query for p in pairs))
+    corpus = list(dict.fromkeys(p.code for p in pairs))
+    qid = {text: f"q{i}" for i, text in enumerate(queries)}
+    did = {text: f"d{j}" for j, text in enumerate(corpus)}
+    qrels: dict[str, dict[str, int]] = {}
+    for p in pairs:
+        qrels.setdefault(qid[p.query], {})[did[p.code]] = 1
+    return BeirSet(list(did.values()), corpus, list(qid.values()), queries, qrels)
 
 
-def evaluate(encoder: TextEncoder, test: list[CodePair]) -> dict[str, float]:
-    return retrieval(encoder.embed([p.query for p in test]), encoder.embed([p.code for p in test]))
+def retrieval(queries: Tensor, documents: Tensor, data: BeirSet) -> dict[str, float]:
+    m = qrels_metrics(queries, documents, data.query_ids, data.corpus_ids, data.qrels, ks=(1, 10))
+    return {name: m[name] for name in ("mrr@10", "recall@1", "ndcg@10", "recall@10")}
+
+
+def evaluate(
+    encoder: TextEncoder, test: list[CodePair], dims: list[int] | None = None
+) -> dict[str, dict[str, float]] | dict[str, float]:
+    """Metrics of ``encoder`` on the held-out set; with ``dims``, one row per leading
+    dimension."""
+    data = judged(test)
+    q, d = encoder.embed(data.query_texts), encoder.embed(data.corpus_texts)
+    if dims is None:
+        return retrieval(q, d, data)
+    return {dim: retrieval(q[:, :dim], d[:, :dim], data) for dim in dims}
 
 
 def cached_states(encoder: TextEncoder, texts: list[str], chunk: int = 64) -> list[Tensor]:
@@ -156,18 +233,33 @@ def cached_states(encoder: TextEncoder, texts: list[str], chunk: int = 64) -> li
     ]
 
 
-def mine_hard_negatives(
-    encoder: TextEncoder, queries: list[Tensor], documents: list[Tensor], texts: list[str]
-) -> Tensor:
-    """For each query, the training document the current model ranks highest among those
-    that are not its own (nor a copy of its own text)."""
-    q = torch.nn.functional.normalize(embed_in_chunks(encoder, encoder.from_states, queries, 128))
-    d = torch.nn.functional.normalize(embed_in_chunks(encoder, encoder.from_states, documents, 128))
-    scores = q @ d.T
-    index = {t: k for k, t in enumerate(dict.fromkeys(texts))}
-    ids = torch.tensor([index[t] for t in texts])
-    same = ids[:, None] == ids[None, :]
-    return scores.masked_fill(same, -torch.inf).argmax(1)
+def mine(
+    encoder: TextEncoder,
+    queries: list[Tensor],
+    documents: list[Tensor],
+    train: list[CodePair],
+    options: TextOptions,
+    window: tuple[int, int],
+    margin: float | None,
+) -> MinedNegatives:
+    """``options.negatives`` training documents per query ranked by the current model in
+    ``window`` (after the query's own documents and their copies), below the relative
+    ``margin`` to its positive; the counts rejected by each rule are kept."""
+    q = embed_in_chunks(encoder, encoder.from_states, queries, 128)
+    d = embed_in_chunks(encoder, encoder.from_states, documents, 128)
+    keys = text_keys([p.code for p in train])
+    own: dict[str, list[int]] = {}
+    for i, p in enumerate(train):
+        own.setdefault(p.query, []).append(i)
+    return mine_hard_negatives(
+        q,
+        d,
+        [own[p.query] for p in train],
+        k=options.negatives,
+        rank_range=window,
+        relative_margin=margin,
+        corpus_keys=keys,
+    )
 
 
 def _fit(
@@ -200,30 +292,46 @@ def train_encoder(
     options: TextOptions,
     noise: PairNoiseOptions,
     context: RunContext,
-) -> tuple[TextEncoder, list[dict[str, float]], PairRobustness]:
+    teacher: TextEncoder | None = None,
+) -> tuple[TextEncoder, list[dict[str, float]], PairRobustness, str]:
     """One method's fine-tuning from the frozen ``states`` of the training queries,
-    documents and file negatives (``k`` per query, flattened)."""
+    documents and file negatives (``k`` per query, flattened); returns the encoder, its
+    history, its noise strategy and the miner's last report."""
     torch.manual_seed(options.seed)
     encoder = text_encoder(options)
     robust = PairRobustness(noise, len(train), context.world > 1)
     queries, documents, given = states
     k = len(train[0].negatives)
-    teacher = torch.tensor([p.scores for p in train]) if train[0].scores else None
+    scores = torch.tensor([p.scores for p in train]) if train[0].scores else None
     top = TopBlocks(encoder)
     embed = CachedEncoder(top, options.cached_chunk) if options.cached_chunk else top
+    gathered = context.world > 1
+    query_keys = text_keys([p.query for p in train])
+    document_keys = text_keys([p.code for p in train])
+    window = {"hard_negatives": (0, options.negatives)}.get(method, options.rank_window())
+    margin = options.margin if method in ("windowed", "distill") else None
+    mining = method in ("hard_negatives", "windowed", "distill")
+    inner = CF.info_nce if method != "matryoshka" else Matryoshka(CF.info_nce, options.dims())
+    guide = None
+    if method == "distill":
+        guide = teacher or text_encoder(options)
+        guide_q = embed_in_chunks(guide, guide.from_states, queries, 128)
+        guide_d = embed_in_chunks(guide, guide.from_states, documents, 128)
 
     def encode(states: list[Tensor]) -> Tensor:
         return embed(encoder.pad_states(states))
 
     pool = queries + documents  # SimCSE: every training text on its own, pairing unused
     draw = shuffled_batches(len(pool if method == "simcse" else train), options.batch_size)
-    texts = [p.code for p in train]
-    mined = nn.Module()  # the epoch's hard negative of each query, checkpointed with the run
-    mined.register_buffer("document", torch.zeros(len(train), dtype=torch.long))
+    mined = nn.Module()  # the epoch's mined negatives of each query, checkpointed with the run
+    mined.register_buffer("document", torch.full((len(train), options.negatives), -1))
+    report: list[str] = [""]
 
     def batches(epoch: int, g: torch.Generator) -> list[Tensor]:
-        if method == "hard_negatives":
-            mined.document.copy_(mine_hard_negatives(encoder, queries, documents, texts))
+        if mining:
+            found = mine(encoder, queries, documents, train, options, window, margin)
+            mined.document.copy_(found.indices)
+            report[0] = found.summary()
         return draw(epoch, g)
 
     def step(index: Tensor, loop: Loop) -> Tensor:
@@ -234,40 +342,74 @@ def train_encoder(
             return CF.info_nce(encode(chosen), encode(chosen), temperature=tau, exchange=exchange)
         q = encode([queries[i] for i in rows])
         d = encode([documents[i] for i in rows])
-        extra = []
+        picked = mined.document[index]
+        extra_rows = torch.unique(picked[picked >= 0]).tolist() if mining else []
+        references = torch.cat([d, encode([documents[j] for j in extra_rows])]) if extra_rows else d
+        given_negatives = None
         if k:
-            extra.append(
-                encode([given[i * k + j] for i in rows for j in range(k)]).unflatten(
-                    0, (len(rows), k)
-                )
+            flat = encode([given[i * k + j] for i in rows for j in range(k)])
+            given_negatives = flat.unflatten(0, (len(rows), k))
+        labels = {}
+        if options.dedupe:
+            own, refs = duplicate_safe_labels(
+                query_keys[index],
+                document_keys[index],
+                document_keys[extra_rows] if extra_rows else None,
+                gather_distributed=gathered,
             )
-        if method == "hard_negatives":
-            extra.append(encode([documents[j] for j in mined.document[index].tolist()])[:, None])
-        negatives = torch.cat(extra, 1) if extra else None
+            labels = {"labels": own, "reference_labels": refs}
         loss = robust.loss(
             index,
-            lambda **kw: CF.info_nce(
-                q, d, temperature=tau, anchor_negatives=negatives, exchange=exchange, **kw
+            lambda **kw: inner(
+                q,
+                references,
+                temperature=tau,
+                anchor_negatives=given_negatives,
+                exchange=exchange,
+                **labels,
+                **kw,
             ),
         )
-        if teacher is None or not options.distill_weight:
+        if guide is not None:
+            full = (picked >= 0).all(1)
+            if bool(full.any()):
+                chosen = index[full]
+                lists = torch.cat([index[full, None], picked[full]], 1)
+                candidates = encode([documents[j] for j in lists.flatten().tolist()])
+                student = torch.cat([q[full, None], candidates.unflatten(0, lists.shape)], 1)
+                target = _cosine(guide_q[chosen, None], guide_d[lists]) / tau
+                loss = loss + options.distill_weight * CF.margin_mse(
+                    student[:, 0], student[:, 1:], target, temperature=tau
+                )
+        if scores is None or not options.distill_weight or given_negatives is None:
             return loss
-        target = torch.softmax(teacher[index] / options.teacher_temperature, 1)
-        ranked = torch.cat([d[:, None], extra[0]], 1)
+        target = torch.softmax(scores[index] / options.teacher_temperature, 1)
+        ranked = torch.cat([d[:, None], given_negatives], 1)
         return loss + options.distill_weight * CF.listnet(q, ranked, target, temperature=tau)
 
     modules = {"encoder": encoder, "mined": mined, **robust.modules()}
     history = _fit(modules, robust.batches(batches), step, options, context, ROWS[method])
-    return encoder, history, robust
+    return encoder, history, robust, report[0]
+
+
+def _cosine(a: Tensor, b: Tensor) -> Tensor:
+    """Cosine of ``a`` ``(n, 1, d)`` with each row of ``b`` ``(n, k, d)``: ``(n, k)``."""
+    return torch.nn.functional.cosine_similarity(a, b, dim=-1)
 
 
 def train_mnrl(
-    train: list[CodePair], test: list[CodePair], options: TextOptions, context: RunContext
-) -> tuple[dict[str, float], list[dict[str, float]]]:
+    train: list[CodePair],
+    test: list[CodePair],
+    options: TextOptions,
+    context: RunContext,
+    mined: bool = False,
+) -> tuple[dict[str, float], list[dict[str, float]], str]:
     """The same budget with sentence-transformers' MultipleNegativesRankingLoss (scale =
     1 / temperature, the file's hard negatives as extra columns) on the same model, the same
-    blocks frozen. Under ``torchrun`` each rank
-    contrasts its own share of the batch (that loss does not gather across ranks)."""
+    blocks frozen; ``mined``: ``options.negatives`` more columns from that library's
+    ``mine_hard_negatives`` (the untrained model, the same window and relative margin),
+    mined once before training. Under ``torchrun`` each rank contrasts its own share of the
+    batch (that loss does not gather across ranks)."""
     from sentence_transformers import SentenceTransformer
 
     try:  # sentence-transformers >= 6 moved the losses
@@ -278,6 +420,10 @@ def train_mnrl(
     torch.manual_seed(options.seed)
     model = SentenceTransformer(options.model or str(default_model_path()), device="cpu")
     model.max_seq_length = options.max_length
+    negatives = [list(p.negatives) for p in train]
+    note = ""
+    if mined:
+        negatives, note = _peer_mined(model, train, options)
     transformer = model[0].auto_model
     transformer.requires_grad_(False)
     blocks = transformer.encoder.layer
@@ -285,20 +431,59 @@ def train_mnrl(
         block.requires_grad_(True)
     loss = losses.MultipleNegativesRankingLoss(model, scale=1.0 / options.temperature)
     model.train()
+    width = min(len(n) for n in negatives)
 
     def step(index: Tensor, loop: Loop) -> Tensor:
         rows = loop.share(index).tolist()
         columns = [[train[i].query for i in rows], [train[i].code for i in rows]]
-        columns += [[train[i].negatives[j] for i in rows] for j in range(len(train[0].negatives))]
+        columns += [[negatives[i][j] for i in rows] for j in range(width)]
         return loss([model.tokenize(c) for c in columns], torch.zeros(len(rows)))
 
     draw = shuffled_batches(len(train), options.batch_size)
-    history = _fit({"model": model}, draw, step, options, context, ROWS["mnrl"])
+    label = ROWS["mnrl_mined" if mined else "mnrl"]
+    history = _fit({"model": model}, draw, step, options, context, label)
     model.eval()
+    data = judged(test)
     encode = {"convert_to_tensor": True, "batch_size": 64, "show_progress_bar": False}
-    q = model.encode([p.query for p in test], **encode)
-    d = model.encode([p.code for p in test], **encode)
-    return retrieval(q.float().cpu(), d.float().cpu()), history
+    q = model.encode(data.query_texts, **encode).float().cpu()
+    d = model.encode(data.corpus_texts, **encode).float().cpu()
+    return retrieval(q, d, data), history, note
+
+
+def _peer_mined(
+    model: object, train: list[CodePair], options: TextOptions
+) -> tuple[list[list[str]], str]:
+    """Each pair's negatives from sentence-transformers' miner (``n-tuple`` output; a pair
+    it leaves out, or gives fewer, keeps its file negatives and repeats its last one)."""
+    from datasets import Dataset
+    from sentence_transformers.util import mine_hard_negatives as peer_mine
+
+    a, b = options.rank_window()
+    pairs = Dataset.from_dict({"query": [p.query for p in train], "code": [p.code for p in train]})
+    found = peer_mine(
+        pairs,
+        model,
+        range_min=a,
+        range_max=b,
+        relative_margin=options.margin,
+        num_negatives=options.negatives,
+        sampling_strategy="top",
+        output_format="n-tuple",
+        batch_size=64,
+        verbose=False,
+    )
+    by_pair: dict[tuple[str, str], list[str]] = {}
+    for row in found:
+        values = list(row.values())
+        by_pair[(values[0], values[1])] = values[2:]
+    out, kept = [], 0
+    for p in train:
+        extra = by_pair.get((p.query, p.code), [])
+        kept += bool(extra)
+        row = list(p.negatives) + extra
+        out.append(row + [row[-1]] * (options.negatives - len(extra)) if row else [p.code])
+    note = f"sentence-transformers' miner kept {kept} of {len(train)} pairs"
+    return out, note
 
 
 def _run(
@@ -309,9 +494,9 @@ def _run(
     partner = corruption.partner.tolist()
     train = [replace(p, code=train[j].code) for p, j in zip(train, partner, strict=True)]
     base = text_encoder(options)
-    table = {"untrained model": evaluate(base, test)}
+    table: dict[str, dict[str, float]] = {"untrained model": evaluate(base, test)}
     states: tuple[list[Tensor], list[Tensor], list[Tensor]] = ([], [], [])
-    if any(m != "mnrl" for m in methods):
+    if any(not m.startswith("mnrl") for m in methods):
         states = (
             cached_states(base, [p.query for p in train]),
             cached_states(base, [p.code for p in train]),
@@ -320,25 +505,37 @@ def _run(
     histories, modules = {}, {}
     notes = [n for n in [skipped, noise_note(corruption)] if n]
     for method in methods:
-        if method == "mnrl":
+        if method.startswith("mnrl"):
             try:
                 import sentence_transformers  # noqa: F401
             except ModuleNotFoundError:
-                notes.append("sentence-transformers is not installed: its MNRL row is left out.")
+                notes.append("sentence-transformers is not installed: its MNRL rows are left out.")
                 continue
-            table[ROWS[method]], histories[method] = train_mnrl(train, test, options, context)
+            table[ROWS[method]], histories[method], note = train_mnrl(
+                train, test, options, context, mined=method == "mnrl_mined"
+            )
+            notes += [f"{ROWS[method]}: {note}."] if note else []
             if noise.robust != "none":
                 notes.append("The MNRL reference trains on the same pairs without the strategy.")
             continue
-        encoder, histories[method], robust = train_encoder(
-            method, train, states, options, noise, context
+        encoder, histories[method], robust, mined = train_encoder(
+            method, train, states, options, noise, context, modules.get("in_batch")
         )
         modules[method] = encoder
-        table[ROWS[method]] = evaluate(encoder, test)
+        if method == "matryoshka":
+            for dim, row in evaluate(encoder, test, options.dims()).items():
+                table[f"{ROWS[method]} @ {dim} dims"] = row
+            if "in_batch" in modules:
+                for dim, row in evaluate(modules["in_batch"], test, options.dims()[1:]).items():
+                    table[f"{ROWS['in_batch']} @ {dim} dims"] = row
+        else:
+            table[ROWS[method]] = evaluate(encoder, test)
         notes += [n for n in [robust.note(ROWS[method], corruption)] if n]
+        notes += [f"{ROWS[method]}, last epoch's miner: {mined}."] if mined else []
     history = merge_histories(histories)
     source = options.data or "standard library"
-    notes.append(f"{len(train)} training pairs, {len(test)} held-out pairs ({source}).")
+    held = "validation" if options.report == "validation" else "held-out"
+    notes.append(f"{len(train)} training pairs, {len(test)} {held} pairs ({source}).")
     return RecipeResult(table, history, modules, notes)
 
 

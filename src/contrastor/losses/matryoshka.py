@@ -1,0 +1,112 @@
+"""Matryoshka representation learning: one loss applied to several leading dimensions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Matryoshka", "truncate"]
+
+
+def truncate(x: Tensor, dim: int) -> Tensor:
+    """The leading ``dim`` features of every row (a Matryoshka prefix)."""
+    if not 1 <= dim <= x.shape[-1]:
+        raise ValueError(f"dim must be in [1, {x.shape[-1]}], got {dim}")
+    return x[..., :dim]
+
+
+class Matryoshka(nn.Module):
+    """``L = sum_k w_k * loss(x[..., :d_k], ...)``: any loss at several leading dimensions.
+
+    Every embedding input is cut to each of ``dims`` and the inner loss is evaluated on the
+    prefixes, so one encoder pass trains nested embeddings whose first ``d_k`` features are
+    usable on their own (cosine losses re-normalise each prefix). Kusupati et al.,
+    "Matryoshka Representation Learning", NeurIPS 2022.
+
+    Embedding inputs are the positional tensors (and lists or tuples of tensors, for view
+    losses) that are floating point, at least 2-D and as wide as the widest of ``dims``, and
+    the keyword ``anchor_negatives``; labels, targets and weights pass unchanged (give
+    ``positions`` to name the embedding arguments explicitly). It composes with what the
+    inner loss does: the tiled path, ``gather_distributed`` (each dimension gathers its
+    prefix) and :class:`~contrastor.scale.CachedEncoder` (the embeddings' gradient is the
+    weighted sum over dimensions). ``last_losses`` holds the latest value per dimension.
+
+    Args:
+        loss: a loss module or function of embeddings.
+        dims: the dimensions, e.g. ``(384, 128, 64, 32)``.
+        weights: one per dimension (default all 1, as in the paper).
+        positions: indices of the positional arguments that are embeddings.
+
+    Example:
+        >>> loss_fn = Matryoshka(InfoNCE(0.05), dims=(384, 128, 64, 32))
+        >>> loss = loss_fn(query_emb, doc_emb)      # (n, 384) each
+    """
+
+    def __init__(
+        self,
+        loss: nn.Module | Callable[..., Tensor],
+        dims: Sequence[int],
+        weights: Sequence[float] | None = None,
+        *,
+        positions: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__()
+        dims = [int(d) for d in dims]
+        if not dims or min(dims) < 1 or len(set(dims)) != len(dims):
+            raise ValueError(f"dims must be distinct positive integers, got {dims}")
+        weights = [1.0] * len(dims) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(dims) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError("give one non-negative weight per dimension, not all zero")
+        self.loss, self.dims, self.weights = loss, dims, weights
+        self.positions = None if positions is None else set(positions)
+        self.last_losses: dict[int, float] = {}
+
+    def forward(self, *inputs: Any, **keywords: Any) -> Tensor:
+        if keywords.get("return_output"):
+            raise ValueError("Matryoshka sums losses; return_output is not available")
+        width = max(self.dims)
+        embedded = [self._is_embedding(i, x, width) for i, x in enumerate(inputs)]
+        if not any(embedded):
+            raise ValueError(f"no embedding input is {width} wide (the largest of dims)")
+        total: Tensor | None = None
+        for dim, weight in zip(self.dims, self.weights, strict=True):
+            cut = [
+                _cut(x, dim) if is_embedding else x
+                for x, is_embedding in zip(inputs, embedded, strict=True)
+            ]
+            options = dict(keywords)
+            if isinstance(options.get("anchor_negatives"), Tensor):
+                options["anchor_negatives"] = truncate(options["anchor_negatives"], dim)
+            value = self.loss(*cut, **options)
+            self.last_losses[dim] = float(value.detach().mean())
+            total = weight * value if total is None else total + weight * value
+        assert total is not None
+        return total
+
+    def _is_embedding(self, position: int, x: Any, width: int) -> bool:
+        if self.positions is not None:
+            return position in self.positions
+        if isinstance(x, (list, tuple)):
+            return bool(x) and all(_wide(t, width) for t in x)
+        return _wide(x, width)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}, weights={self.weights}"
+
+
+def _wide(x: Any, width: int) -> bool:
+    return (
+        isinstance(x, Tensor)
+        and torch.is_floating_point(x)
+        and x.ndim >= 2
+        and x.shape[-1] >= width
+    )
+
+
+def _cut(x: Any, dim: int) -> Any:
+    if isinstance(x, (list, tuple)):
+        return type(x)(truncate(t, dim) for t in x)
+    return truncate(x, dim)
