@@ -30,7 +30,6 @@ KIT = "in_batch,hard_negatives,windowed,matryoshka,distill"
 SELECTION: dict[str, dict[str, str]] = {
     "text-val-top": {"methods": "in_batch,hard_negatives"},
     "text-val-w3-30-m0.05": {"methods": "windowed", "window": "3,30", "margin": "0.05"},
-    "text-val-w10-100-m0.05": {"methods": "windowed", "window": "10,100", "margin": "0.05"},
     "text-val-w3-30-m0": {"methods": "windowed", "window": "3,30", "margin": "0"},
     "text-val-w0-30-m0.05": {"methods": "windowed", "window": "0,30", "margin": "0.05"},
 }

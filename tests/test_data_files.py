@@ -230,7 +230,7 @@ def _case(kind: str, tmp_path) -> tuple[object, list[str], set[str]]:
     if kind == "text_pairs":
         path = datafiles.text_pairs(tmp_path / "pairs.jsonl")
         flags = ["--batch-size", "2", "--set", "max_length=16", "--set", "test_fraction=0.5"]
-        rows = {"untrained model", "in-batch negatives", "in-batch + mined hard negatives"}
+        rows = {"untrained model", "in-batch negatives", "in-batch + mined negatives (top ranks)"}
         return path, flags, rows
     if kind == "tabular":
         path = datafiles.wine_table(tmp_path / "wine.csv")

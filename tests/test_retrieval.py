@@ -328,6 +328,13 @@ def test_matryoshka_is_the_weighted_sum_of_prefix_losses(gen):
     plain = CF.info_nce(q[:, :4], r[:, :4], temperature=0.1, anchor_negatives=negatives[..., :4])
     got = L.Matryoshka(L.InfoNCE(0.1), dims=(4,))(q, r, anchor_negatives=negatives)
     assert torch.allclose(got, plain)
+    weights = torch.rand(9, generator=gen)
+    out = wrapped(q, r, weights=weights, return_output=True)
+    each = [inner(q[:, :k], r[:, :k], weights=weights, return_output=True) for k in (16, 8, 4)]
+    assert torch.allclose(out.loss, each[0].loss + 0.5 * each[1].loss + 0.25 * each[2].loss)
+    assert torch.allclose(
+        out.per_anchor, each[0].per_anchor + 0.5 * each[1].per_anchor + 0.25 * each[2].per_anchor
+    )
     with pytest.raises(ValueError, match="distinct positive"):
         L.Matryoshka(inner, dims=(8, 8))
     with pytest.raises(ValueError, match="no embedding input is 32 wide"):

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from contrastor.engine.output import ContrastiveOutput
+
 __all__ = ["Matryoshka", "truncate"]
 
 
@@ -64,14 +66,15 @@ class Matryoshka(nn.Module):
         self.positions = None if positions is None else set(positions)
         self.last_losses: dict[int, float] = {}
 
-    def forward(self, *inputs: Any, **keywords: Any) -> Tensor:
-        if keywords.get("return_output"):
-            raise ValueError("Matryoshka sums losses; return_output is not available")
+    def forward(self, *inputs: Any, **keywords: Any) -> Tensor | ContrastiveOutput:
+        """The weighted sum of the inner loss at every dimension; with
+        ``return_output=True`` an output whose per-anchor values and loss are those sums
+        (anchors count where every dimension defines them)."""
         width = max(self.dims)
         embedded = [self._is_embedding(i, x, width) for i, x in enumerate(inputs)]
         if not any(embedded):
             raise ValueError(f"no embedding input is {width} wide (the largest of dims)")
-        total: Tensor | None = None
+        parts = []
         for dim, weight in zip(self.dims, self.weights, strict=True):
             cut = [
                 _cut(x, dim) if is_embedding else x
@@ -81,10 +84,17 @@ class Matryoshka(nn.Module):
             if isinstance(options.get("anchor_negatives"), Tensor):
                 options["anchor_negatives"] = truncate(options["anchor_negatives"], dim)
             value = self.loss(*cut, **options)
-            self.last_losses[dim] = float(value.detach().mean())
-            total = weight * value if total is None else total + weight * value
-        assert total is not None
-        return total
+            loss = value.loss if isinstance(value, ContrastiveOutput) else value
+            self.last_losses[dim] = float(loss.detach().mean())
+            parts.append((weight, value))
+        if not keywords.get("return_output"):
+            return sum(w * value for w, value in parts)
+        mask = torch.stack([value.mask for _, value in parts]).all(0)
+        return ContrastiveOutput(
+            per_anchor=sum(w * value.per_anchor for w, value in parts),
+            mask=mask,
+            loss=sum(w * value.loss for w, value in parts),
+        )
 
     def _is_embedding(self, position: int, x: Any, width: int) -> bool:
         if self.positions is not None:

@@ -98,8 +98,8 @@ class TextOptions(DataOptions):
     teacher_temperature: float = 1.0
     dedupe: bool = True
     negatives: int = 2
-    window: str = "5,50"
-    margin: float = 0.05
+    window: str = "3,30"
+    margin: float = 0.0
     matryoshka_dims: str = "384,128,64,32"
     report: str = "test"
     validation_fraction: float = 0.15
@@ -554,7 +554,7 @@ NEEDS = {
 }
 TEXT = Recipe(
     name="text",
-    summary="MiniLM fine-tuned on (query, document) pairs: in-batch and mined hard negatives",
+    summary="MiniLM fine-tuned on (query, document) pairs: in-batch, mined negatives, Matryoshka",
     options=TextRetrievalOptions,
     run=run_text,
     tiny={**TINY, "methods": "in_batch,hard_negatives"},
