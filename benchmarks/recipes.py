@@ -167,6 +167,12 @@ def report(path: Path) -> None:
     print(f"wrote {path}")
 
 
+def _setting(options: dict[str, str]) -> str:
+    if "window" in options:
+        return f"window {options['window']}, margin {options['margin']}: "
+    return "top ranks: "
+
+
 def _selection(rows: list[dict]) -> list[str]:
     """The text miner's settings compared on the validation split (one table)."""
     chosen = [(run, r) for run in SELECTION for r in rows if r["run"] == run]
@@ -193,6 +199,19 @@ def _selection(rows: list[dict]) -> list[str]:
                 label = f"{name}: window {options['window']}, margin {options['margin']}"
             table[label] = row
     lines += _table([table])
+    miners = [
+        _setting(SELECTION[run]) + n.split("last epoch's miner: ")[1]
+        for run, r in chosen
+        for n in r.get("notes", [])
+        if "miner" in n
+    ]
+    if miners:
+        lines += [
+            "",
+            "The miner's rejections, per setting (one training epoch, one mining pass):",
+            "",
+        ]
+        lines += [f"- {n}" for n in miners]
     minutes = max(r["seconds"] for _, r in chosen) / 60
     lines += ["", f"Seed 0. At most {minutes:.1f} min a run on {chosen[0][1]['machine']}."]
     return lines
