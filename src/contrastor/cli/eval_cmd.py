@@ -123,6 +123,7 @@ def evaluate_beir(args: argparse.Namespace) -> dict[str, float]:
     queries = encoder.encode(data.query_texts, **encode)
     corpus = encoder.encode(data.corpus_texts, **encode)
     dims = _cutoffs(args.dims) if args.dims else [queries.shape[1]]
+    ks = _cutoffs(args.k)
     metrics: dict[str, float] = {"queries": len(data.query_ids), "documents": len(data.corpus_ids)}
     for dim in dims:
         if dim > queries.shape[1]:
@@ -133,7 +134,7 @@ def evaluate_beir(args: argparse.Namespace) -> dict[str, float]:
             data.query_ids,
             data.corpus_ids,
             data.qrels,
-            ks=_cutoffs(args.k),
+            ks=ks,
             similarity=args.similarity,
             backend=args.backend,
         )

@@ -34,7 +34,8 @@ class Matryoshka(nn.Module):
     ``positions`` to name the embedding arguments explicitly). It composes with what the
     inner loss does: the tiled path, ``gather_distributed`` (each dimension gathers its
     prefix) and :class:`~contrastor.scale.CachedEncoder` (the embeddings' gradient is the
-    weighted sum over dimensions). ``last_losses`` holds the latest value per dimension.
+    weighted sum over dimensions). ``last_losses`` holds the latest value per dimension
+    (detached tensors: reading them is the caller's host sync, not every step's).
 
     Args:
         loss: a loss module or function of embeddings.
@@ -64,7 +65,7 @@ class Matryoshka(nn.Module):
             raise ValueError("give one non-negative weight per dimension, not all zero")
         self.loss, self.dims, self.weights = loss, dims, weights
         self.positions = None if positions is None else set(positions)
-        self.last_losses: dict[int, float] = {}
+        self.last_losses: dict[int, Tensor] = {}
 
     def forward(self, *inputs: Any, **keywords: Any) -> Tensor | ContrastiveOutput:
         """The weighted sum of the inner loss at every dimension; with
@@ -85,7 +86,7 @@ class Matryoshka(nn.Module):
                 options["anchor_negatives"] = truncate(options["anchor_negatives"], dim)
             value = self.loss(*cut, **options)
             loss = value.loss if isinstance(value, ContrastiveOutput) else value
-            self.last_losses[dim] = float(loss.detach().mean())
+            self.last_losses[dim] = loss.detach().mean()
             parts.append((weight, value))
         if not keywords.get("return_output"):
             return sum(w * value for w, value in parts)

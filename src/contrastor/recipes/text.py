@@ -35,6 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 import contrastor.functional as CF
@@ -377,7 +378,7 @@ def train_encoder(
                 lists = torch.cat([index[full, None], picked[full]], 1)
                 candidates = encode([documents[j] for j in lists.flatten().tolist()])
                 student = torch.cat([q[full, None], candidates.unflatten(0, lists.shape)], 1)
-                target = _cosine(guide_q[chosen, None], guide_d[lists]) / tau
+                target = F.cosine_similarity(guide_q[chosen, None], guide_d[lists], dim=-1) / tau
                 loss = loss + options.distill_weight * CF.margin_mse(
                     student[:, 0], student[:, 1:], target, temperature=tau
                 )
@@ -390,11 +391,6 @@ def train_encoder(
     modules = {"encoder": encoder, "mined": mined, **robust.modules()}
     history = _fit(modules, robust.batches(batches), step, options, context, ROWS[method])
     return encoder, history, robust, report[0]
-
-
-def _cosine(a: Tensor, b: Tensor) -> Tensor:
-    """Cosine of ``a`` ``(n, 1, d)`` with each row of ``b`` ``(n, k, d)``: ``(n, k)``."""
-    return torch.nn.functional.cosine_similarity(a, b, dim=-1)
 
 
 def train_mnrl(
