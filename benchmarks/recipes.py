@@ -33,8 +33,26 @@ SELECTION: dict[str, dict[str, str]] = {
     "text-val-w3-30-m0": {"methods": "windowed", "window": "3,30", "margin": "0"},
     "text-val-w0-30-m0.05": {"methods": "windowed", "window": "0,30", "margin": "0.05"},
 }
+#: the Matryoshka head and its learning-rate multiplier tried on the validation split
+HEAD_SELECTION: dict[str, dict[str, str]] = {
+    "text-val-mrl-none": {"methods": "matryoshka", "matryoshka_head": "none"},
+    "text-val-mrl-pca-1": {"methods": "matryoshka", "matryoshka_head": "pca", "head_lr_scale": "1"},
+    "text-val-mrl-pca-10": {
+        "methods": "matryoshka",
+        "matryoshka_head": "pca",
+        "head_lr_scale": "10",
+    },
+    "text-val-mrl-pca-100": {
+        "methods": "matryoshka",
+        "matryoshka_head": "pca",
+        "head_lr_scale": "100",
+    },
+}
 RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
-    **{run: ("text", {**o, "report": "validation"}, (0,)) for run, o in SELECTION.items()},
+    **{
+        run: ("text", {**o, "report": "validation"}, (0,))
+        for run, o in {**SELECTION, **HEAD_SELECTION}.items()
+    },
     "text": ("text", {"methods": KIT}, (0, 1, 2)),
     "text-mnrl": ("text", {"methods": "mnrl,mnrl_mined"}, (0, 1, 2)),
     "simcse": ("simcse", {}, (0,)),

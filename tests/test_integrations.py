@@ -270,7 +270,8 @@ def test_a_text_encoder_exports_to_sentence_transformers_and_onnx(tmp_path):
     pytest.importorskip("onnxruntime")
     from contrastor.integrations.export import export_text_onnx, save_sentence_transformer
 
-    encoder = _text_encoder(tiny_bert(tmp_path / "bert"))
+    bert = tiny_bert(tmp_path / "bert")
+    encoder = _text_encoder(bert)
     projection = nn.Linear(32, 8)
     gap = save_sentence_transformer(encoder, tmp_path / "st", projection=projection)
     assert gap < 1e-5
@@ -279,6 +280,12 @@ def test_a_text_encoder_exports_to_sentence_transformers_and_onnx(tmp_path):
     loaded = SentenceTransformer(str(tmp_path / "st"), device="cpu")
     assert loaded.encode(["a digit"]).shape == (1, 8)
     assert export_text_onnx(encoder, tmp_path / "text.onnx", QUERIES) < 1e-4
+    from contrastor.models.text import TextEncoder
+
+    headed = TextEncoder(bert, max_length=16, projection=True)  # its own head is exported too
+    headed.rotate_to_principal_axes(headed.embed(QUERIES + DOCUMENTS + NEGATIVES))
+    assert save_sentence_transformer(headed, tmp_path / "st-head") < 1e-5
+    assert export_text_onnx(headed, tmp_path / "head.onnx", QUERIES) < 1e-4
 
 
 def test_an_image_encoder_exports_to_onnx(tmp_path):
@@ -324,19 +331,25 @@ def test_contrastor_export_writes_a_run_folders_encoder(tmp_path, capsys):
     text_run = tmp_path / "text"
     flags = ["--set", f"model={bert}", "--set", "max_length=16", "--set", "test_fraction=0.5"]
     flags += ["--batch-size", "2", "--no-progress"]
+    flags += ["--set", "methods=in_batch,matryoshka", "--set", "matryoshka_dims=32,8"]
     assert main(["train", "--data", str(pairs), "--out", str(text_run), *flags]) == 0
-    st = tmp_path / "st"
-    assert (
-        main(["export", str(text_run), "--format", "sentence-transformers", "--out", str(st)]) == 0
+    table = json.loads((text_run / "results.json").read_text())["table"]
+    assert {"in-batch negatives, principal axes @ 8 dims", "in-batch + Matryoshka @ 8 dims"} <= set(
+        table
     )
+    st = tmp_path / "st"
+    export = ["export", str(text_run), "--format", "sentence-transformers", "--out", str(st)]
+    assert main(export) == 0  # the last model: Matryoshka's, with its principal-axes head
     from sentence_transformers import SentenceTransformer
 
+    assert len(SentenceTransformer(str(st), device="cpu")) == 3  # transformer, pooling, head
+    assert main([*export[:-1], str(tmp_path / "plain"), "--method", "in_batch"]) == 0
     assert SentenceTransformer(str(st), device="cpu").encode(["def sum(xs)"]).shape == (1, 32)
     image_run = tmp_path / "image"
     flags = ["--dataset", "digits", "--epochs", "1", "--width", "4", "--embedding-dim", "8"]
     assert main(["train", "--out", str(image_run), "--no-progress", "--no-baselines", *flags]) == 0
     assert main(["export", str(image_run), "--out", str(tmp_path / "image.onnx")]) == 0
     out = capsys.readouterr().out
-    assert out.count("largest difference from PyTorch's embeddings") == 2
+    assert out.count("largest difference from PyTorch's embeddings") == 3
     assert main(["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.onnx")]) == 2
     assert main(["export", str(text_run), "--method", "nope", "--out", str(st)]) == 2

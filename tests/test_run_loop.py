@@ -100,3 +100,30 @@ def test_the_loop_stops_on_a_non_finite_loss_and_refuses_what_it_cannot_run(tmp_
     done = Loop(_Task(1.0, [torch.arange(4)]), Schedule(2, 0.1), resumed, name="run")
     assert done.step == done.total_steps == 2
     assert [row["epoch"] for row in done.fit()] == [1, 2]
+
+
+def test_learning_rate_scales_follow_the_longest_name_prefix():
+    """Plain SGD-like check on AdamW's first step: with zero weight decay and one step a
+    parameter moves by its group's learning rate times the sign of its gradient."""
+    modules = nn.ModuleDict(
+        {
+            "body": nn.Linear(1, 1, bias=False),
+            "head": nn.Sequential(nn.Linear(1, 1), nn.Linear(1, 1)),
+        }
+    )
+    schedule = Schedule(1, 0.01, 0.0, lr_scales={"head": 10.0, "head.1.bias": 3.0})
+    groups = schedule.parameter_groups(modules)
+    lr = {id(p): g["lr"] for g in groups for p in g["params"]}
+    named = dict(modules.named_parameters())
+    assert lr[id(named["body.weight"])] == pytest.approx(0.01)
+    assert lr[id(named["head.0.weight"])] == lr[id(named["head.1.weight"])] == pytest.approx(0.1)
+    assert lr[id(named["head.1.bias"])] == pytest.approx(0.03)
+    assert sum(len(g["params"]) for g in groups) == len(named)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        Schedule(1, 0.01, lr_scales={"heads": 2.0}).parameter_groups(modules)
+
+    task = _Task(1.0, [torch.arange(4)])
+    before = task.weight.weight.detach().clone()
+    schedule = Schedule(1, 0.01, 0.0, warmup_epochs=0.0, lr_scales={"weight.weight": 5.0})
+    Loop(task, schedule, RunContext(progress=False)).fit()
+    assert (before - task.weight.weight).abs().item() == pytest.approx(0.05, rel=1e-4)

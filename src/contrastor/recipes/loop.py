@@ -49,12 +49,14 @@ def fit(
     seed: int = 0,
     context: RunContext | None = None,
     label: str = "train",
+    lr_scales: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``modules`` for ``epochs`` (AdamW, linear warm-up then cosine decay): each epoch
     draws its ``batches(epoch, generator)``, ``step(batch, loop)`` returns the batch loss.
-    ``label`` names the progress bar and the checkpoint in the ``context``'s run folder.
+    ``label`` names the progress bar and the checkpoint in the ``context``'s run folder;
+    ``lr_scales``: learning-rate multipliers by parameter-name prefix (:class:`Schedule`).
     Returns the history, one row per epoch. Deterministic for a ``seed``."""
-    schedule = Schedule(epochs, lr, weight_decay, warmup_epochs, seed)
+    schedule = Schedule(epochs, lr, weight_decay, warmup_epochs, seed, dict(lr_scales or {}))
     context = context or RunContext(progress=False)
     return Loop(FunctionTask(modules, batches, step), schedule, context, name=label).fit()
 

@@ -9,7 +9,10 @@ extra), built on the retrieval kit (:mod:`contrastor.retrieval`):
   ``negatives`` documents per query mined by the current model at the start of every epoch
   from the top of its ranking; ``windowed``, mined from the rank window ``window`` with the
   relative margin ``margin`` to the positive's score; ``matryoshka``, in-batch at the leading
-  dimensions ``matryoshka_dims`` (evaluated at each); ``distill``, windowed negatives plus
+  dimensions ``matryoshka_dims`` (evaluated at each), with ``matryoshka_head=pca`` through a
+  square head after the pooling that starts as the rotation onto the principal axes of the
+  training texts' embeddings and trains at ``head_lr_scale`` times the learning rate;
+  ``distill``, windowed negatives plus
   Margin-MSE to the scores of a teacher (the in-batch model of the same run when it was
   trained first, else the untrained one); and as references, needing sentence-transformers,
   ``mnrl`` (its MultipleNegativesRankingLoss) and ``mnrl_mined`` (with negatives from its
@@ -45,7 +48,7 @@ from contrastor.data.pairs import read_pairs
 from contrastor.eval import embed_in_chunks
 from contrastor.losses import Matryoshka
 from contrastor.models.folders import model_folder
-from contrastor.models.text import TextEncoder, TopBlocks, default_model_path
+from contrastor.models.text import TextEncoder, TopBlocks, default_model_path, principal_axes
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import Batches, Step, fit, merge_histories, shuffled_batches
 from contrastor.recipes.noisy_pairs import PairNoiseOptions, PairRobustness, noise_note
@@ -72,6 +75,7 @@ ROWS = {
     "simcse": "SimCSE (dropout views)",
 }
 REPORTS = ("test", "validation")
+HEADS = ("none", "pca")
 
 
 @dataclass
@@ -102,6 +106,8 @@ class TextOptions(DataOptions):
     window: str = "3,30"
     margin: float = 0.0
     matryoshka_dims: str = "384,128,64,32"
+    matryoshka_head: str = "pca"
+    head_lr_scale: float = 10.0
     report: str = "test"
     validation_fraction: float = 0.15
     split_seed: int = 0
@@ -130,6 +136,8 @@ class TextOptions(DataOptions):
             raise ValueError("validation_fraction must be in (0, 1)")
         if self.distill_weight < 0 or self.teacher_temperature <= 0:
             raise ValueError("distill_weight must be >= 0 and teacher_temperature > 0")
+        if self.matryoshka_head not in HEADS or self.head_lr_scale <= 0:
+            raise ValueError(f"matryoshka_head must be one of {HEADS}, head_lr_scale > 0")
         if self.cached_chunk < 0:
             raise ValueError(f"cached_chunk must be >= 0, got {self.cached_chunk}")
         if self.batch_size < 2:
@@ -155,12 +163,14 @@ class TextRetrievalOptions(TextOptions, PairNoiseOptions):
             raise ValueError(f"methods must be names from {list(METHODS)}, got {self.methods!r}")
 
 
-def text_encoder(options: TextOptions) -> TextEncoder:
-    """The model of ``options`` with its top ``trainable_layers`` blocks trainable."""
+def text_encoder(options: TextOptions, projection: bool = False) -> TextEncoder:
+    """The model of ``options`` with its top ``trainable_layers`` blocks trainable (and a
+    ``projection`` head after the pooling)."""
     return TextEncoder(
         model_folder(options.model) if options.model else None,
         max_length=options.max_length,
         trainable_layers=options.trainable_layers,
+        projection=projection,
     )
 
 
@@ -217,12 +227,17 @@ def retrieval(queries: Tensor, documents: Tensor, data: BeirSet) -> dict[str, fl
 
 
 def evaluate(
-    encoder: TextEncoder, test: list[CodePair], dims: list[int] | None = None
+    encoder: TextEncoder,
+    test: list[CodePair],
+    dims: list[int] | None = None,
+    axes: Tensor | None = None,
 ) -> dict[str, dict[str, float]] | dict[str, float]:
     """Metrics of ``encoder`` on the held-out set; with ``dims``, one row per leading
-    dimension."""
+    dimension, after rotating the embeddings onto ``axes`` (rows) if given."""
     data = judged(test)
     q, d = encoder.embed(data.query_texts), encoder.embed(data.corpus_texts)
+    if axes is not None:
+        q, d = q @ axes.T, d @ axes.T
     if dims is None:
         return retrieval(q, d, data)
     return {dim: retrieval(q[:, :dim], d[:, :dim], data) for dim in dims}
@@ -270,8 +285,10 @@ def _fit(
     options: TextOptions,
     context: RunContext,
     label: str,
+    lr_scales: dict[str, float] | None = None,
 ) -> list[dict[str, float]]:
-    """The text budget: AdamW (weight decay 0.01) on the trainable blocks, 10% warm-up."""
+    """The text budget: AdamW (weight decay 0.01) on the trainable blocks, 10% warm-up;
+    ``lr_scales`` by parameter-name prefix."""
     return fit(
         modules,
         batches,
@@ -283,6 +300,7 @@ def _fit(
         seed=options.seed,
         context=context,
         label=label,
+        lr_scales=lr_scales,
     )
 
 
@@ -299,7 +317,8 @@ def train_encoder(
     documents and file negatives (``k`` per query, flattened); returns the encoder, its
     history, its noise strategy and the miner's last report."""
     torch.manual_seed(options.seed)
-    encoder = text_encoder(options)
+    headed = method == "matryoshka" and options.matryoshka_head == "pca"
+    encoder = text_encoder(options, projection=headed)
     robust = PairRobustness(noise, len(train), context.world > 1)
     queries, documents, given = states
     k = len(train[0].negatives)
@@ -313,6 +332,10 @@ def train_encoder(
     margin = options.margin if method in ("windowed", "distill") else None
     mining = method in ("hard_negatives", "windowed", "distill")
     inner = CF.info_nce if method != "matryoshka" else Matryoshka(CF.info_nce, options.dims())
+    if headed:
+        encoder.rotate_to_principal_axes(
+            embed_in_chunks(encoder, encoder.from_states, queries + documents, 128)
+        )
     guide = None
     if method == "distill":
         guide = teacher or text_encoder(options)
@@ -389,7 +412,8 @@ def train_encoder(
         return loss + options.distill_weight * CF.listnet(q, ranked, target, temperature=tau)
 
     modules = {"encoder": encoder, "mined": mined, **robust.modules()}
-    history = _fit(modules, robust.batches(batches), step, options, context, ROWS[method])
+    scales = {"encoder.projection": options.head_lr_scale} if headed else {}
+    history = _fit(modules, robust.batches(batches), step, options, context, ROWS[method], scales)
     return encoder, history, robust, report[0]
 
 
@@ -522,8 +546,13 @@ def _run(
             for dim, row in evaluate(encoder, test, options.dims()).items():
                 table[f"{ROWS[method]} @ {dim} dims"] = row
             if "in_batch" in modules:
-                for dim, row in evaluate(modules["in_batch"], test, options.dims()[1:]).items():
+                base = modules["in_batch"]
+                for dim, row in evaluate(base, test, options.dims()[1:]).items():
                     table[f"{ROWS['in_batch']} @ {dim} dims"] = row
+                pooled = embed_in_chunks(base, base.from_states, states[0] + states[1], 128)
+                rotated = evaluate(base, test, options.dims()[1:], principal_axes(pooled))
+                for dim, row in rotated.items():
+                    table[f"{ROWS['in_batch']}, principal axes @ {dim} dims"] = row
         else:
             table[ROWS[method]] = evaluate(encoder, test)
         notes += [n for n in [robust.note(ROWS[method], corruption)] if n]

@@ -110,13 +110,35 @@ class Task(Protocol):
 
 @dataclass
 class Schedule:
-    """The optimisation budget: epochs, AdamW's learning rate and weight decay, warm-up."""
+    """The optimisation budget: epochs, AdamW's learning rate and weight decay, warm-up.
+
+    ``lr_scales`` multiplies the learning rate of the parameters under a name prefix of the
+    task's modules (``{"encoder.projection": 20.0}``; the longest matching prefix wins), e.g.
+    a freshly added head beside pretrained blocks."""
 
     epochs: int
     lr: float
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
     seed: int = 0
+    lr_scales: dict[str, float] = field(default_factory=dict)
+
+    def parameter_groups(self, modules: nn.Module) -> list[dict[str, Any]]:
+        """AdamW's parameter groups: the trainable parameters of ``modules`` by learning
+        rate."""
+        groups: dict[float, list[nn.Parameter]] = {}
+        matched = set()
+        for name, parameter in modules.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            prefixes = [p for p in self.lr_scales if name == p or name.startswith(p + ".")]
+            matched.update(prefixes)
+            scale = self.lr_scales[max(prefixes, key=len)] if prefixes else 1.0
+            groups.setdefault(self.lr * scale, []).append(parameter)
+        unknown = sorted(set(self.lr_scales) - matched)
+        if unknown:
+            raise ValueError(f"lr_scales name no trainable parameters: {unknown}")
+        return [{"params": params, "lr": lr} for lr, params in groups.items()]
 
 
 class Loop:
@@ -147,11 +169,11 @@ class Loop:
         self.part = slice(None)
         self.modules = task.modules()
         self._all = nn.ModuleDict(self.modules)
-        params = [p for p in self._all.parameters() if p.requires_grad]
-        if not params:
+        groups = schedule.parameter_groups(self._all)
+        if not groups:
             raise ValueError("nothing to train: no parameter requires grad")
         self.optimizer = torch.optim.AdamW(
-            params, lr=schedule.lr, weight_decay=schedule.weight_decay
+            groups, lr=schedule.lr, weight_decay=schedule.weight_decay
         )
         self.path = context.checkpoint(name)
         resume = context.resume and self.path is not None and self.path.exists()
