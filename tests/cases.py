@@ -353,4 +353,26 @@ CASES += [
     ),
 ]
 
+
+def _timestamps(n, d, dtype, g):
+    """Two views of 5 timestamps per series (an odd length: the pooling drops one)."""
+    return {
+        k: torch.randn(n, 5, d, generator=g, dtype=torch.float64).to(dtype)
+        for k in ("first", "second")
+    }
+
+
+CASES += [
+    Case(
+        "hierarchical_contrastive",
+        _timestamps,
+        lambda x, t, **kw: CF.hierarchical_contrastive(
+            x["first"], x["second"], temperature=t, alpha=0.3, similarity="cosine", **kw
+        ),
+        lambda x, t: ref.hierarchical_contrastive(x["first"], x["second"], t, 0.3, 0, True),
+        ("first", "second"),
+        tiled=False,
+    ),
+]
+
 BY_NAME = {c.name: c for c in CASES}

@@ -473,3 +473,44 @@ def eliminate(q, r, tau, suspects):
         kept = [l for j, l in enumerate(logits) if j == i or not suspects[i][j]]
         out.append(_lse(kept) - logits[i])
     return out
+
+
+def _twin(u, w, k, tau):
+    """Mean over both directions of -log p(twin): anchor ``u[k]`` against every vector of
+    ``u`` and ``w`` but itself, its positive ``w[k]``; then anchor ``w[k]`` the same way."""
+    out = 0.0
+    for anchor, twin in ((u[k], w[k]), (w[k], u[k])):
+        logits = [_dot(anchor, v) / tau for v in u + w if v is not anchor]
+        out += _lse(logits) - _dot(anchor, twin) / tau
+    return out / 2
+
+
+def _halved(series):
+    """Max over each pair of consecutive timestamps (an odd last one dropped)."""
+    pairs = [(series[2 * t], series[2 * t + 1]) for t in range(len(series) // 2)]
+    return [[max(x, y) for x, y in zip(u, v, strict=True)] for u, v in pairs]
+
+
+def hierarchical_contrastive(r1, r2, tau, alpha, unit, cosine=False):
+    """TS2Vec's loss per series, every term written out: at each level the instance term
+    (series i's twin among all series at timestamp t) and the temporal term (timestamp t's
+    twin among series i's timestamps), then a pairwise max-pool of the timestamps."""
+    a = [[list(map(float, t)) for t in s] for s in r1.tolist()]
+    b = [[list(map(float, t)) for t in s] for s in r2.tolist()]
+    n = len(a)
+    inst, temp, levels = [0.0] * n, [0.0] * n, 0
+    while True:
+        T = len(a[0])
+        ua = [[_norm(v) if cosine else v for v in s] for s in a]
+        ub = [[_norm(v) if cosine else v for v in s] for s in b]
+        for i in range(n):
+            inst[i] += (
+                sum(_twin([s[t] for s in ua], [s[t] for s in ub], i, tau) for t in range(T)) / T
+            )
+            if levels >= unit:
+                temp[i] += sum(_twin(ua[i], ub[i], t, tau) for t in range(T)) / T
+        levels += 1
+        if T == 1:
+            break
+        a, b = ([_halved(series) for series in views] for views in (a, b))
+    return [(alpha * x + (1 - alpha) * y) / levels for x, y in zip(inst, temp, strict=True)]

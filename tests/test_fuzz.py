@@ -98,12 +98,15 @@ CALLS: dict[str, Callable[[Trial], Tensor]] = {
 
 def _custom(module: type[nn.Module], call: Callable[[Trial], Tensor], **inputs: Any) -> Maker:
     """A trial of a loss the image task does not train: ``inputs`` name how to draw its
-    other per-sample tensors (``"ids"``, ``"targets"``, ``"list"``, ``"paths"``)."""
+    other per-sample tensors (``"ids"``, ``"targets"``, ``"list"``, ``"paths"``) or its
+    embeddings (``"timestamps"``: ``(n, T, d)`` each)."""
 
     def make(name: str, n: int, d: int, dtype, g, **options) -> Trial:
         kwargs = {"dim": d} if "dim" in inspect.signature(module).parameters else {}
         z = _embeddings(inputs.get("embeddings", 2), n, d, dtype, g)
         extra = {}
+        if inputs.get("timestamps"):  # two views of 4 timestamps per series
+            z = [torch.randn(n, 4, d, generator=g).to(dtype).requires_grad_() for _ in z]
         if inputs.get("list"):  # a query and k = 3 documents of graded relevance each
             z = [z[0], torch.randn(n, 3, d, generator=g).to(dtype).requires_grad_()]
             extra["relevance"] = torch.randint(0, 3, (n, 3), generator=g).double()
@@ -171,6 +174,9 @@ FUZZ: dict[str, Maker] = {
         predictions=True,
     ),
     "amcl": _fed("pair"),
+    "hierarchical_contrastive": _custom(
+        L.HierarchicalContrastive, lambda t: t.loss(*t.z), timestamps=True
+    ),
 }
 
 

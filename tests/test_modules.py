@@ -119,6 +119,11 @@ def _cases(g):
             CF.cacr([z[:, 0], z[:, 1]], repulsion_temperature=2.0, attraction_weight=0.5),
         ),
         (
+            "hierarchical_contrastive",
+            L.HierarchicalContrastive(alpha=0.3)(docs, docs.flip(0)),
+            CF.hierarchical_contrastive(docs, docs.flip(0), alpha=0.3),
+        ),
+        (
             "hierarchical_supcon",
             L.HierarchicalSupCon(0.2)(z, paths),
             CF.hierarchical_supcon(z, paths, temperature=0.2),

@@ -50,6 +50,7 @@ def test_unfit_losses_say_why():
         "conr",
         "margin_mse",
         "distill_kl",
+        "hierarchical_contrastive",
     }
     assert all(lookup(name).unfit for name in unfit)
     assert set(trainable()) == set(names()) - unfit

@@ -20,5 +20,6 @@ from contrastor.losses.robust import *
 from contrastor.losses.siglip import *
 from contrastor.losses.structured import *
 from contrastor.losses.supcon import *
+from contrastor.losses.temporal import *
 
 __all__ = family_exports(globals())

@@ -35,21 +35,22 @@ class DeclaredLoss(nn.Module):
             settings = {"temperature": 0.07}     # base constructor defaults it changes
 
     ``defaults`` are given to the constructor by name, kept as attributes and returned by
-    :meth:`options`; ``forward(*inputs, **keywords)`` returns ``function(*inputs,
-    **keywords)`` called with the options and those of the module's settings the function
-    takes: ``similarity``, ``reduction`` and how the engine runs (``execution``:
-    ``auto``/``dense``/``tiled``, ``tile_size``, and ``gather_distributed``: under
-    ``torch.distributed``, contrast local anchors with the batches of all ranks, see
-    :mod:`contrastor.scale.distributed`).
+    :meth:`options`; ``settings`` may also change the default ``similarity``;
+    ``forward(*inputs, **keywords)`` returns ``function(*inputs, **keywords)`` called with the
+    options and those of the module's settings the function takes: ``similarity``,
+    ``reduction`` and how the engine runs (``execution``: ``auto``/``dense``/``tiled``,
+    ``tile_size``, and ``gather_distributed``: under ``torch.distributed``, contrast local
+    anchors with the batches of all ranks, see :mod:`contrastor.scale.distributed`).
     """
 
     function: ClassVar[Callable[..., Any]]
     defaults: ClassVar[dict[str, Any]] = {}
+    settings: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,
         *,
-        similarity: str = "cosine",
+        similarity: str | None = None,
         reduction: str = "mean",
         execution: str = "auto",
         tile_size: int | None = None,
@@ -62,7 +63,7 @@ class DeclaredLoss(nn.Module):
             raise TypeError(f"{type(self).__name__} got unexpected options {unknown}")
         for name, default in self.defaults.items():
             setattr(self, name, options.get(name, default))
-        self.similarity = check_similarity(similarity)
+        self.similarity = check_similarity(similarity or self.settings.get("similarity", "cosine"))
         self.reduction = check_reduction(reduction)
         check_execution(execution)
         self.execution, self.tile_size = execution, tile_size
@@ -106,8 +107,6 @@ class TemperatureLoss(DeclaredLoss):
     model and lands in its ``state_dict``), passed to the function as ``temperature``.
     ``settings`` holds the class's own defaults of the constructor's temperature arguments.
     """
-
-    settings: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self,

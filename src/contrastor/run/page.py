@@ -19,6 +19,9 @@ STYLE = (
 METRIC_NAMES = {
     "knn_accuracy": "kNN accuracy",
     "linear_probe_accuracy": "linear probe accuracy",
+    "nn_accuracy": "1-NN accuracy",
+    "svm_accuracy": "SVM accuracy",
+    "rocket_accuracy": "ROCKET accuracy",
 }
 
 

@@ -74,3 +74,66 @@ class SeriesViews:
             order = torch.randperm(len(parts), generator=g).tolist()
             window = torch.cat([parts[k] for k in order], dim=1)
         return F.pad(window, (0, series.shape[1] - length))
+
+
+@dataclass
+class CropPair:
+    """Two overlapping windows of each series: ``first`` ends with the ``overlap`` shared
+    timestamps and ``second`` begins with them (``first[..., -overlap:]`` and
+    ``second[..., :overlap]`` are the same values)."""
+
+    first: Tensor
+    second: Tensor
+    overlap: int
+
+
+@dataclass
+class OverlappingCrops:
+    """TS2Vec's contextual views: two windows of each series that overlap, taken as they are
+    (no resampling), so the shared timestamps are seen in two different contexts.
+
+    For a batch whose shortest series has ``T`` valid steps: an overlap ``[a, b)`` of
+    ``min_overlap`` .. ``T`` steps; the first window starts at or before ``a`` and ends at
+    ``b``, the second starts at ``a`` and ends at or after ``b``; the whole geometry is
+    shifted per series by an offset that keeps both windows inside its valid steps. Yue et
+    al., "TS2Vec: Towards Universal Representation of Time Series", AAAI 2022.
+
+    Example:
+        >>> crops = OverlappingCrops()(x, lengths, g)
+        >>> r1 = encoder(crops.first)[:, -crops.overlap:]
+        >>> r2 = encoder(crops.second)[:, : crops.overlap]
+    """
+
+    min_overlap: int = 2
+
+    def __call__(self, x: Tensor, lengths: Tensor, generator: torch.Generator) -> CropPair:
+        if x.ndim != 3 or lengths.shape != (x.shape[0],):
+            raise ValueError(
+                f"x must be (B, C, T) with lengths (B,), got {tuple(x.shape)} and "
+                f"{tuple(lengths.shape)}"
+            )
+        shortest = int(lengths.min())
+        if shortest < self.min_overlap:
+            raise ValueError(
+                f"a series of {shortest} steps is shorter than min_overlap={self.min_overlap}"
+            )
+
+        def draw(low: int, high: int, size: int = 1) -> Tensor:
+            return torch.randint(low, high + 1, (size,), generator=generator)
+
+        overlap = int(draw(self.min_overlap, shortest))
+        a = int(draw(0, shortest - overlap))
+        b = a + overlap
+        start, end = int(draw(0, a)), int(draw(b, shortest))
+        room = lengths.cpu() - end + start  # each series' free steps around the windows
+        offset = (torch.rand(len(lengths), generator=generator) * (room + 1)).floor().long()
+        offset = offset.clamp(max=room) - start
+        return CropPair(
+            _windows(x, offset + start, b - start), _windows(x, offset + a, end - a), overlap
+        )
+
+
+def _windows(x: Tensor, starts: Tensor, width: int) -> Tensor:
+    """``x[i, :, starts[i] : starts[i] + width]`` for every series i."""
+    index = (starts[:, None] + torch.arange(width)[None]).to(x.device)
+    return x.gather(2, index[:, None, :].expand(-1, x.shape[1], -1))
