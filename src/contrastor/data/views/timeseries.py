@@ -12,6 +12,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def _check_series(x: Tensor, lengths: Tensor) -> None:
+    if x.ndim != 3 or lengths.shape != (x.shape[0],):
+        raise ValueError(
+            f"x must be (B, C, T) with lengths (B,), got {tuple(x.shape)} and "
+            f"{tuple(lengths.shape)}"
+        )
+
+
 def _valid(lengths: Tensor, steps: int) -> Tensor:
     """``(B, 1, T)`` mask of the valid time steps."""
     return (torch.arange(steps)[None, :] < lengths[:, None]).unsqueeze(1)
@@ -40,11 +48,7 @@ class SeriesViews:
     mask: float = 0.1
 
     def __call__(self, x: Tensor, lengths: Tensor, generator: torch.Generator) -> Tensor:
-        if x.ndim != 3 or lengths.shape != (x.shape[0],):
-            raise ValueError(
-                f"x must be (B, C, T) with lengths (B,), got {tuple(x.shape)} and "
-                f"{tuple(lengths.shape)}"
-            )
+        _check_series(x, lengths)
         g = generator
         out = torch.stack(
             [self._crop_permute(s, int(n), g) for s, n in zip(x, lengths.tolist(), strict=True)]
@@ -107,11 +111,7 @@ class OverlappingCrops:
     min_overlap: int = 2
 
     def __call__(self, x: Tensor, lengths: Tensor, generator: torch.Generator) -> CropPair:
-        if x.ndim != 3 or lengths.shape != (x.shape[0],):
-            raise ValueError(
-                f"x must be (B, C, T) with lengths (B,), got {tuple(x.shape)} and "
-                f"{tuple(lengths.shape)}"
-            )
+        _check_series(x, lengths)
         shortest = int(lengths.min())
         if shortest < self.min_overlap:
             raise ValueError(
