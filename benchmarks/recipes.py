@@ -42,18 +42,14 @@ HEAD_SELECTION: dict[str, dict[str, str]] = {
         "matryoshka_head": "pca",
         "head_lr_scale": "10",
     },
-    "text-val-mrl-pca-100": {
-        "methods": "matryoshka",
-        "matryoshka_head": "pca",
-        "head_lr_scale": "100",
-    },
 }
 RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
     **{
         run: ("text", {**o, "report": "validation"}, (0,))
         for run, o in {**SELECTION, **HEAD_SELECTION}.items()
     },
-    "text": ("text", {"methods": KIT}, (0, 1, 2)),
+    "text": ("text", {"methods": KIT, "matryoshka_head": "none"}, (0, 1, 2)),
+    "text-matryoshka": ("text", {"methods": "matryoshka"}, (0, 1, 2)),
     "text-mnrl": ("text", {"methods": "mnrl,mnrl_mined"}, (0, 1, 2)),
     "simcse": ("simcse", {}, (0,)),
     "timeseries": ("timeseries", {}, (0, 1, 2)),
@@ -69,6 +65,7 @@ RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
 FOLDERS = {"digits_png/": "the 1,797 scikit-learn digits as 8x8 PNG files, one folder per class"}
 TITLES = {
     "text": "Text retrieval: docstring to code, MiniLM fine-tuned with the retrieval kit",
+    "text-matryoshka": "Text retrieval: Matryoshka through a principal-axes head",
     "text-mnrl": "Text retrieval: sentence-transformers' MNRL and its miner (same data, budget)",
     "simcse": "Text, unsupervised: SimCSE dropout views",
     "timeseries": "Time series: UCR/UEA classification sets",

@@ -12,9 +12,9 @@ extra), built on the retrieval kit (:mod:`contrastor.retrieval`):
   dimensions ``matryoshka_dims`` (evaluated at each), with ``matryoshka_head=pca`` through a
   square head after the pooling that starts as the rotation onto the principal axes of the
   training texts' embeddings and trains at ``head_lr_scale`` times the learning rate;
-  ``distill``, windowed negatives plus
-  Margin-MSE to the scores of a teacher (the in-batch model of the same run when it was
-  trained first, else the untrained one); and as references, needing sentence-transformers,
+  ``distill``, windowed negatives plus Margin-MSE to the scores of a teacher (the in-batch
+  model of the same run when it was trained first, else the untrained one); and as
+  references, needing sentence-transformers,
   ``mnrl`` (its MultipleNegativesRankingLoss) and ``mnrl_mined`` (with negatives from its
   ``mine_hard_negatives`` at the same window and margin);
 - ``simcse``: unsupervised SimCSE, two dropout views of each training text as the positive
@@ -107,7 +107,7 @@ class TextOptions(DataOptions):
     margin: float = 0.0
     matryoshka_dims: str = "384,128,64,32"
     matryoshka_head: str = "pca"
-    head_lr_scale: float = 10.0
+    head_lr_scale: float = 1.0
     report: str = "test"
     validation_fraction: float = 0.15
     split_seed: int = 0
