@@ -173,6 +173,7 @@ def report(path: Path) -> None:
             lines.append("Not run yet.")
             continue
         lines += _table([r["table"] for r in mine])
+        lines += _kept([r["table"] for r in mine])
         notes = " ".join(mine[0].get("notes", []))
         minutes = max(r["seconds"] for r in mine) / 60
         lines += [
@@ -181,6 +182,27 @@ def report(path: Path) -> None:
         ]
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")
+
+
+def _kept(tables: list[dict[str, dict[str, float]]], metric: str = "mrr@10") -> list[str]:
+    """For rows ``NAME @ D dims``: the share of the full model's ``metric`` (row ``NAME``, or
+    else its widest row) each width keeps, the mean over seeds of the per-seed ratios."""
+    lines = []
+    for name in dict.fromkeys(k.split(" @ ")[0] for k in tables[0] if " @ " in k):
+        rows = {
+            int(k.split(" @ ")[1].split()[0]): k for k in tables[0] if k.startswith(name + " @ ")
+        }
+        full = name if name in tables[0] else rows.pop(max(rows))
+        if not rows or not all(full in t and set(rows.values()) <= set(t) for t in tables):
+            continue
+        kept = [
+            statistics.fmean(t[rows[d]][metric] / t[full][metric] for t in tables)
+            for d in sorted(rows, reverse=True)
+        ]
+        shares = " / ".join(f"{100 * k:.1f}%" for k in kept)
+        widths = "/".join(str(d) for d in sorted(rows, reverse=True))
+        lines.append(f"{name}: {metric} kept at {widths} dims: {shares} of `{full}`.")
+    return ["", *lines] if lines else []
 
 
 def _setting(options: dict[str, str]) -> str:
