@@ -159,7 +159,9 @@ def report(path: Path) -> None:
         "`python benchmarks/recipes.py --report`; the wall time is the longest run on the",
         "machine named. Runs with 2 threads had the two-core machine to themselves (the",
         "budget of a full run: 15 minutes on 2 CPU cores); runs with 1 thread shared it",
-        "with other benchmark jobs, so their times are upper bounds.",
+        "with other benchmark jobs, so their times are upper bounds, and so are those of the",
+        "time-series, Matryoshka and MNRL runs and the head selection, which ran three at a",
+        "time on the two cores.",
     ]
     for selection in SELECTIONS:
         lines += _selection(rows, *selection)
@@ -256,7 +258,9 @@ def _selection(
         for name, row in r["table"].items():
             if name == "untrained model" and name in table:
                 continue
-            labelled = "window" in options or "matryoshka_head" in options
+            labelled = name != "untrained model" and (
+                "window" in options or "matryoshka_head" in options
+            )
             table[f"{name}: {_setting(options)}" if labelled else name] = row
     lines += _table([table])
     miners = [
