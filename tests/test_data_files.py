@@ -239,7 +239,18 @@ def _case(kind: str, tmp_path) -> tuple[object, list[str], set[str]]:
     if kind == "series":
         x, y = datafiles.sine_series()
         np.savez(tmp_path / "sines.npz", x=x, y=np.array(["slow", "fast"])[y])
-        flags = ["--epochs", "3", "--width", "8", "--embedding-dim", "16"]
+        flags = [
+            "--epochs",
+            "3",
+            "--embedding-dim",
+            "16",
+            "--set",
+            "hidden=8",
+            "--set",
+            "depth=2",
+            "--set",
+            "baselines=false",
+        ]
         rows = {"sines: raw series", "sines: untrained encoder", "sines: trained encoder"}
         return tmp_path / "sines.npz", flags, rows
     path = datafiles.interactions(tmp_path / "ratings.csv")
@@ -284,7 +295,19 @@ def test_the_kind_can_be_overridden_and_must_fit_the_recipe(tmp_path, capsys):
     )
     assert detect_kind(path) == "tabular"
     out = tmp_path / "run"
-    flags = ["--epochs", "2", "--width", "4", "--embedding-dim", "8", "--no-progress"]
+    flags = [
+        "--epochs",
+        "2",
+        "--embedding-dim",
+        "8",
+        "--set",
+        "hidden=8",
+        "--set",
+        "depth=2",
+        "--set",
+        "baselines=false",
+        "--no-progress",
+    ]
     assert (
         main(["train", "--data", str(path), "--data-kind", "series", "--out", str(out), *flags])
         == 0
@@ -294,7 +317,9 @@ def test_the_kind_can_be_overridden_and_must_fit_the_recipe(tmp_path, capsys):
     assert main(["train", "--recipe", "tabular", "--data", str(folder), "--out", str(out)]) == 2
     assert "holds images data; this job reads tabular" in capsys.readouterr().err
     config = tmp_path / "job.yaml"
-    config.write_text(f"data: {path}\ndata_kind: series\nepochs: 1\nwidth: 4\n")
+    config.write_text(
+        f"data: {path}\ndata_kind: series\nepochs: 1\nhidden: 4\ndepth: 2\nbaselines: false\n"
+    )
     assert (
         main(["train", "--config", str(config), "--out", str(tmp_path / "yaml"), "--no-progress"])
         == 0
