@@ -22,6 +22,9 @@ from contrastor.recipes import RECIPES
 from tests import datafiles
 from tests.resume import assert_resumes_exactly
 
+#: a small TS2Vec encoder and no DTW/ROCKET rows, for time-series files in tests
+SMALL_SERIES = ["--set", "hidden=8", "--set", "depth=2", "--set", "baselines=false"]
+
 
 def test_the_kind_of_each_file_is_detected(tmp_path):
     x, _ = datafiles.sine_series(8)
@@ -239,18 +242,7 @@ def _case(kind: str, tmp_path) -> tuple[object, list[str], set[str]]:
     if kind == "series":
         x, y = datafiles.sine_series()
         np.savez(tmp_path / "sines.npz", x=x, y=np.array(["slow", "fast"])[y])
-        flags = [
-            "--epochs",
-            "3",
-            "--embedding-dim",
-            "16",
-            "--set",
-            "hidden=8",
-            "--set",
-            "depth=2",
-            "--set",
-            "baselines=false",
-        ]
+        flags = ["--epochs", "3", "--embedding-dim", "16", *SMALL_SERIES]
         rows = {"sines: raw series", "sines: untrained encoder", "sines: trained encoder"}
         return tmp_path / "sines.npz", flags, rows
     path = datafiles.interactions(tmp_path / "ratings.csv")
@@ -295,19 +287,7 @@ def test_the_kind_can_be_overridden_and_must_fit_the_recipe(tmp_path, capsys):
     )
     assert detect_kind(path) == "tabular"
     out = tmp_path / "run"
-    flags = [
-        "--epochs",
-        "2",
-        "--embedding-dim",
-        "8",
-        "--set",
-        "hidden=8",
-        "--set",
-        "depth=2",
-        "--set",
-        "baselines=false",
-        "--no-progress",
-    ]
+    flags = ["--epochs", "2", "--embedding-dim", "8", *SMALL_SERIES, "--no-progress"]
     assert (
         main(["train", "--data", str(path), "--data-kind", "series", "--out", str(out), *flags])
         == 0

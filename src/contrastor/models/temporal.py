@@ -71,9 +71,7 @@ class DilatedConvEncoder(nn.Module):
     ) -> Tensor:
         if x.ndim != 3:
             raise ValueError(f"series must be (B, C, T), got shape {tuple(x.shape)}")
-        valid = torch.ones(x.shape[0], x.shape[2], dtype=torch.bool, device=x.device)
-        if lengths is not None:
-            valid = torch.arange(x.shape[2], device=x.device)[None] < lengths[:, None].to(x.device)
+        valid = _valid(x.shape[0], x.shape[2], lengths, x.device)
         h = self.project(x.transpose(1, 2))
         h = h * (valid if keep is None else valid & keep.to(x.device)).unsqueeze(-1)
         h = h.transpose(1, 2)
@@ -85,7 +83,11 @@ class DilatedConvEncoder(nn.Module):
     def pooled(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """One vector per series: the max over its valid timesteps."""
         h = self(x, lengths)
-        if lengths is not None:
-            steps = torch.arange(h.shape[1], device=h.device)[None]
-            h = h.masked_fill((steps >= lengths[:, None].to(h.device)).unsqueeze(-1), float("-inf"))
-        return h.amax(1)
+        valid = _valid(h.shape[0], h.shape[1], lengths, h.device)
+        return h.masked_fill(~valid.unsqueeze(-1), float("-inf")).amax(1)
+
+
+def _valid(batch: int, steps: int, lengths: Tensor | None, device: torch.device) -> Tensor:
+    """``(batch, steps)``: True before each series' length (everywhere without lengths)."""
+    limit = steps if lengths is None else lengths[:, None].to(device)
+    return (torch.arange(steps, device=device)[None] < limit).expand(batch, steps)

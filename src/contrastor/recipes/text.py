@@ -249,6 +249,11 @@ def cached_states(encoder: TextEncoder, texts: list[str], chunk: int = 64) -> li
     ]
 
 
+def embedded(encoder: TextEncoder, states: list[Tensor]) -> Tensor:
+    """Embeddings of cached frozen states through the trainable top, 128 at a time."""
+    return embed_in_chunks(encoder, encoder.from_states, states, 128)
+
+
 def mine(
     encoder: TextEncoder,
     queries: list[Tensor],
@@ -261,8 +266,8 @@ def mine(
     """``options.negatives`` training documents per query ranked by the current model in
     ``window`` (after the query's own documents and their copies), below the relative
     ``margin`` to its positive; the counts rejected by each rule are kept."""
-    q = embed_in_chunks(encoder, encoder.from_states, queries, 128)
-    d = embed_in_chunks(encoder, encoder.from_states, documents, 128)
+    q = embedded(encoder, queries)
+    d = embedded(encoder, documents)
     keys = text_keys([p.code for p in train])
     own: dict[str, list[int]] = {}
     for i, p in enumerate(train):
@@ -333,14 +338,12 @@ def train_encoder(
     mining = method in ("hard_negatives", "windowed", "distill")
     inner = CF.info_nce if method != "matryoshka" else Matryoshka(CF.info_nce, options.dims())
     if headed:
-        encoder.rotate_to_principal_axes(
-            embed_in_chunks(encoder, encoder.from_states, queries + documents, 128)
-        )
+        encoder.rotate_to_principal_axes(embedded(encoder, queries + documents))
     guide = None
     if method == "distill":
         guide = teacher or text_encoder(options)
-        guide_q = embed_in_chunks(guide, guide.from_states, queries, 128)
-        guide_d = embed_in_chunks(guide, guide.from_states, documents, 128)
+        guide_q = embedded(guide, queries)
+        guide_d = embedded(guide, documents)
 
     def encode(states: list[Tensor]) -> Tensor:
         return embed(encoder.pad_states(states))
@@ -549,7 +552,7 @@ def _run(
                 base = modules["in_batch"]
                 for dim, row in evaluate(base, test, options.dims()[1:]).items():
                     table[f"{ROWS['in_batch']} @ {dim} dims"] = row
-                pooled = embed_in_chunks(base, base.from_states, states[0] + states[1], 128)
+                pooled = embedded(base, states[0] + states[1])
                 rotated = evaluate(base, test, options.dims()[1:], principal_axes(pooled))
                 for dim, row in rotated.items():
                     table[f"{ROWS['in_batch']}, principal axes @ {dim} dims"] = row

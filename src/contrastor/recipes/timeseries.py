@@ -160,12 +160,9 @@ def baselines(data: SeriesDataset, seed: int) -> dict[str, dict[str, float]]:
     )
     rows = {f"{data.name}: raw series, DTW": {"nn_accuracy": dtw}}
     try:
+        import numba  # noqa: F401  (sktime's ROCKET compiles its kernels with numba)
         from sktime.transformations.panel.rocket import Rocket
     except ImportError:
-        return rows
-    try:
-        import numba  # noqa: F401  (sktime's ROCKET compiles its kernels with numba)
-    except ModuleNotFoundError:
         return rows
     import numpy as np
     from sklearn.linear_model import RidgeClassifierCV
