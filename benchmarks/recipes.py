@@ -33,7 +33,8 @@ SELECTION: dict[str, dict[str, str]] = {
     "text-val-w3-30-m0": {"methods": "windowed", "window": "3,30", "margin": "0"},
     "text-val-w0-30-m0.05": {"methods": "windowed", "window": "0,30", "margin": "0.05"},
 }
-#: the Matryoshka head and its learning-rate multiplier tried on the validation split
+#: the Matryoshka head, its learning-rate multiplier and the dimensions' weights tried on the
+#: validation split
 HEAD_SELECTION: dict[str, dict[str, str]] = {
     "text-val-mrl-none": {"methods": "matryoshka", "matryoshka_head": "none"},
     "text-val-mrl-pca-1": {"methods": "matryoshka", "matryoshka_head": "pca", "head_lr_scale": "1"},
@@ -41,6 +42,15 @@ HEAD_SELECTION: dict[str, dict[str, str]] = {
         "methods": "matryoshka",
         "matryoshka_head": "pca",
         "head_lr_scale": "10",
+    },
+    **{
+        f"text-val-mrl-pca-1-w{w}": {
+            "methods": "matryoshka",
+            "matryoshka_head": "pca",
+            "head_lr_scale": "1",
+            "matryoshka_weights": f"1,1,{w},{w}",
+        }
+        for w in (2, 4)
     },
 }
 RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
@@ -213,7 +223,8 @@ def _setting(options: dict[str, str]) -> str:
     if options.get("matryoshka_head") == "none":
         return "no head"
     if "matryoshka_head" in options:
-        return f"{options['matryoshka_head']} head at {options['head_lr_scale']}x the learning rate"
+        head = f"{options['matryoshka_head']} head at {options['head_lr_scale']}x the learning rate"
+        return f"{head}, weights {options.get('matryoshka_weights', '1,1,1,1')}"
     return "top ranks"
 
 
@@ -228,8 +239,9 @@ SELECTIONS = [
     ),
     (
         HEAD_SELECTION,
-        "the Matryoshka head",
-        "--set methods=matryoshka --set matryoshka_head=none|pca --set head_lr_scale=s",
+        "the Matryoshka head and weights",
+        "--set methods=matryoshka --set matryoshka_head=none|pca --set head_lr_scale=s "
+        "[--set matryoshka_weights=w]",
         "the setting with the best validation MRR@10 at 64 dimensions gives the defaults of "
         "the runs below",
     ),

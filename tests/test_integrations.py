@@ -332,6 +332,7 @@ def test_contrastor_export_writes_a_run_folders_encoder(tmp_path, capsys):
     flags = ["--set", f"model={bert}", "--set", "max_length=16", "--set", "test_fraction=0.5"]
     flags += ["--batch-size", "2", "--no-progress"]
     flags += ["--set", "methods=in_batch,matryoshka", "--set", "matryoshka_dims=32,8"]
+    flags += ["--set", "matryoshka_weights=1,2"]
     assert main(["train", "--data", str(pairs), "--out", str(text_run), *flags]) == 0
     table = json.loads((text_run / "results.json").read_text())["table"]
     assert {"in-batch negatives, principal axes @ 8 dims", "in-batch + Matryoshka @ 8 dims"} <= set(

@@ -45,6 +45,10 @@ def test_recipe_options_refuse_unknown_names_and_bad_values():
         recipe_options(recipe, {"dataset": "mnist"})
     with pytest.raises(ValueError, match="unknown recipe"):
         get_recipe("nope")
+    text = get_recipe("text")
+    assert recipe_options(text, {"matryoshka_weights": "1,1,2,4"}).dim_weights() == [1, 1, 2, 4]
+    with pytest.raises(ValueError, match="one weight >= 0 per matryoshka_dims"):
+        recipe_options(text, {"matryoshka_weights": "1,2"})
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))

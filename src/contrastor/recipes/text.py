@@ -9,9 +9,10 @@ extra), built on the retrieval kit (:mod:`contrastor.retrieval`):
   ``negatives`` documents per query mined by the current model at the start of every epoch
   from the top of its ranking; ``windowed``, mined from the rank window ``window`` with the
   relative margin ``margin`` to the positive's score; ``matryoshka``, in-batch at the leading
-  dimensions ``matryoshka_dims`` (evaluated at each), with ``matryoshka_head=pca`` through a
-  square head after the pooling that starts as the rotation onto the principal axes of the
-  training texts' embeddings and trains at ``head_lr_scale`` times the learning rate;
+  dimensions ``matryoshka_dims`` weighted by ``matryoshka_weights`` (evaluated at each),
+  with ``matryoshka_head=pca`` through a square head after the pooling that starts as the
+  rotation onto the principal axes of the training texts' embeddings and trains at
+  ``head_lr_scale`` times the learning rate;
   ``distill``, windowed negatives plus Margin-MSE to the scores of a teacher (the in-batch
   model of the same run when it was trained first, else the untrained one); and as
   references, needing sentence-transformers,
@@ -106,6 +107,7 @@ class TextOptions(DataOptions):
     window: str = "3,30"
     margin: float = 0.0
     matryoshka_dims: str = "384,128,64,32"
+    matryoshka_weights: str = ""
     matryoshka_head: str = "pca"
     head_lr_scale: float = 1.0
     report: str = "test"
@@ -123,6 +125,11 @@ class TextOptions(DataOptions):
     def dims(self) -> list[int]:
         return [int(d) for d in self.matryoshka_dims.split(",") if d.strip()]
 
+    def dim_weights(self) -> list[float] | None:
+        """The Matryoshka weight of each of :meth:`dims` (``None``: all 1, as in the paper)."""
+        weights = [float(w) for w in self.matryoshka_weights.split(",") if w.strip()]
+        return weights or None
+
     def validate(self) -> None:
         self.validate_data("text_pairs")
         a, b = self.rank_window()
@@ -136,6 +143,9 @@ class TextOptions(DataOptions):
             raise ValueError("validation_fraction must be in (0, 1)")
         if self.distill_weight < 0 or self.teacher_temperature <= 0:
             raise ValueError("distill_weight must be >= 0 and teacher_temperature > 0")
+        weights = self.dim_weights()
+        if weights is not None and (len(weights) != len(self.dims()) or min(weights) < 0):
+            raise ValueError("matryoshka_weights must give one weight >= 0 per matryoshka_dims")
         if self.matryoshka_head not in HEADS or self.head_lr_scale <= 0:
             raise ValueError(f"matryoshka_head must be one of {HEADS}, head_lr_scale > 0")
         if self.cached_chunk < 0:
@@ -336,7 +346,11 @@ def train_encoder(
     window = {"hard_negatives": (0, options.negatives)}.get(method, options.rank_window())
     margin = options.margin if method in ("windowed", "distill") else None
     mining = method in ("hard_negatives", "windowed", "distill")
-    inner = CF.info_nce if method != "matryoshka" else Matryoshka(CF.info_nce, options.dims())
+    inner = (
+        CF.info_nce
+        if method != "matryoshka"
+        else Matryoshka(CF.info_nce, options.dims(), options.dim_weights())
+    )
     if headed:
         encoder.rotate_to_principal_axes(embedded(encoder, queries + documents))
     guide = None
