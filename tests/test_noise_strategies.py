@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import contrastor.functional as CF
-from contrastor.noise import EarlyLearningRegularizer, clean_weights, false_negative_mask
+from contrastor.noise import CoDivide, EarlyLearningRegularizer, clean_weights, false_negative_mask
 from tests import reference as ref
 
 
@@ -24,6 +24,24 @@ def test_rince_tends_to_info_nce_as_q_vanishes(gen):
     assert math.isclose(float(small), float(CF.info_nce(q, r, temperature=0.3)), rel_tol=1e-5)
     with pytest.raises(ValueError, match="q must be"):
         CF.rince(q, r, q=1.5)
+
+
+def test_rince_ties_q_to_the_temperature_unless_given(gen):
+    q, r = _randn(gen, 6, 4), _randn(gen, 6, 4)
+    for tau in (0.05, 0.3):
+        tied = CF.rince(q, r, temperature=tau, reduction="none")
+        given = CF.rince(q, r, temperature=tau, q=tau, reduction="none")
+        torch.testing.assert_close(tied, given, rtol=0, atol=0)
+    assert torch.equal(CF.rince(q, r, temperature=3.0), CF.rince(q, r, temperature=3.0, q=1.0))
+    tau = torch.full((6,), 0.2, dtype=torch.float64, requires_grad=True)  # one per anchor
+    per_anchor = CF.rince(q, r, temperature=tau, reduction="none")
+    torch.testing.assert_close(per_anchor, CF.rince(q, r, temperature=0.2, reduction="none"))
+    (grad,) = torch.autograd.grad(per_anchor.sum(), tau)
+    # q follows the temperature's value, not its gradient: the gradient is that of q = 0.2
+    step = 1e-7
+    shifted = CF.rince(q, r, temperature=0.2 + step, q=0.2, reduction="none")
+    lowered = CF.rince(q, r, temperature=0.2 - step, q=0.2, reduction="none")
+    torch.testing.assert_close(grad, (shifted - lowered) / (2 * step), rtol=1e-5, atol=1e-7)
 
 
 def test_soft_retargeting_keeps_clean_pairs_and_follows_the_model_on_suspects(gen):
@@ -100,3 +118,25 @@ def test_rince_module_is_symmetric(gen):
     other = CF.rince(r, q, temperature=tau, q=0.4, lam=0.1)
     assert torch.allclose(module(q, r), 0.5 * (one + other))
     assert torch.allclose(L.RINCE(0.3, q=0.4, lam=0.1, symmetric=False)(q, r), one)
+
+
+def test_co_divide_trains_each_network_on_its_peers_division():
+    co = CoDivide(8, warmup=1)
+    index = torch.arange(8)
+    low_first = torch.tensor([0.1, 0.12, 0.11, 0.09, 3.0, 3.1, 2.9, 3.05])
+    co.observe(0, index, low_first.flip(0))  # network 0 finds the last four easy
+    co.observe(1, index, low_first)  # network 1 finds the first four easy
+    co.refresh(0)
+    assert torch.equal(co.weights(0, index), torch.ones(8))  # warm-up: everything counts
+    co.refresh(1)
+    first, last = torch.tensor([1.0] * 4 + [0.0] * 4), torch.tensor([0.0] * 4 + [1.0] * 4)
+    assert torch.equal(co.weights(0, index), first)  # network 1's division
+    assert torch.equal(co.weights(1, index), last)  # network 0's division
+    assert torch.equal(co.clean(0) > 0.5, first.bool())
+    assert torch.equal(co.weights(1, torch.tensor([7, 0])), torch.tensor([1.0, 0.0]))
+    state = co.state_dict()
+    again = CoDivide(8, warmup=1)
+    again.load_state_dict(state)
+    assert torch.equal(again.weights(0, index), first)
+    with pytest.raises(ValueError, match="mode must be"):
+        CoDivide(8, warmup=1, mode="keep")

@@ -35,7 +35,7 @@ def rince(
     reference: Tensor,
     *,
     temperature: float | Tensor = 0.1,
-    q: float = 0.5,
+    q: float | None = None,
     lam: float = 0.01,
     symmetric: bool = False,
     labels: Tensor | None = None,
@@ -56,18 +56,24 @@ def rince(
 
     with ``l = s / tau``, ``l_i+`` the (mean) positive logit and the sum over every compared
     reference (positives included). ``q -> 0`` with ``lam = 1`` recovers InfoNCE; ``q = 1``
-    is bounded and noise-tolerant. Chuang et al., "Robust Contrastive Learning against Noisy
-    Views", CVPR 2022. Positives as in :func:`~contrastor.functional.info_nce`; the
+    is bounded and noise-tolerant. A positive's gradient is scaled by ``e^{q s+ / tau}``, so
+    ``q / tau`` sets how hard it down-weights hard positives: the authors' settings keep
+    ``q / tau <= 1`` (weights within ``[1/e, e]``), and ``q`` defaults to the temperature
+    (``min(tau, 1)``, followed without its gradient when the temperature is learned); at
+    ``q / tau = 5`` nearly every hard positive is dropped and training stalls, noisy or not
+    (``docs/noise.md``). Chuang et al., "Robust Contrastive Learning against Noisy Views",
+    CVPR 2022. Positives as in :func:`~contrastor.functional.info_nce`; the
     log-sum-exp runs on the tiled path when asked. ``symmetric``: the mean of both directions
     (each reduced over its own anchors; labels swap with their sides). DDP: local queries
     against gathered references.
 
     Example:
-        >>> loss = rince(img_emb, txt_emb, temperature=0.1, q=0.5, lam=0.01)
+        >>> loss = rince(img_emb, txt_emb, temperature=0.1, lam=0.01)  # q = 0.1
     """
-    check_positive(q, "q")
-    if q > 1:
-        raise ValueError(f"q must be in (0, 1], got {q}")
+    if q is not None:
+        check_positive(q, "q")
+        if q > 1:
+            raise ValueError(f"q must be in (0, 1], got {q}")
     check_positive(lam, "lam")
     if symmetric:
         if targets is not None:
@@ -108,6 +114,8 @@ def rince(
     )
     positive = -base.terms["positive"]  # the (mean) positive logit
     lse = base.terms["negative"]
+    if q is None:  # tied to the temperature, as a value
+        q = (1 / batch.inverse_temperature).detach().clamp(max=1.0)
     attract = -torch.exp(q * positive) / q
     repel = torch.exp(q * (math.log(lam) + lse)) / q
     zero = torch.zeros_like(attract)

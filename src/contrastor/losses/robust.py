@@ -16,7 +16,8 @@ __all__ = ["RINCE"]
         name="rince",
         title="RINCE (robust InfoNCE)",
         inputs="queries, references (+ labels or targets)",
-        positives="index-aligned or labelled; hard positives down-weighted (noise-robust)",
+        positives="index-aligned or labelled; hard positives down-weighted by e^(q s+/tau), "
+        "q tied to the temperature (q/tau = 1, the authors' bound) unless given",
         paper="Chuang et al. 2022, Robust Contrastive Learning against Noisy Views",
         tiled=True,
         views=(2, 2),
@@ -32,13 +33,14 @@ class RINCE(TemperatureLoss):
     ``targets`` (call time).
     Positives: index-aligned or labelled, as :class:`InfoNCE`; hard positives (likely
     mismatched pairs) are down-weighted.
-    Settings: ``q`` in (0, 1] (larger: more robust to noisy pairs, 0.5 a common choice),
-    ``lam`` 0.01, temperature 0.1.
+    Settings: ``q`` in (0, 1], by default the temperature (``q / tau = 1``; the authors'
+    settings keep ``q / tau <= 1``: larger ratios drop nearly every hard positive), ``lam``
+    0.01, temperature 0.1.
     Related: :class:`InfoNCE` (``q -> 0``), :class:`CLIPLoss`.
 
     Example:
-        >>> loss = RINCE(0.1, q=0.5, lam=0.01)(img_emb, txt_emb)
+        >>> loss = RINCE(0.1, lam=0.01)(img_emb, txt_emb)  # q = 0.1
     """
 
     function = staticmethod(rince)
-    defaults: ClassVar[dict[str, Any]] = {"q": 0.5, "lam": 0.01, "symmetric": True}
+    defaults: ClassVar[dict[str, Any]] = {"q": None, "lam": 0.01, "symmetric": True}

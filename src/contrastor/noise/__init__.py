@@ -24,8 +24,10 @@ from contrastor.noise.strategies import (
     false_negative_mask,
     guide_suspects,
 )
+from contrastor.noise.training import CoDivide
 
 __all__ = [
+    "CoDivide",
     "DuplicateCorruption",
     "EarlyLearningRegularizer",
     "GuideSuspects",

@@ -70,3 +70,47 @@ class RobustTraining(nn.Module):
 
     def observe(self, index: Tensor, per_anchor: Tensor) -> None:
         self.history.update(index.cpu(), per_anchor, exchange_for(self.distributed))
+
+
+class CoDivide(nn.Module):
+    """Two networks that divide the data for each other: each keeps the loss history of the
+    samples it trains on, and the weights of network ``k`` come from the mixture fitted on the
+    *other* network's history, so neither confirms its own mistakes (co-divide of Huang et al.,
+    "Learning with Noisy Correspondence for Cross-modal Matching", NeurIPS 2021; DivideMix,
+    Li et al., ICLR 2020). ``mode`` turns a clean probability into weights as in
+    :func:`~contrastor.noise.clean_weights` (``"drop"``: below 0.5 left out).
+
+    Example:
+        >>> co = CoDivide(len(pairs), warmup=2)
+        >>> co.refresh(epoch)                         # at the start of every epoch
+        >>> w0, w1 = co.weights(0, index), co.weights(1, index)
+        >>> co.observe(0, index, loss0_per_pair); co.observe(1, index, loss1_per_pair)
+    """
+
+    def __init__(
+        self, size: int, warmup: int, mode: str = "drop", distributed: bool = False
+    ) -> None:
+        super().__init__()
+        strategy = {"weight": "loss_weight", "drop": "loss_drop"}.get(mode)
+        if strategy is None:
+            raise ValueError(f"mode must be 'weight' or 'drop', got {mode!r}")
+        self.nets = nn.ModuleList(
+            RobustTraining(strategy, size, warmup, distributed) for _ in range(2)
+        )
+
+    def refresh(self, epoch: int) -> None:
+        """Refit both networks' mixtures at the start of ``epoch`` (after the warm-up)."""
+        for net in self.nets:
+            net.refresh(epoch)
+
+    def clean(self, net: int) -> Tensor:
+        """The clean probabilities network ``net`` trains with: its peer's."""
+        return self.nets[1 - net].clean
+
+    def weights(self, net: int, index: Tensor) -> Tensor:
+        """Per-sample loss weights of network ``net`` for the samples ``index``."""
+        return self.nets[1 - net].weights(index)
+
+    def observe(self, net: int, index: Tensor, per_anchor: Tensor) -> None:
+        """Record network ``net``'s per-sample losses of the samples ``index``."""
+        self.nets[net].observe(index, per_anchor)
