@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import label_noise
 import noisy_correspondence
-from training_runs import Results, latest_settings
+from training_runs import Results, latest_settings, seed_summary
 
 HERE = Path(__file__).parent
 
@@ -45,17 +45,17 @@ def targets() -> list[str]:
     oracle, plain = table.get(("oracle", 0.4)), table.get(("plain", 0.4))
     methods = {k[0]: v for k, v in table.items() if k[1] == 0.4 and k[0] not in ("oracle",)}
     if oracle and methods:
-        name, best = max(methods.items(), key=lambda kv: kv[1]["r1"])
-        share = best["r1"] / oracle["r1"]
+        name, best = max(methods.items(), key=lambda kv: kv[1]["mean"])
+        share = best["mean"] / oracle["mean"]
         text = (
             f"- Benchmark 1, 40% shuffled pairs: the best strategy (`{name}`) reaches"
             f" {share:.0%} of the oracle's Recall@1 (training on the truly clean 60% only):"
-            f" {best['r1']:.3f} ± {best['sd']:.3f} of {oracle['r1']:.3f} ± {oracle['sd']:.3f}"
+            f" {best['mean']:.3f} ± {best['sd']:.3f} of {oracle['mean']:.3f} ± {oracle['sd']:.3f}"
             f" over {best['n']} seeds; target 90%:"
             f" {'met' if share >= 0.9 else f'missed by {0.9 - share:.0%}'}"
         )
         if plain:
-            text += f"; plain InfoNCE reaches {plain['r1'] / oracle['r1']:.0%}"
+            text += f"; plain InfoNCE reaches {plain['mean'] / oracle['mean']:.0%}"
         lines.append(text + ".")
     for n in (0.4, 0.6):
         r, p = table.get(("rince", n)), table.get(("plain", n))
@@ -63,12 +63,12 @@ def targets() -> list[str]:
             spread = max(r["sd"], p["sd"])
             verdict = (
                 "no difference"
-                if abs(r["r1"] - p["r1"]) <= spread
-                else ("above" if r["r1"] > p["r1"] else "below")
+                if abs(r["mean"] - p["mean"]) <= spread
+                else ("above" if r["mean"] > p["mean"] else "below")
             )
             lines.append(
                 f"- RINCE at {n:.0%} shuffled pairs (q tied to the temperature): Recall@1"
-                f" {r['r1']:.3f} ± {r['sd']:.3f} against plain InfoNCE's {p['r1']:.3f} ±"
+                f" {r['mean']:.3f} ± {r['sd']:.3f} against plain InfoNCE's {p['mean']:.3f} ±"
                 f" {p['sd']:.3f} ({verdict}; target: not below plain)."
             )
     scored = [
@@ -97,33 +97,40 @@ def targets() -> list[str]:
             f" {base['knn']:.3f}; target within 2: {'met' if gap <= 2 else 'missed'})."
         )
     path = HERE / "results" / "noise_code_search.jsonl"
-    recorded = Results(path, ()).rows()
-    code = latest_settings([r for r in recorded if r["strategy"] != "untrained"])
-    clean_code = next((r for r in code if r["strategy"] == "plain" and r["noise"] == 0), None)
-    code40 = [r for r in code if r["noise"] == 0.4 and r["strategy"] != "plain"]
-    if clean_code and code40:
-        best = max(code40, key=lambda r: r["mrr@10"])
-        share = best["mrr@10"] / clean_code["mrr@10"]
+    code = latest_settings(Results(path, ()).rows())
+    untrained = next((r["mrr@10"] for r in code if r["strategy"] == "untrained"), None)
+    table = seed_summary([r for r in code if r["strategy"] != "untrained"], "mrr@10")
+    clean, plain = table.get(("plain", 0.0)), table.get(("plain", 0.4))
+    methods = {k[0]: v for k, v in table.items() if k[1] == 0.4 and k[0] != "plain"}
+    if clean and methods:
+        name, best = max(methods.items(), key=lambda kv: kv[1]["mean"])
+        share = best["mean"] / clean["mean"]
         text = (
-            f"- Benchmark 2, 40% shuffled pairs: the best strategy (`{best['strategy']}`) keeps"
-            f" {share:.0%} of the clean MRR@10 ({best['mrr@10']:.3f} of"
-            f" {clean_code['mrr@10']:.3f}; target 90%:"
+            f"- Benchmark 2, 40% shuffled pairs: the best strategy (`{name}`) keeps"
+            f" {share:.0%} of the clean MRR@10 ({best['mean']:.3f} ± {best['sd']:.3f} of"
+            f" {clean['mean']:.3f} ± {clean['sd']:.3f}, {best['n']} seeds; target 90%:"
             f" {'met' if share >= 0.9 else f'missed by {0.9 - share:.0%}'})"
         )
-        plain = next((r for r in code if r["strategy"] == "plain" and r["noise"] == 0.4), None)
         if plain:
-            text += f"; plain fine-tuning keeps {plain['mrr@10'] / clean_code['mrr@10']:.0%}"
-        untrained = next((r for r in recorded if r["strategy"] == "untrained"), None)
+            text += f"; plain fine-tuning keeps {plain['mean'] / clean['mean']:.0%}"
         if plain and untrained:
-            gain = clean_code["mrr@10"] - untrained["mrr@10"]
-            kept = [(best["mrr@10"] - untrained["mrr@10"]) / gain]
-            kept.append((plain["mrr@10"] - untrained["mrr@10"]) / gain)
+            gain = clean["mean"] - untrained
             text += (
-                f". The pretrained model starts close (untrained {untrained['mrr@10']:.3f}), so"
-                f" the sharper measure is the gain fine-tuning adds ({gain:.3f} on clean pairs):"
-                f" `{best['strategy']}` keeps {kept[0]:.0%} of it, plain fine-tuning {kept[1]:.0%}"
+                f". The pretrained model starts close (untrained {untrained:.3f}), so the"
+                f" sharper measure is the gain fine-tuning adds ({gain:.3f} on clean pairs):"
+                f" `{name}` keeps {(best['mean'] - untrained) / gain:.0%} of it, plain"
+                f" fine-tuning {(plain['mean'] - untrained) / gain:.0%}"
             )
         lines.append(text + ".")
+    rince = sorted((k[1], v) for k, v in table.items() if k[0] == "rince" and k[1] >= 0.4)
+    if untrained and rince:
+        cells = ", ".join(f"{100 * n:.0f}%: {v['mean']:.3f} ± {v['sd']:.3f}" for n, v in rince)
+        worst = min(v["mean"] for _, v in rince)
+        verdict = "met" if worst >= untrained else "missed"
+        lines.append(
+            f"- RINCE on code search (q tied to the temperature), MRR@10 {cells}; never below"
+            f" the untrained model's {untrained:.3f}: {verdict}."
+        )
     if len(lines) == 2:
         lines.append("No runs recorded yet.")
     return lines

@@ -57,7 +57,7 @@ from contrastor.recipes.crossmodal import halves, two_towers
 from contrastor.run.schedule import warmup_cosine
 
 sys.path.insert(0, str(Path(__file__).parent))
-from training_runs import Results, latest_settings, machine
+from training_runs import Results, latest_settings, machine, seed_summary
 
 RESULTS = Path(__file__).parent / "results" / "noise_correspondence.jsonl"
 
@@ -221,18 +221,9 @@ def run(strategy: str, noise: float, seed: int, args: argparse.Namespace) -> dic
 
 
 def summary(rows: list[dict]) -> dict[tuple[str, float], dict[str, float]]:
-    """(strategy, noise) -> mean and sd of Recall@1 over seeds, mean Recall@5, seed count; the
-    oracle at 0% noise is plain's run."""
-    out = {}
-    for key in {(r["strategy"], r["noise"]) for r in rows}:
-        runs = [r for r in rows if (r["strategy"], r["noise"]) == key]
-        r1 = [r["recall@1"] for r in runs]
-        out[key] = {
-            "r1": statistics.fmean(r1),
-            "sd": statistics.stdev(r1) if len(r1) > 1 else 0.0,
-            "r5": statistics.fmean(r["recall@5"] for r in runs),
-            "n": len(runs),
-        }
+    """(strategy, noise) -> Recall@1 over seeds (``mean``, ``sd``, ``n``) and mean Recall@5;
+    the oracle at 0% noise is plain's run."""
+    out = seed_summary(rows, "recall@1")
     if ("plain", 0.0) in out:
         out.setdefault(("oracle", 0.0), out[("plain", 0.0)])
     return out
@@ -275,9 +266,9 @@ def section(rows: list[dict]) -> list[str]:
             if r is None:
                 cells.append("—")
                 continue
-            kept = f" ({r['r1'] / oracle['r1']:.0%})" if oracle else ""
+            kept = f" ({r['mean'] / oracle['mean']:.0%})" if oracle else ""
             sd = f" ± {r['sd']:.3f}" if r["n"] > 1 else ""
-            cells.append(f"{r['r1']:.3f}{sd} / {r['r5']:.3f}{kept}")
+            cells.append(f"{r['mean']:.3f}{sd} / {r['recall@5']:.3f}{kept}")
         lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
     lines += ["", *LEGEND]
     scored = [r for r in rows if r["strategy"] == "gmm_drop" and r["detectors"]]

@@ -82,3 +82,22 @@ def mean_spread(values: list[float]) -> str:
         return "—"
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.fmean(values):.4f} ± {spread:.4f} (n={len(values)})"
+
+
+def seed_summary(rows: list[dict], metric: str) -> dict[tuple[str, float], dict[str, float]]:
+    """(strategy, noise) -> mean and sd over seeds of ``metric`` (``mean``, ``sd``), the
+    means of the row's other numeric metrics, and the seed count ``n``."""
+    import statistics
+
+    out = {}
+    for key in {(r["strategy"], r["noise"]) for r in rows}:
+        runs = [r for r in rows if (r["strategy"], r["noise"]) == key]
+        values = [r[metric] for r in runs]
+        numbers = [k for k, v in runs[0].items() if isinstance(v, float) and k != "noise"]
+        out[key] = {k: statistics.fmean(r[k] for r in runs if k in r) for k in numbers}
+        out[key].update(
+            mean=statistics.fmean(values),
+            sd=statistics.stdev(values) if len(values) > 1 else 0.0,
+            n=len(runs),
+        )
+    return out
