@@ -65,6 +65,15 @@ RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
     "timeseries": ("timeseries", {}, (0, 1, 2)),
     "tabular-wine": ("tabular", {"dataset": "wine"}, (0, 1, 2, 3, 4)),
     "tabular-breast_cancer": ("tabular", {"dataset": "breast_cancer"}, (0, 1, 2, 3, 4)),
+    **{
+        f"tabular-{name}-{pct}pct": (
+            "tabular",
+            {"dataset": name, "label_fraction": str(pct / 100)},
+            (0, 1, 2, 3, 4),
+        )
+        for name in ("wine", "breast_cancer")
+        for pct in (5, 10)
+    },
     "recommendation": ("recommendation", {}, (0,)),
     "crossmodal-clip": ("crossmodal", {"loss": "clip"}, (0,)),
     "crossmodal-siglip": ("crossmodal", {"loss": "siglip"}, (0,)),
@@ -81,6 +90,11 @@ TITLES = {
     "timeseries": "Time series: UCR/UEA classification sets",
     "tabular-wine": "Tabular: wine",
     "tabular-breast_cancer": "Tabular: breast cancer",
+    **{
+        f"tabular-{name}-{pct}pct": f"Tabular, low-label: {title}, probes on {pct}% of the labels"
+        for name, title in (("wine", "wine"), ("breast_cancer", "breast cancer"))
+        for pct in (5, 10)
+    },
     "recommendation": "Recommendation: MovieLens-100k",
     "crossmodal-clip": "Cross-modal pairs: MNIST top half vs bottom half, CLIP loss",
     "crossmodal-siglip": "Cross-modal pairs: MNIST top half vs bottom half, SigLIP loss",

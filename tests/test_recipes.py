@@ -15,6 +15,7 @@ import torch
 from contrastor.cli.main import main
 from contrastor.data.views.tabular import MarginalCorruption
 from contrastor.recipes import RECIPES, get_recipe, recipe_options, run_recipe
+from contrastor.recipes.tabular import labelled_rows
 from tests.resume import assert_resumes_exactly, weights
 
 
@@ -49,6 +50,19 @@ def test_recipe_options_refuse_unknown_names_and_bad_values():
     assert recipe_options(text, {"matryoshka_weights": "1,1,2,4"}).dim_weights() == [1, 1, 2, 4]
     with pytest.raises(ValueError, match="one weight >= 0 per matryoshka_dims"):
         recipe_options(text, {"matryoshka_weights": "1,2"})
+    with pytest.raises(ValueError, match="label_fraction"):
+        recipe_options(recipe, {"label_fraction": 0})
+
+
+def test_low_label_probes_see_a_stratified_share_of_the_training_labels():
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 4)
+    kept, k = labelled_rows(labels, 0.1, seed=3)
+    counts = torch.bincount(labels[kept], minlength=3).tolist()
+    assert counts == [5, 3, 1]  # a tenth of each class, at least one
+    assert k == len(kept) // 3 == 3
+    assert not torch.equal(kept, labelled_rows(labels, 0.1, seed=4)[0])
+    everything, k = labelled_rows(labels, 1.0, seed=3)
+    assert torch.equal(everything, torch.arange(84)) and k == 10
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 import contrastor.functional as CF
+from contrastor.data.datasets import stratified_split
 from contrastor.data.files import DataOptions
 from contrastor.data.tabular import TABLES, load_tabular, read_tabular
 from contrastor.data.views.tabular import MarginalCorruption
@@ -25,7 +26,9 @@ class TabularOptions(DataOptions):
     """``dataset``: wine or breast_cancer (or iris), unless ``data`` is a file of your own;
     ``corruption``: share of each row's
     features replaced from their marginals; the encoder is ``depth`` layers of ``hidden``
-    units with a projection head to ``embedding_dim``."""
+    units with a projection head to ``embedding_dim``; ``label_fraction``: the share of the
+    training rows whose labels the probes see (class-stratified, at least one a class; the
+    low-label setting of the SCARF paper), while pre-training uses every training row."""
 
     dataset: str = "wine"
     epochs: int = 200
@@ -37,6 +40,7 @@ class TabularOptions(DataOptions):
     depth: int = 3
     embedding_dim: int = 128
     test_fraction: float = 0.3
+    label_fraction: float = 1.0
     seed: int = 0
 
     def validate(self) -> None:
@@ -45,6 +49,8 @@ class TabularOptions(DataOptions):
             raise ValueError(f"dataset must be one of {list(TABLES)}, got {self.dataset!r}")
         if self.batch_size < 2:
             raise ValueError("batch_size must be at least 2: the loss needs negatives")
+        if not 0 < self.label_fraction <= 1:
+            raise ValueError(f"label_fraction must be in (0, 1], got {self.label_fraction}")
 
 
 def run(options: TabularOptions, context: RunContext) -> RecipeResult:
@@ -98,12 +104,29 @@ def run(options: TabularOptions, context: RunContext) -> RecipeResult:
             )
         notes.append("No label column: the table measures held-out geometry, not accuracy.")
         return RecipeResult(table, history, {"model": model}, notes)
-    table = {"raw features": feature_accuracy(x, y, xt, yt)}
-    for name, net in (("untrained encoder", untrained), ("trained encoder", model)):
-        table[name] = feature_accuracy(
-            embed_in_chunks(net, net.features, x), y, embed_in_chunks(net, net.features, xt), yt
+    keep, k = labelled_rows(y, options.label_fraction, options.seed)
+    if len(keep) < len(y):
+        notes.append(
+            f"Probes fit on {len(keep)} of the {len(y)} training labels (label_fraction"
+            f" {options.label_fraction}, class-stratified); kNN with k = {k}."
         )
+    table = {"raw features": feature_accuracy(x[keep], y[keep], xt, yt, k=k)}
+    for name, net in (("untrained encoder", untrained), ("trained encoder", model)):
+        features = embed_in_chunks(net, net.features, x)[keep]
+        test = embed_in_chunks(net, net.features, xt)
+        table[name] = feature_accuracy(features, y[keep], test, yt, k=k)
     return RecipeResult(table, history, {"model": model}, notes)
+
+
+def labelled_rows(labels: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, int]:
+    """The training rows whose labels a probe may use (a class-stratified ``fraction``, all
+    of them at 1) and the kNN neighbour count: 10, or fewer when the labelled rows of an
+    average class are fewer."""
+    if fraction >= 1:
+        return torch.arange(len(labels)), 10
+    _, kept = stratified_split(labels.numpy(), fraction, seed)
+    classes = len(torch.unique(labels))
+    return torch.from_numpy(kept), max(1, min(10, len(kept) // classes))
 
 
 RECIPE = Recipe(
