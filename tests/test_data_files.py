@@ -14,7 +14,7 @@ import torch
 from contrastor.cli.main import main
 from contrastor.data.files import KINDS, RECIPE_OF, detect_kind
 from contrastor.data.folder import read_image_captions, read_image_folder
-from contrastor.data.interactions import read_interactions
+from contrastor.data.interactions import Interactions, hold_out, read_interactions
 from contrastor.data.pairs import read_pairs
 from contrastor.data.tabular import read_tabular
 from contrastor.data.timeseries import read_series
@@ -178,6 +178,20 @@ def test_interactions_hold_out_each_users_latest_items(tmp_path):
     assert {tuple(p) for p in data.test.tolist()} == {(u, (u + 3) % 7) for u in range(4)}
     kept, _ = read_interactions(path, test_fraction=0.25, min_rating=4)
     assert len(kept.train) + len(kept.test) == 12  # the rating-1 rows are not interactions
+
+
+def test_validation_is_carved_from_each_users_training_interactions():
+    train = torch.tensor([[u, i] for u in range(3) for i in range(2 * u + 1)] + [[3, 5]])
+    data = Interactions(4, 9, train, torch.tensor([[0, 8]]))
+    split = hold_out(data, 0.25, seed=1)
+    assert (split.users, split.items) == (4, 9)  # ids kept
+    held = {tuple(p) for p in split.test.tolist()}
+    assert sorted(u for u, _ in held) == [1, 2]  # one of 3 and of 5; none of a single one
+    assert held | {tuple(p) for p in split.train.tolist()} == {tuple(p) for p in train.tolist()}
+    assert not held & {tuple(p) for p in split.train.tolist()}
+    assert (0, 8) not in held  # the test interactions stay out
+    with pytest.raises(ValueError, match="validation fraction"):
+        hold_out(data, 1.0, seed=1)
 
 
 def test_an_image_folder_reports_bad_files_and_reads_like_a_tensor(tmp_path):

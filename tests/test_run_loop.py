@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 import contrastor.functional as CF
 from contrastor.recipes.loop import fit, shuffled_batches
+from contrastor.run.early_stopping import EarlyStopping
 from contrastor.run.loop import Loop, RunContext, Schedule
 from tests.ranks import spawn_ranks
 
@@ -127,3 +128,42 @@ def test_learning_rate_scales_follow_the_longest_name_prefix():
     schedule = Schedule(1, 0.01, 0.0, warmup_epochs=0.0, lr_scales={"weight.weight": 5.0})
     Loop(task, schedule, RunContext(progress=False)).fit()
     assert (before - task.weight.weight).abs().item() == pytest.approx(0.05, rel=1e-4)
+
+
+def _stopped_run(context: RunContext) -> tuple[nn.Linear, EarlyStopping, list[dict]]:
+    """A weight pulled from 0 towards 1 while the validation score peaks at 0.4."""
+    torch.manual_seed(0)
+    model = nn.Linear(1, 1, bias=False)
+    nn.init.zeros_(model.weight)
+    stopper = EarlyStopping(model, lambda: -float((model.weight - 0.4).abs()), patience=2)
+
+    def step(index: Tensor, loop: Loop) -> Tensor:
+        return (model.weight - 1).square().sum() + 0 * index.sum()
+
+    history = fit(
+        {"model": model, "stopper": stopper},
+        shuffled_batches(4, 4),
+        step,
+        epochs=40,
+        lr=0.05,
+        weight_decay=0.0,
+        warmup_epochs=0,
+        context=context,
+        end_epoch=stopper.end_epoch,
+    )
+    return model, stopper, history
+
+
+def test_early_stopping_keeps_the_best_weights_and_a_resumed_run_stays_stopped(tmp_path):
+    model, stopper, history = _stopped_run(RunContext(tmp_path, progress=False))
+    best = int(stopper.best_epoch)
+    assert len(history) == best + 2 < 40  # two scorings without improvement, then stop
+    assert model.weight.item() > 0.4 + abs(float(stopper.best))  # trained past the best
+    stopper.restore()
+    assert abs(model.weight.item() - 0.4) == pytest.approx(-float(stopper.best))
+    again, resumed, rows = _stopped_run(RunContext(tmp_path, resume=True, progress=False))
+    assert len(rows) == len(history) and int(resumed.best_epoch) == best
+    resumed.restore()
+    assert torch.equal(again.weight, model.weight)
+    with pytest.raises(ValueError, match="every >= 1"):
+        EarlyStopping(model, lambda: 0.0, every=0)

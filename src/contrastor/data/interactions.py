@@ -80,6 +80,24 @@ def split_per_user(
     return Interactions(len(user_ids), len(item_ids), pairs_t[~mask], pairs_t[mask])
 
 
+def hold_out(data: Interactions, fraction: float, seed: int) -> Interactions:
+    """A validation split carved from ``data.train``: a seeded ``fraction`` of each user's
+    training interactions (at least one, none of a user's only one) becomes ``test``; user
+    and item ids are kept, and ``data.test`` is left out entirely."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    users = data.train[:, 0].numpy()
+    rng = np.random.default_rng(seed)
+    held = np.zeros(len(users), dtype=bool)
+    order = np.argsort(users, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(users[order]) != 0])
+    for block in np.split(order, starts[1:]):
+        if len(block) > 1:
+            held[rng.choice(block, max(1, round(len(block) * fraction)), replace=False)] = True
+    mask = torch.from_numpy(held)
+    return Interactions(data.users, data.items, data.train[~mask], data.train[mask])
+
+
 def read_interactions(
     path: str | Path,
     test_fraction: float = 0.2,

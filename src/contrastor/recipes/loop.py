@@ -21,11 +21,13 @@ Step = Callable[[Tensor, Loop], Tensor]
 class FunctionTask:
     """A :class:`~contrastor.run.loop.Task` from a recipe's parts: the ``parts`` it trains or
     keeps state in, ``draw(epoch, generator)`` for the plan of an epoch and
-    ``loss(batch, loop)`` for a batch's loss."""
+    ``loss(batch, loop)`` for a batch's loss; ``end(epoch)``, if given, after every epoch
+    (True stops the run: early stopping)."""
 
     parts: dict[str, nn.Module]
     draw: Batches
     loss: Step
+    end: Callable[[int], bool] | None = None
 
     def modules(self) -> dict[str, nn.Module]:
         return self.parts
@@ -35,6 +37,9 @@ class FunctionTask:
 
     def step(self, batch: Tensor, loop: Loop) -> Tensor:
         return self.loss(batch, loop)
+
+    def end_epoch(self, epoch: int) -> bool:
+        return self.end is not None and self.end(epoch)
 
 
 def fit(
@@ -50,15 +55,19 @@ def fit(
     context: RunContext | None = None,
     label: str = "train",
     lr_scales: dict[str, float] | None = None,
+    end_epoch: Callable[[int], bool] | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``modules`` for ``epochs`` (AdamW, linear warm-up then cosine decay): each epoch
     draws its ``batches(epoch, generator)``, ``step(batch, loop)`` returns the batch loss.
     ``label`` names the progress bar and the checkpoint in the ``context``'s run folder;
-    ``lr_scales``: learning-rate multipliers by parameter-name prefix (:class:`Schedule`).
-    Returns the history, one row per epoch. Deterministic for a ``seed``."""
+    ``lr_scales``: learning-rate multipliers by parameter-name prefix (:class:`Schedule`);
+    ``end_epoch(epoch)`` after every epoch, True to stop early
+    (:class:`~contrastor.run.early_stopping.EarlyStopping`). Returns the history, one row
+    per epoch. Deterministic for a ``seed``."""
     schedule = Schedule(epochs, lr, weight_decay, warmup_epochs, seed, dict(lr_scales or {}))
     context = context or RunContext(progress=False)
-    return Loop(FunctionTask(modules, batches, step), schedule, context, name=label).fit()
+    task = FunctionTask(modules, batches, step, end_epoch)
+    return Loop(task, schedule, context, name=label).fit()
 
 
 def shuffled_batches(n: int, batch_size: int) -> Batches:
@@ -73,13 +82,12 @@ def shuffled_batches(n: int, batch_size: int) -> Batches:
 
 
 def merge_histories(histories: dict[str, list[dict[str, float]]]) -> list[dict[str, float]]:
-    """One history from several runs of equal length: per epoch, the mean ``loss`` and each
-    run's own as ``loss NAME``."""
-    if not histories:
-        return []
-    epochs = min(len(h) for h in histories.values())
-    return [
-        {"epoch": e + 1, "loss": sum(h[e]["loss"] for h in histories.values()) / len(histories)}
-        | {f"loss {name}": h[e]["loss"] for name, h in histories.items()}
-        for e in range(epochs)
-    ]
+    """One history from several runs: per epoch, the mean ``loss`` of the runs still training
+    then (runs stopped early end sooner) and each one's own as ``loss NAME``."""
+    epochs = max((len(h) for h in histories.values()), default=0)
+    rows = []
+    for e in range(epochs):
+        losses = {name: h[e]["loss"] for name, h in histories.items() if e < len(h)}
+        mean = sum(losses.values()) / len(losses)
+        rows.append({"epoch": e + 1, "loss": mean} | {f"loss {n}": v for n, v in losses.items()})
+    return rows

@@ -107,6 +107,10 @@ class Task(Protocol):
         made for the whole batch and cut with ``loop.share``; cross-rank losses use
         ``loop.exchange``."""
 
+    # Optional: ``end_epoch(epoch) -> bool`` after each epoch (1-based count of epochs done),
+    # on every rank; True stops the run there (early stopping), and a resumed run stays
+    # stopped.
+
 
 @dataclass
 class Schedule:
@@ -164,6 +168,7 @@ class Loop:
         self.rank, self.world = context.rank, context.world
         self.generator = torch.Generator().manual_seed(schedule.seed)
         self.step = 0
+        self.stopped = False
         self.step_losses: list[float] = []
         self.plan: list[Tensor] = []
         self.part = slice(None)
@@ -215,6 +220,7 @@ class Loop:
         return {
             "identity": self.identity,
             "step": self.step,
+            "stopped": self.stopped,
             "step_losses": self.step_losses,
             "history": self.log.history,
             "steps_per_epoch": self.steps_per_epoch,
@@ -236,6 +242,7 @@ class Loop:
                 f"{self.path} was written by a run with other settings; use another --out"
             )
         self.step, self.step_losses = meta["step"], meta["step_losses"]
+        self.stopped = bool(meta.get("stopped", False))
         ids = torch.tensor(meta["plan_ids"], dtype=torch.long)
         self.plan, self.plan_epoch = list(ids.split(meta["plan"])), meta["plan_epoch"]
         self.generator.set_state(torch.tensor(meta["generator"], dtype=torch.uint8))
@@ -244,7 +251,7 @@ class Loop:
 
     def _batches(self) -> Iterator[tuple[int, Tensor]]:
         """(epoch, batch) from the current step to the end; a new epoch draws its plan."""
-        while self.step < self.total_steps:
+        while self.step < self.total_steps and not self.stopped:
             epoch, position = divmod(self.step, self.steps_per_epoch)
             if epoch != self.plan_epoch:
                 self._plan(epoch)
@@ -303,6 +310,8 @@ class Loop:
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{self.step_losses[-1]:.4f}")
             if self.step % self.steps_per_epoch == 0:
+                end = getattr(self.task, "end_epoch", None)
+                self.stopped = bool(end is not None and end(epoch + 1))
                 if self.rank == 0:
                     self.log.add(self._row(epoch + 1, time.perf_counter() - started))
                 started = time.perf_counter()
