@@ -54,6 +54,11 @@ def targets() -> list[str]:
             f" over {best['n']} seeds; target 90%:"
             f" {'met' if share >= 0.9 else f'missed by {0.9 - share:.0%}'}"
         )
+        if "recall@1 single" in best:
+            text += (
+                f" (an ensemble of two networks; each alone reaches"
+                f" {best['recall@1 single'] / oracle['mean']:.0%} of the oracle)"
+            )
         if plain:
             text += f"; plain InfoNCE reaches {plain['mean'] / oracle['mean']:.0%}"
         lines.append(text + ".")
