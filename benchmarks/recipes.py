@@ -52,6 +52,12 @@ HEAD_SELECTION: dict[str, dict[str, str]] = {
         }
         for w in (2, 4)
     },
+    "text-val-mrl-pca-1-e2": {
+        "methods": "matryoshka",
+        "matryoshka_head": "pca",
+        "head_lr_scale": "1",
+        "epochs": "2",
+    },
 }
 RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
     **{
@@ -238,7 +244,8 @@ def _setting(options: dict[str, str]) -> str:
         return "no head"
     if "matryoshka_head" in options:
         head = f"{options['matryoshka_head']} head at {options['head_lr_scale']}x the learning rate"
-        return f"{head}, weights {options.get('matryoshka_weights', '1,1,1,1')}"
+        weights = options.get("matryoshka_weights", "1,1,1,1")
+        return f"{head}, weights {weights}, {options.get('epochs', '1')} epoch(s)"
     return "top ranks"
 
 
@@ -255,7 +262,7 @@ SELECTIONS = [
         HEAD_SELECTION,
         "the Matryoshka head and weights",
         "--set methods=matryoshka --set matryoshka_head=none|pca --set head_lr_scale=s "
-        "[--set matryoshka_weights=w]",
+        "[--set matryoshka_weights=w] [--set epochs=e]",
         "the setting with the best validation MRR@10 at 64 dimensions gives the defaults of "
         "the runs below",
     ),
