@@ -12,6 +12,8 @@ from torch import nn
 import contrastor.functional as CF
 from contrastor import losses as L
 from contrastor.state import FeatureQueue, MomentumEncoder, PerSampleState
+from contrastor.train.config import TrainConfig
+from contrastor.train.objectives import build_objective
 from tests import reference as ref
 
 
@@ -167,6 +169,41 @@ def test_momentum_encoder_moves_towards_online():
     assert torch.equal(target.target[0].weight, online[0].weight)
     assert MomentumEncoder.cosine_momentum(0.99, 0, 100) == pytest.approx(0.99)
     assert MomentumEncoder.cosine_momentum(0.99, 100, 100) == pytest.approx(1.0)
+
+
+def test_momentum_ramps_to_one_over_the_run_and_resumes_from_its_count():
+    online = nn.Linear(3, 2)
+    ramped = MomentumEncoder(online, momentum=0.9, total_steps=4)
+    moved = []
+    for _ in range(5):
+        before = ramped.target.weight.clone()
+        with torch.no_grad():
+            online.weight.add_(1.0)
+        ramped.update(online)
+        # the share of the online weights taken this step is 1 - momentum
+        share = ((ramped.target.weight - before) / (online.weight - before)).detach()
+        moved.append(float(share.mean()))
+    expected = [1 - MomentumEncoder.cosine_momentum(0.9, k, 4) for k in range(5)]
+    assert moved == pytest.approx(expected, abs=1e-6)
+    assert moved[0] == pytest.approx(0.1) and moved[-1] == pytest.approx(0.0, abs=1e-7)
+    copy = MomentumEncoder(online, momentum=0.9, total_steps=4)
+    copy.load_state_dict(ramped.state_dict())
+    assert int(copy.updates) == 5
+    with pytest.raises(ValueError, match="total_steps"):
+        MomentumEncoder(online, total_steps=0)
+
+
+def test_the_image_task_builds_byol_with_a_ramp_and_siglip_for_its_batch():
+    config = TrainConfig(loss="byol", epochs=3, batch_size=50)
+    model = nn.Linear(3, 2)
+    target = build_objective(config, model, dataset_size=260).target
+    assert target.momentum == 0.996 and target.total_steps == 3 * 5
+    siglip = build_objective(TrainConfig(loss="siglip", batch_size=128), model, 1000).loss
+    assert float(siglip.bias) == pytest.approx(-math.log(128))
+    assert isinstance(siglip.bias, nn.Parameter) and siglip.temperature.learnable
+    assert float(siglip.temperature()) == pytest.approx(0.1)
+    moco = build_objective(TrainConfig(loss="moco"), model, 1000).target
+    assert moco.momentum == 0.99 and moco.total_steps is None
 
 
 def test_per_sample_state_reads_writes_and_restores():

@@ -36,6 +36,7 @@ def _no_options(task: Task) -> dict[str, Any]:
         feed="predict_target",
         options=_no_options,
         target=True,
+        momentum=(0.996, True),
         predictor="head",
         function=predictive_cosine,
     ),

@@ -40,13 +40,14 @@ GLOBAL_BATCH = "loss of the gathered global batch"
 class Task:
     """What the image task tells a loss when it builds one: the configured temperature and
     whether it is learnable, the embedding width, the number of views, the training set's
-    size and whether the run is distributed."""
+    size, the batch size and whether the run is distributed."""
 
     temperature: float = 0.2
     learnable_temperature: bool = False
     embedding_dim: int = 64
     views: int = 2
     dataset_size: int = 1000
+    batch_size: int = 256
     distributed: bool = False
 
     def tempered(self) -> dict[str, Any]:
@@ -85,7 +86,8 @@ class LossSpec:
         options: the module's keyword options on the image task, from the :class:`Task`.
         variant: options that make this configuration of the class (shown in the API).
         target, predictor: the image task adds a momentum target encoder / a predictor
-            (``"head"``: an MLP, ``"directpred"``: :class:`DirectPredictor`).
+            (``"head"``: an MLP, ``"directpred"``: :class:`DirectPredictor`); ``momentum``:
+            the target's (``(m0, True)``: BYOL's cosine ramp from ``m0`` to 1 over the run).
         module, function: the class (filled in by :func:`register`) and its functional form.
     """
 
@@ -105,6 +107,7 @@ class LossSpec:
     options: Callable[[Task], dict[str, Any]] = Task.tempered
     variant: dict[str, Any] = field(default_factory=dict)
     target: bool = False
+    momentum: tuple[float, bool] = (0.99, False)
     predictor: str | None = None
     aliases: tuple[str, ...] = ()
     function: Callable[..., Any] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import torch
@@ -25,6 +26,12 @@ __all__ = ["SigLIP"]
         state="learnable temperature and bias",
         views=(2, 2),
         feed="pair",
+        options=lambda task: {
+            "temperature": 0.1,
+            "learnable_temperature": True,
+            "bias": -math.log(task.batch_size),
+            "gather_distributed": task.distributed,
+        },
         function=siglip,
     ),
 )
@@ -39,7 +46,9 @@ class SigLIP(TemperatureLoss):
     Inputs: two ``(n, d)`` batches of paired embeddings; optional ``labels`` (call time).
     Positives: the index-aligned pair (or equal labels); every pair is its own binary
     decision, so no softmax couples the batch.
-    Settings: learnable ``1/tau`` init 10 and bias init -10 (the paper's).
+    Settings: learnable ``1/tau`` init 10 and bias init -10 (the paper's, for its batch of
+    32k: ``-log n`` puts every pair's initial probability near the prior ``1/n`` of being
+    the positive, so the image task starts it at ``-log(batch size)``).
     Related: :class:`CLIPLoss` (softmax), :class:`MannWhitney`.
 
     Example:

@@ -15,8 +15,10 @@ class MomentumEncoder(nn.Module):
 
     Holds a frozen deep copy of ``online`` (saved in ``state_dict`` as ``target.*``); floating
     buffers (e.g. batch-norm statistics) follow the same average, others are copied.
-    ``update(online, momentum)`` takes an optional per-step momentum (for BYOL's schedule
-    ``1 - (1 - m0) (cos(pi k / K) + 1) / 2``, see :meth:`cosine_momentum`).
+    ``update(online, momentum)`` takes an optional per-step momentum; with ``total_steps``
+    the momentum follows BYOL's schedule ``1 - (1 - m0) (cos(pi k / K) + 1) / 2`` from
+    ``momentum`` to 1 over ``K = total_steps`` updates by itself (:meth:`cosine_momentum`;
+    the update count ``k`` is a buffer, so it resumes with the run).
 
     Example:
         >>> key_encoder = MomentumEncoder(encoder, momentum=0.99)
@@ -24,11 +26,16 @@ class MomentumEncoder(nn.Module):
         >>> key_encoder.update(encoder)  # after optimizer.step()
     """
 
-    def __init__(self, online: nn.Module, momentum: float = 0.99) -> None:
+    def __init__(
+        self, online: nn.Module, momentum: float = 0.99, total_steps: int | None = None
+    ) -> None:
         super().__init__()
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum}")
-        self.momentum = momentum
+        if total_steps is not None and total_steps < 1:
+            raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+        self.momentum, self.total_steps = momentum, total_steps
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
         self.target = copy.deepcopy(online)
         for p in self.target.parameters():
             p.requires_grad_(False)
@@ -40,7 +47,13 @@ class MomentumEncoder(nn.Module):
     @torch.no_grad()
     def update(self, online: nn.Module, momentum: float | None = None) -> None:
         """Move the copy towards ``online``'s current weights."""
-        m = self.momentum if momentum is None else momentum
+        if momentum is not None:
+            m = momentum
+        elif self.total_steps is not None:
+            m = self.cosine_momentum(self.momentum, int(self.updates), self.total_steps)
+        else:
+            m = self.momentum
+        self.updates += 1
         online_state = online.state_dict()
         for name, value in self.target.state_dict().items():
             source = online_state[name]
@@ -56,4 +69,5 @@ class MomentumEncoder(nn.Module):
         return 1.0 - (1.0 - base) * (math.cos(math.pi * progress) + 1) / 2
 
     def extra_repr(self) -> str:
-        return f"momentum={self.momentum}"
+        ramp = "" if self.total_steps is None else f" rising to 1 over {self.total_steps} steps"
+        return f"momentum={self.momentum}{ramp}"

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from contrastor import losses as L
 from contrastor.engine.output import ContrastiveOutput, average_directions
 from contrastor.engine.temperature import Temperature
-from contrastor.losses.registry import Task, lookup
+from contrastor.losses.registry import LossSpec, Task, lookup
 from contrastor.models.heads import ProjectionHead
 from contrastor.noise.training import RobustTraining
 from contrastor.state.momentum import MomentumEncoder
@@ -148,8 +148,20 @@ def task_of(config: TrainConfig, dataset_size: int, distributed: bool = False) -
         embedding_dim=config.embedding_dim,
         views=config.views,
         dataset_size=dataset_size,
+        batch_size=config.batch_size,
         distributed=distributed,
     )
+
+
+def _target(
+    spec: LossSpec, model: nn.Module, config: TrainConfig, dataset_size: int
+) -> MomentumEncoder | None:
+    """The momentum target the spec asks for, its momentum ramped to 1 over the run if so."""
+    if not spec.target:
+        return None
+    base, ramp = spec.momentum
+    steps = config.epochs * max(1, dataset_size // config.batch_size) if ramp else None
+    return MomentumEncoder(model, momentum=base, total_steps=steps)
 
 
 def build_objective(
@@ -171,7 +183,7 @@ def build_objective(
     objective = Objective(
         spec.build(task),
         FEEDS[spec.feed],
-        target=MomentumEncoder(model, momentum=0.99) if spec.target else None,
+        target=_target(spec, model, config, dataset_size),
         predictor=None if predictor is None else predictor(),
     )
     if config.robust != "none":
