@@ -114,6 +114,13 @@ def report(path: Path) -> None:
                 f"| {lookup(name).title} (`{name}`){tag} | {mean_spread([r['knn'] for r in runs])}"
                 f" | {mean_spread([r['probe'] for r in runs])} |"
             )
+        missing = [name for name in trainable() if name not in order]
+        if missing:
+            lines += [
+                "",
+                "Not measured at this budget yet (new, or settings changed since the last"
+                f" sweep): {', '.join(f'`{n}`' for n in missing)}.",
+            ]
     lines += [
         "",
         "AMCL sits far below the other losses on both tasks at the authors' settings (top-100"

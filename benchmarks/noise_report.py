@@ -40,7 +40,9 @@ def code_search_section() -> list[str]:
 def targets() -> list[str]:
     """The issue's targets, checked against the recorded runs that exist."""
     lines = ["## Targets", ""]
-    pairs = latest_settings(Results(noisy_correspondence.RESULTS, ()).rows())
+    pairs = latest_settings(
+        [r for r in Results(noisy_correspondence.RESULTS, ()).rows() if "seed" in r]
+    )
     table = noisy_correspondence.summary(pairs)
     oracle, plain = table.get(("oracle", 0.4)), table.get(("plain", 0.4))
     methods = {k[0]: v for k, v in table.items() if k[1] == 0.4 and k[0] not in ("oracle",)}
@@ -83,13 +85,27 @@ def targets() -> list[str]:
         for name, d in r.get("detectors", {}).items()
         if name != "mixture, last refit"
     ]
+    refit = [
+        d["auroc"]
+        for r in pairs
+        if r["noise"] == 0.4 and r["strategy"] == "gmm_drop"
+        for name, d in r.get("detectors", {}).items()
+        if name == "mixture, last refit"
+    ]
     if scored:
         best_auroc = max(scored)
         verdict = "met" if best_auroc >= 0.95 else "missed"
-        lines.append(
+        text = (
             f"- Best detector AUROC at 40% pair noise, at the end of the warm-up: {best_auroc:.3f}"
-            f" (target 0.95: {verdict})."
+            f" (target 0.95: {verdict})"
         )
+        if refit:
+            later = sum(refit) / len(refit)
+            text += (
+                f"; the mixture as `gmm_drop` last refitted it, in the final epoch: {later:.3f}"
+                f" ({'met' if later >= 0.95 else 'missed'})"
+            )
+        lines.append(text + ".")
     labels = Results(label_noise.RESULTS, ()).rows()
     base = next((r for r in labels if r["noise"] == 0), None)
     at40 = [r for r in labels if r["noise"] == 0.4 and r["kind"] == "symmetric"]
@@ -102,7 +118,7 @@ def targets() -> list[str]:
             f" {base['knn']:.3f}; target within 2: {'met' if gap <= 2 else 'missed'})."
         )
     path = HERE / "results" / "noise_code_search.jsonl"
-    code = latest_settings(Results(path, ()).rows())
+    code = latest_settings([r for r in Results(path, ()).rows() if "seed" in r])
     untrained = next((r["mrr@10"] for r in code if r["strategy"] == "untrained"), None)
     table = seed_summary([r for r in code if r["strategy"] != "untrained"], "mrr@10")
     clean, plain = table.get(("plain", 0.0)), table.get(("plain", 0.4))

@@ -108,7 +108,7 @@ def run(strategy: str, noise: float, seed: int, data: dict, args: argparse.Names
 def section(rows: list[dict]) -> list[str]:
     """The markdown table of MRR@10 (mean ± sd over seeds) / Recall@1 and the detector's
     AUROC."""
-    rows = latest_settings(rows)
+    rows = latest_settings([r for r in rows if "seed" in r])  # the seeded protocol's runs
     runs = [r for r in rows if r["strategy"] != "untrained"]
     if not runs:
         return []

@@ -237,9 +237,9 @@ def summary(rows: list[dict]) -> dict[tuple[str, float], dict[str, float]]:
 def section(rows: list[dict]) -> list[str]:
     """The markdown table of Recall@1 (mean ± sd over seeds) / Recall@5 and the detectors'
     AUROC."""
+    rows = latest_settings([r for r in rows if "seed" in r])  # the seeded protocol's runs
     if not rows:
         return []
-    rows = latest_settings(rows)
     first = rows[-1]["settings"]
     noises = sorted({r["noise"] for r in rows})
     seeds = sorted({r["seed"] for r in rows})
