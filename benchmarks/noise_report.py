@@ -37,6 +37,11 @@ def code_search_section() -> list[str]:
     return noisy_code_search.section(Results(path, ()).rows())
 
 
+def _ms(row: dict) -> str:
+    """A summary row's mean, with its spread when several seeds ran."""
+    return f"{row['mean']:.3f} ± {row['sd']:.3f}" if row["n"] > 1 else f"{row['mean']:.3f}"
+
+
 def targets() -> list[str]:
     """The issue's targets, checked against the recorded runs that exist."""
     lines = ["## Targets", ""]
@@ -52,7 +57,7 @@ def targets() -> list[str]:
         text = (
             f"- Benchmark 1, 40% shuffled pairs: the best strategy (`{name}`) reaches"
             f" {share:.0%} of the oracle's Recall@1 (training on the truly clean 60% only):"
-            f" {best['mean']:.3f} ± {best['sd']:.3f} of {oracle['mean']:.3f} ± {oracle['sd']:.3f}"
+            f" {_ms(best)} of {_ms(oracle)}"
             f" over {best['n']} seeds; target 90%:"
             f" {'met' if share >= 0.9 else f'missed by {0.9 - share:.0%}'}"
         )
@@ -75,8 +80,8 @@ def targets() -> list[str]:
             )
             lines.append(
                 f"- RINCE at {n:.0%} shuffled pairs (q tied to the temperature): Recall@1"
-                f" {r['mean']:.3f} ± {r['sd']:.3f} against plain InfoNCE's {p['mean']:.3f} ±"
-                f" {p['sd']:.3f} ({verdict}; target: not below plain)."
+                f" {_ms(r)} against plain InfoNCE's {_ms(p)} ({verdict}; target: not below"
+                " plain)."
             )
     scored = [
         d["auroc"]
@@ -128,8 +133,8 @@ def targets() -> list[str]:
         share = best["mean"] / clean["mean"]
         text = (
             f"- Benchmark 2, 40% shuffled pairs: the best strategy (`{name}`) keeps"
-            f" {share:.0%} of the clean MRR@10 ({best['mean']:.3f} ± {best['sd']:.3f} of"
-            f" {clean['mean']:.3f} ± {clean['sd']:.3f}, {best['n']} seeds; target 90%:"
+            f" {share:.0%} of the clean MRR@10 ({_ms(best)} of {_ms(clean)},"
+            f" {best['n']} seed(s); target 90%:"
             f" {'met' if share >= 0.9 else f'missed by {0.9 - share:.0%}'})"
         )
         if plain:
@@ -145,7 +150,7 @@ def targets() -> list[str]:
         lines.append(text + ".")
     rince = sorted((k[1], v) for k, v in table.items() if k[0] == "rince" and k[1] >= 0.4)
     if untrained and rince:
-        cells = ", ".join(f"{100 * n:.0f}%: {v['mean']:.3f} ± {v['sd']:.3f}" for n, v in rince)
+        cells = ", ".join(f"{100 * n:.0f}%: {_ms(v)}" for n, v in rince)
         worst = min(v["mean"] for _, v in rince)
         verdict = "met" if worst >= untrained else "missed"
         lines.append(
