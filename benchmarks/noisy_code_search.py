@@ -95,10 +95,7 @@ def run(strategy: str, noise: float, seed: int, data: dict, args: argparse.Names
             optimizer.step()
             scheduler.step()
             with torch.no_grad():
-                per_pair = 0.5 * (
-                    CF.info_nce(q, c, temperature=TAU, reduction="none")
-                    + CF.info_nce(c, q, temperature=TAU, reduction="none")
-                )
+                per_pair = CF.info_nce(q, c, temperature=TAU, symmetric=True, reduction="none")
             history.update(index, per_pair)
     result = evaluate(encoder, data["test"])
     row = {"strategy": strategy, "noise": noise, "seed": seed, **result}

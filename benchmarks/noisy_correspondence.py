@@ -104,11 +104,8 @@ def embed_mean(towers: list[nn.Module], x: Tensor) -> Tensor:
 
 
 def symmetric_losses(a: Tensor, b: Tensor) -> Tensor:
-    """Each pair's symmetric InfoNCE against the batch."""
-    return 0.5 * (
-        CF.info_nce(a, b, temperature=TAU, reduction="none")
-        + CF.info_nce(b, a, temperature=TAU, reduction="none")
-    )
+    """Each pair's symmetric InfoNCE against the batch (the mean of both directions)."""
+    return CF.info_nce(a, b, temperature=TAU, symmetric=True, reduction="none")
 
 
 @torch.no_grad()

@@ -68,8 +68,7 @@ def split_per_user(
         order = np.lexsort((np.asarray(times)[first], pairs[:, 0]))
     else:
         order = np.argsort(pairs[:, 0], kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(pairs[order, 0]) != 0])
-    for block in np.split(order, starts[1:]):
+    for block in _user_blocks(pairs[:, 0], order):
         held = max(1, round(len(block) * test_fraction))
         if times is not None:
             test[block[len(block) - held :]] = True
@@ -89,13 +88,17 @@ def hold_out(data: Interactions, fraction: float, seed: int) -> Interactions:
     users = data.train[:, 0].numpy()
     rng = np.random.default_rng(seed)
     held = np.zeros(len(users), dtype=bool)
-    order = np.argsort(users, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(users[order]) != 0])
-    for block in np.split(order, starts[1:]):
+    for block in _user_blocks(users, np.argsort(users, kind="stable")):
         if len(block) > 1:
             held[rng.choice(block, max(1, round(len(block) * fraction)), replace=False)] = True
     mask = torch.from_numpy(held)
     return Interactions(data.users, data.items, data.train[~mask], data.train[mask])
+
+
+def _user_blocks(users: np.ndarray, order: np.ndarray) -> list[np.ndarray]:
+    """The positions of ``order`` (sorted by user) cut into one block per user."""
+    starts = np.flatnonzero(np.r_[True, np.diff(users[order]) != 0])
+    return np.split(order, starts[1:])
 
 
 def read_interactions(

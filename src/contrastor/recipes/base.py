@@ -26,6 +26,15 @@ from contrastor.run.loop import RunContext
 from contrastor.run.metrics_log import MetricsLog
 from contrastor.run.page import PLOTS_NEED_MATPLOTLIB, render_page
 
+#: the split a recipe's table scores: the held-out test data, or a validation split carved
+#: from the training data (for choosing settings without touching test)
+REPORTS = ("test", "validation")
+
+
+def check_report(report: str) -> None:
+    if report not in REPORTS:
+        raise ValueError(f"report must be one of {REPORTS}, got {report!r}")
+
 
 @dataclass
 class RecipeResult:

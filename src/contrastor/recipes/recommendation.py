@@ -25,13 +25,12 @@ from contrastor.data.interactions import (
     read_interactions,
 )
 from contrastor.models.graph import LightGCN, low_rank_factors, normalized_adjacency
-from contrastor.recipes.base import Recipe, RecipeResult
+from contrastor.recipes.base import Recipe, RecipeResult, check_report
 from contrastor.recipes.loop import fit, merge_histories, shuffled_batches
 from contrastor.run.early_stopping import EarlyStopping
 from contrastor.run.loop import Loop, RunContext
 
 METHODS = ("bpr", "simgcl", "xsimgcl", "lightgcl")
-REPORTS = ("test", "validation")
 
 
 @dataclass
@@ -89,8 +88,7 @@ class RecommendationOptions(DataOptions):
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.eval_every < 1 or not 0 < self.validation_fraction < 1:
             raise ValueError("eval_every must be >= 1 and validation_fraction in (0, 1)")
-        if self.report not in REPORTS:
-            raise ValueError(f"report must be one of {REPORTS}, got {self.report!r}")
+        check_report(self.report)
 
 
 def ranking_metrics(scores: Tensor, data: Interactions, k: int) -> dict[str, float]:

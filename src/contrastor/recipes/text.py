@@ -50,7 +50,7 @@ from contrastor.eval import embed_in_chunks
 from contrastor.losses import Matryoshka
 from contrastor.models.folders import model_folder
 from contrastor.models.text import TextEncoder, TopBlocks, default_model_path, principal_axes
-from contrastor.recipes.base import Recipe, RecipeResult
+from contrastor.recipes.base import Recipe, RecipeResult, check_report
 from contrastor.recipes.loop import Batches, Step, fit, merge_histories, shuffled_batches
 from contrastor.recipes.noisy_pairs import PairNoiseOptions, PairRobustness, noise_note
 from contrastor.retrieval import (
@@ -75,7 +75,6 @@ ROWS = {
     "mnrl_mined": "sentence-transformers MNRL + its mined negatives",
     "simcse": "SimCSE (dropout views)",
 }
-REPORTS = ("test", "validation")
 HEADS = ("none", "pca")
 
 
@@ -137,8 +136,7 @@ class TextOptions(DataOptions):
             raise ValueError(f"window must be 'a,b' with 0 <= a < b, got {self.window!r}")
         if self.negatives < 1 or not 0 <= self.margin < 1:
             raise ValueError("negatives must be >= 1 and margin in [0, 1)")
-        if self.report not in REPORTS:
-            raise ValueError(f"report must be one of {REPORTS}, got {self.report!r}")
+        check_report(self.report)
         if not 0 < self.validation_fraction < 1:
             raise ValueError("validation_fraction must be in (0, 1)")
         if self.distill_weight < 0 or self.teacher_temperature <= 0:

@@ -43,7 +43,6 @@ class EarlyStopping(nn.Module):
         self.register_buffer("best", torch.tensor(-torch.inf, dtype=torch.float64))
         self.register_buffer("best_epoch", torch.zeros((), dtype=torch.long))
         self.register_buffer("since", torch.zeros((), dtype=torch.long))
-        self.register_buffer("last", torch.tensor(torch.nan, dtype=torch.float64))
         for name, value in model.state_dict().items():
             self.register_buffer(_slot(name), value.detach().clone())
 
@@ -57,7 +56,6 @@ class EarlyStopping(nn.Module):
         if epoch % self.every and epoch != self.last_epoch:
             return False
         value = float(self.score())
-        self.last.fill_(value)
         if value > float(self.best) + self.min_delta:
             self.best.fill_(value)
             self.best_epoch.fill_(epoch)
