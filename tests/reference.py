@@ -514,3 +514,58 @@ def hierarchical_contrastive(r1, r2, tau, alpha, unit, cosine=False):
             break
         a, b = ([_halved(series) for series in views] for views in (a, b))
     return [(alpha * x + (1 - alpha) * y) / levels for x, y in zip(inst, temp, strict=True)]
+
+
+def adjusted_info_nce(
+    q,
+    r,
+    tau,
+    pos,
+    *,
+    decoupled=False,
+    weights=None,
+    margin=None,
+    top_k=None,
+    inside=False,
+    smoothing=0.0,
+):
+    """InfoNCE with the engine's adjustments, written out per anchor (cosine similarity).
+
+    tau: a float or one per query; weights[i][j]: a negative's weight (0: left out);
+    margin: a float or margin[i][j], subtracted from positives' similarities; top_k: the
+    denominator keeps the k largest negative terms; inside: -log sum_j Pn_ij exp(l_ij);
+    smoothing: eps of a uniform target over the denominator."""
+    Q, R = _rows(q), _rows(r)
+    out = []
+    for i, qi in enumerate(Q):
+        t = tau[i] if isinstance(tau, list) else tau
+        total = sum(pos[i])
+        if total == 0:
+            out.append(None)
+            continue
+        positives, negatives = {}, {}
+        for j, rj in enumerate(R):
+            s = _dot(qi, rj)
+            if pos[i][j] > 0:
+                m = (
+                    0.0
+                    if margin is None
+                    else (margin if isinstance(margin, float) else margin[i][j])
+                )
+                positives[j] = (s - m) / t
+            else:
+                w = 1.0 if weights is None else weights[i][j]
+                if w > 0:
+                    negatives[j] = s / t + math.log(w)
+        kept = sorted(negatives.values(), reverse=True)
+        if top_k is not None:
+            kept = kept[:top_k]
+        den = kept + ([] if decoupled else list(positives.values()))
+        if inside:
+            positive = _lse([math.log(pos[i][j] / total) + v for j, v in positives.items()])
+        else:
+            positive = sum(pos[i][j] * v for j, v in positives.items()) / total
+        if smoothing:
+            positive = (1 - smoothing) * positive + smoothing * sum(den) / len(den)
+        out.append(_lse(den) - positive)
+    return out

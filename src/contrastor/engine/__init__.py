@@ -7,6 +7,7 @@ precision, :mod:`contrastor.engine.precision`) and :func:`set_validation` /
 """
 
 from contrastor._validation import set_validation, validation
+from contrastor.engine.adjust import Adjust
 from contrastor.engine.output import ContrastiveOutput, reduce
 from contrastor.engine.precision import precision, set_precision
 from contrastor.engine.sigmoid import sigmoid_objective
@@ -14,6 +15,7 @@ from contrastor.engine.similarity import SIMILARITIES, prepare, similarity_matri
 from contrastor.engine.softmax import softmax_objective
 from contrastor.engine.targets import (
     AlignedTargets,
+    ClusterWeights,
     ComparatorTargets,
     HierarchyTargets,
     LabelTargets,
@@ -28,7 +30,9 @@ from contrastor.engine.views import stack_views
 
 __all__ = [
     "SIMILARITIES",
+    "Adjust",
     "AlignedTargets",
+    "ClusterWeights",
     "ComparatorTargets",
     "ContrastiveOutput",
     "HierarchyTargets",

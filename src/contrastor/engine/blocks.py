@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contrastor._validation import finite_nonnegative, require
+from contrastor.engine.adjust import NO_ADJUST, Adjust
 from contrastor.engine.precision import HALF, matmul, no_autocast, operand, operand_dtype
 from contrastor.engine.similarity import EPS, row_norms
 from contrastor.engine.targets import Targets
@@ -46,9 +47,11 @@ class Layout:
     :class:`Operands` (the kernel is given raw embeddings); ``shape``: queries and
     references; ``shift``: ``M`` with ``|l_ij| <= M <= 40`` known on the host (``1/tau`` of
     cosine logits) for blocks that exclude no pair, so that a symmetric call takes both
-    directions' sums from one ``exp(l - M)`` per block, forward and backward. Derived:
-    ``defined``, whether every query, and every reference as an anchor of the reverse
-    direction, is known from the layout alone to be defined (:func:`_defined_everywhere`).
+    directions' sums from one ``exp(l - M)`` per block, forward and backward; ``adjust``:
+    weights, margins, top-k, positive mode and smoothing (:mod:`contrastor.engine.adjust`).
+    Derived: ``defined``, whether every query, and every reference as an anchor of the
+    reverse direction, is known from the layout alone to be defined
+    (:func:`_defined_everywhere`).
     """
 
     targets: Targets
@@ -59,6 +62,7 @@ class Layout:
     normalize: bool
     shape: tuple[int, int]
     shift: float | None = None
+    adjust: Adjust = NO_ADJUST
     defined: tuple[bool, bool] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -129,6 +133,10 @@ class Operands:
             self.qa = rows_scaled(query, self.row)
             self.ra = reference if self.col is None else rows_scaled(reference, self.col)
 
+    def inverse_temperature(self, a: int, b: int) -> Tensor:
+        """``1/tau`` of the rows ``a:b`` (the scalar itself when shared)."""
+        return _part(self.inv_t, a, b) if self.inv_t.ndim else self.inv_t
+
     @property
     def low(self) -> bool:
         """Low-precision operands: the scales multiply the products, not the operands."""
@@ -164,13 +172,39 @@ class Operands:
 class _Block:
     """One block: its logits, its positives (dense ``weights``, or weight 1 on the block-local
     diagonals ``diagonals`` of index-aligned targets) and ``out``, the mask of the pairs left
-    out of the denominator (``None``: every pair of the block is in it)."""
+    out of the denominator (``None``: every pair of the block is in it); ``margins``: the
+    positives' margins in similarity units (:class:`~contrastor.engine.adjust.Adjust`)."""
 
     logits: Tensor
     weights: Tensor | None
     diagonals: tuple[int, ...]
     out: Tensor | None
     decoupled: bool = False
+    margins: Tensor | None = None
+
+    def positive_mask(self) -> Tensor:
+        """Bool mask of the block's positives."""
+        if self.weights is not None:
+            return self.weights > 0
+        return _on_diagonal(self.diagonals, *self.logits.shape, self.logits.device)
+
+    def exclude(self, mask: Tensor) -> None:
+        """Leave the pairs of ``mask`` out of the denominator too."""
+        self.out = mask if self.out is None else self.out | mask
+
+    def negative_mask(self) -> Tensor:
+        """Bool mask of the compared pairs that are not positives."""
+        positive = self.positive_mask()
+        return ~positive if self.out is None else ~(positive | self.out)
+
+    def denominator_sums(self, dim: int) -> tuple[Tensor, Tensor]:
+        """Sum of the denominator's logits and its size along ``dim``."""
+        if self.out is None:
+            size = self.logits.shape[dim]
+            total = self.logits.sum(dim)
+            return total, torch.full_like(total, float(size))
+        kept = ~self.out
+        return self.logits.masked_fill(self.out, 0.0).sum(dim), kept.sum(dim).to(self.logits.dtype)
 
     def masked(self) -> Tensor:
         """The logits with the pairs outside the denominator at -inf."""
@@ -199,10 +233,15 @@ class _Block:
             return torch.logsumexp(self.masked(), dim)
         return self.logits.diagonal(k) - torch.log_softmax(self.masked(), dim).diagonal(k)
 
-    def positive_sums(self, dim: int, counting: bool = True) -> tuple[Tensor, Tensor | None]:
+    def positive_sums(
+        self, dim: int, counting: bool = True, inside: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
         """Target-weighted logit sum and target mass along ``dim`` (1: per row, 0: per column);
-        no mass when not ``counting`` (known to be 1 for every anchor)."""
+        no mass when not ``counting`` (known to be 1 for every anchor). ``inside``: the
+        log of the target-weighted sum of ``exp(l)`` instead (``positive_mode="in"``)."""
         if self.weights is not None:
+            if inside:
+                return torch.logsumexp(self.weights.log() + self.logits, dim), self.weights.sum(dim)
             return (self.weights * self.logits).sum(dim), self.weights.sum(dim)
         rows, cols = self.logits.shape
         size = rows if dim == 1 else cols
@@ -210,34 +249,65 @@ class _Block:
         if k is not None:
             total = self.logits.diagonal(k)  # one positive for every anchor
             return total, torch.ones_like(total) if counting else None
-        total = self.logits.new_zeros(size)
-        count = torch.zeros_like(total) if counting else None
+        total = self.logits.new_full((size,), -torch.inf if inside else 0.0)
+        count = self.logits.new_zeros(size) if counting else None
         for k in self.diagonals:
             r = _rows_of(k, rows, cols)
             at = r if dim == 1 else slice(r.start + k, r.stop + k)
-            total[at] += self.logits.diagonal(k)
+            if inside:
+                total[at] = torch.logaddexp(total[at], self.logits.diagonal(k))
+            else:
+                total[at] += self.logits.diagonal(k)
             if counting:
                 count[at] += 1.0
         return total, count
 
-    def add_positive_grad(self, g: Tensor, row: Tensor | None, col: Tensor | None) -> Tensor:
-        """``g + (row_i + col_j) P_ij`` for the block's target weights ``P``."""
+    def add_positive_grad(
+        self,
+        g: Tensor,
+        row: Tensor | None,
+        col: Tensor | None,
+        means: tuple[Tensor | None, Tensor | None] = (None, None),
+    ) -> Tensor:
+        """``g + (row_i e_ij + col_j e'_ij) P_ij`` for the block's target weights ``P``, with
+        ``e = 1``, or ``e_ij = exp(l_ij - mean_i)`` where ``means`` gives an anchor's
+        log-mean-exp over its positives (``positive_mode="in"``; ``e'`` from the columns')."""
         if self.weights is not None:
+            positive = self.weights > 0
             factor = 0
-            if row is not None:
-                factor = row[:, None]
-            if col is not None:
-                factor = factor + col[None, :]
+            for scale, mean, shape in ((row, means[0], (-1, 1)), (col, means[1], (1, -1))):
+                if scale is None:
+                    continue
+                term = scale.view(shape)
+                if mean is not None:
+                    ratio = torch.sub(self.logits, mean.view(shape)).exp_()
+                    term = term * ratio.masked_fill_(~positive, 0.0)
+                factor = factor + term
             return g + factor * self.weights
         for k in self.diagonals:
             r = _rows_of(k, *g.shape)
+            at = slice(r.start + k, r.stop + k)
             value = 0
-            if row is not None:
-                value = row[r]
-            if col is not None:
-                value = value + col[r.start + k : r.stop + k]
+            for scale, mean, span in ((row, means[0], r), (col, means[1], at)):
+                if scale is None:
+                    continue
+                term = scale[span]
+                if mean is not None:
+                    term = term * (self.logits.diagonal(k) - mean[span]).exp()
+                value = value + term
             g.diagonal(k).add_(value)
         return g
+
+    def add_uniform_grad(self, g: Tensor, row: Tensor | None, col: Tensor | None) -> Tensor:
+        """``g + (row_i + col_j)`` on every pair of the denominator (label smoothing)."""
+        factor = 0
+        if row is not None:
+            factor = row[:, None]
+        if col is not None:
+            factor = factor + col[None, :]
+        if self.out is None:
+            return g + factor
+        return g + torch.where(self.out, 0.0, factor)
 
 
 def _block(
@@ -249,11 +319,74 @@ def _block(
     d: int,
     checks: list[Tensor] | None = None,
     labels: bool = False,
+    *,
+    fresh: bool = True,
+    inv_t: Tensor | None = None,
+    limit: Tensor | None = None,
 ) -> _Block:
     """Positives and denominator of the block ``[a:b, c:d]`` with the given logits.
 
     ``labels``: the target weights are binary labels, clipped to [0, 1] (sigmoid). Targets
-    not known valid (a user comparator) add a flag to ``checks`` (the forward pass's)."""
+    not known valid (a user comparator) add a flag to ``checks`` (the forward pass's).
+    The layout's adjustments (:func:`_adjust`) move ``fresh`` logits in place (kept ones
+    already are) with the block's ``inv_t``; ``limit``: its anchors' top-k thresholds."""
+    block = _positives(logits, layout, a, b, c, d, checks, labels)
+    if layout.adjust.active:
+        _adjust(block, layout.adjust, (a, b, c, d), checks, fresh, inv_t, limit)
+    return block
+
+
+def _adjust(
+    block: _Block,
+    adjust: Adjust,
+    span: tuple[int, int, int, int],
+    checks: list[Tensor] | None,
+    fresh: bool,
+    inv_t: Tensor | None,
+    limit: Tensor | None,
+) -> None:
+    """Apply margins, negative weights and a top-k limit to a block (see
+    :mod:`contrastor.engine.adjust`): logits move only when ``fresh``; masks always."""
+    a, b, c, d = span
+    rows, cols = slice(a, b), slice(c, d)
+    logits = block.logits
+    if adjust.margin is not None:
+        positive = block.positive_mask().to(logits.dtype)
+        margin = adjust.margin
+        if isinstance(margin, Targets):
+            part = margin.block(rows, cols).to(device=logits.device, dtype=logits.dtype)
+            if checks is not None and not margin.trusted:
+                checks.append(finite_nonnegative(part))
+            block.margins = part * positive
+        else:
+            block.margins = positive * float(margin)
+        if fresh:
+            logits.sub_(rows_scaled(block.margins, inv_t))
+    if adjust.negative_weights is not None:
+        weights = adjust.negative_weights.block(rows, cols)
+        weights = weights.to(device=logits.device, dtype=logits.dtype)
+        if checks is not None and not adjust.negative_weights.trusted:
+            checks.append(finite_nonnegative(weights))
+        negative = block.negative_mask()
+        if fresh:
+            tiny = torch.finfo(logits.dtype).tiny
+            logits.add_(torch.where(negative, weights.clamp_min(tiny).log(), 0.0))
+        block.exclude(negative & (weights == 0))
+    if limit is not None:
+        block.exclude(block.negative_mask() & (logits < limit[:, None]))
+
+
+def _positives(
+    logits: Tensor,
+    layout: Layout,
+    a: int,
+    b: int,
+    c: int,
+    d: int,
+    checks: list[Tensor] | None,
+    labels: bool,
+) -> _Block:
+    """The block's positives and the pairs its targets leave out (see :func:`_block`)."""
     own = None if layout.self_offset is None else _diagonal(layout.self_offset, a, b, c, d)
     shape, device = logits.shape, logits.device
     if _on_diagonals(layout):
@@ -319,12 +452,23 @@ class _Sums:
 
 class _Online:
     """Running log-sum-exp, target-weighted logit sum and target mass of some anchors
-    (``single``: every anchor is known to have exactly one positive; no mass is kept)."""
+    (``single``: every anchor is known to have exactly one positive; no mass is kept);
+    ``inside``: the positives' log-sum-exp instead of their sum (``positive_mode="in"``);
+    ``smoothing``: also the sum and size of each denominator (label smoothing)."""
 
-    def __init__(self, single: bool = False, shift: float | None = None) -> None:
+    def __init__(
+        self,
+        single: bool = False,
+        shift: float | None = None,
+        inside: bool = False,
+        smoothing: float = 0.0,
+    ) -> None:
         merge = torch.logaddexp if shift is None else torch.add
-        self.lse, self.positive, self.count = _Sums(merge), _Sums(), _Sums()
         self.single, self.shift = single, shift
+        self.inside, self.smoothing = inside and not single, smoothing
+        self.lse, self.count = _Sums(merge), _Sums()
+        self.positive = _Sums(torch.logaddexp if self.inside else torch.add)
+        self.denominator, self.size = _Sums(), _Sums()
 
     def update(self, start: int, block: _Block, dim: int, shifted: Tensor | None) -> None:
         """Fold in a block whose anchors lie along ``1 - dim`` (``dim``: the reduced axis);
@@ -333,20 +477,34 @@ class _Online:
             self.lse.add(start, block.log_partition(dim))
         else:
             self.lse.add(start, shifted.sum(dim))
-        positive, count = block.positive_sums(dim, counting=not self.single)
+        positive, count = block.positive_sums(dim, not self.single, self.inside)
         self.positive.add(start, positive)
         if count is not None:
             self.count.add(start, count)
+        if self.smoothing:
+            total, size = block.denominator_sums(dim)
+            self.denominator.add(start, total)
+            self.size.add(start, size)
 
-    def result(self) -> tuple[Tensor, Tensor, Tensor | None]:
+    def result(self) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """``(lse, positive statistic, target mass, denominator size)``: the statistic is the
+        positives' weighted mean logit ("out"), their log-mean-exp ("in"), mixed with the
+        denominator's mean logit under smoothing."""
         lse = self.lse.result()
         if self.shift is not None:
             lse = lse.log().add_(self.shift)
-        if self.single:
-            return lse, self.positive.result(), None
-        count = self.count.result()
-        mean = self.positive.result() / count.clamp_min(torch.finfo(count.dtype).tiny)
-        return lse, mean, count
+        count = None if self.single else self.count.result()
+        if count is None:
+            mean = self.positive.result()
+        elif self.inside:
+            mean = torch.where(count > 0, self.positive.result() - count.log(), 0.0)
+        else:
+            mean = self.positive.result() / count.clamp_min(torch.finfo(count.dtype).tiny)
+        if not self.smoothing:
+            return lse, mean, count, None
+        size = self.size.result()
+        uniform = self.denominator.result() / size.clamp_min(1.0)
+        return lse, torch.lerp(mean, uniform, self.smoothing), count, size
 
 
 def _check_targets(checks: list[Tensor]) -> None:
@@ -410,7 +568,7 @@ def _defined_everywhere(layout: Layout, n: int, m: int, transposed: bool) -> boo
     """Whether every anchor is known, from the layout alone, to have a positive and a
     non-empty denominator (positives on diagonals covering every row, fewer exclusions per
     row than references); then the per-anchor masks and checks are skipped."""
-    if not _on_diagonals(layout):
+    if not _on_diagonals(layout) or layout.adjust.negative_weights is not None:
         return False
     offsets = [-k for k in layout.targets.diagonals] if transposed else layout.targets.diagonals
     if transposed:
@@ -468,15 +626,36 @@ class BlockSoftmax(torch.autograd.Function):
     ) -> tuple[Tensor, ...]:
         n, m = query.shape[0], reference.shape[0]
         ops = Operands(query, reference, inv_t, layout.normalize)
+        adjust = layout.adjust
+        if both and adjust.top_k is not None:
+            raise ValueError("top-k negatives are selected per direction: call each one")
         everywhere = layout.defined[: 1 + both]
         # defined everywhere with one diagonal of positives: one positive per anchor
         single = [full and len(layout.targets.diagonals) == 1 for full in everywhere]
         shift = _shift(layout, both)
-        rows_state = _Online(single[0], shift)
-        cols_state = _Online(single[-1], shift) if both else None
-        kept, checks = [], []
+        inside = adjust.positive_mode == "in"
+        states = [_Online(one, shift, inside, adjust.smoothing) for one in single]
+        rows_state, cols_state = states[0], (states[1] if both else None)
+        checks = []
+        limits, kept = _top_k_limits(ops, layout, checks)
+        reused = iter(kept)
+        kept = []
         for a, b, c, d in _blocks(n, m, layout.tile):
-            block = _block(ops.logits(a, b, c, d), layout, a, b, c, d, checks)
+            logits = next(reused, None)
+            fresh = logits is None
+            logits = ops.logits(a, b, c, d) if fresh else logits
+            block = _block(
+                logits,
+                layout,
+                a,
+                b,
+                c,
+                d,
+                checks,
+                fresh=fresh,
+                inv_t=ops.inverse_temperature(a, b),
+                limit=None if limits is None else limits[a:b],
+            )
             shifted = None if shift is None else torch.sub(block.logits, shift).exp_()
             rows_state.update(a, block, 1, shifted)
             if cols_state is not None:
@@ -487,11 +666,16 @@ class BlockSoftmax(torch.autograd.Function):
         stats = [rows_state.result()] + ([cols_state.result()] if both else [])
         outputs = [
             term
-            for (lse, mean, count), full in zip(stats, everywhere, strict=True)
+            for (lse, mean, count, _), full in zip(stats, everywhere, strict=True)
             for term in _anchor_terms(lse, mean, count, full)
         ]
-        lse, counts = [s[0] for s in stats], [s[2] for s in stats]
-        ctx.save_for_backward(*ops.saved(), *lse, *counts)
+        # lse, mean (read by "in" only), target mass, denominator size per direction
+        saved = [
+            stat if k != 1 or inside else None
+            for direction in stats
+            for k, stat in enumerate(direction)
+        ]
+        ctx.save_for_backward(*ops.saved(), limits, *saved)
         ctx.config = (layout, both, query.dtype, reference.dtype)
         ctx.kept = kept
         ctx.mark_non_differentiable(*outputs[3::4])
@@ -501,43 +685,114 @@ class BlockSoftmax(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
         layout, both, q_dtype, r_dtype = ctx.config
-        everywhere = layout.defined
+        everywhere, smoothing = layout.defined, layout.adjust.smoothing
         saved = ctx.saved_tensors
         fields = len(Operands.FIELDS)
-        ops, saved = Operands.restore(saved[:fields]), saved[fields:]
+        ops, limits, saved = Operands.restore(saved[:fields]), saved[fields], saved[fields + 1 :]
         kept = iter(ctx.kept)
-        lse, count = saved[: len(saved) // 2], saved[len(saved) // 2 :]
+        lse, means, count, size = (saved[k::4] for k in range(4))
         tiny = torch.finfo(lse[0].dtype).tiny
         # loss = positive + negative: d/d(lse) = g_loss + g_negative, d/d(mean) = -(g_loss
-        # + g_positive), both zero for anchors without positives; unused outputs have none
-        g_lse, per_target = [], []
+        # + g_positive), both zero for anchors without positives; unused outputs have none.
+        # Smoothing splits d/d(mean) into the targets' share (1 - eps) and the denominator's.
+        g_lse, per_target, uniform = [], [], []
         for k, c in enumerate(count):
             g_loss, g_pos, g_neg = grads[4 * k : 4 * k + 3]
             lse_grad, mean_grad = _plus(g_loss, g_neg), _plus(g_loss, g_pos)
+            spread = None
             if mean_grad is not None:
+                if smoothing:
+                    spread = -smoothing * mean_grad / size[k].clamp_min(1.0)
+                    mean_grad = mean_grad * (1.0 - smoothing)
                 mean_grad = -mean_grad if c is None else -mean_grad / c.clamp_min(tiny)
             if not everywhere[k]:
                 mask = c > 0
-                lse_grad = None if lse_grad is None else torch.where(mask, lse_grad, 0.0)
-                mean_grad = None if mean_grad is None else torch.where(mask, mean_grad, 0.0)
+                lse_grad, mean_grad, spread = (
+                    None if g is None else torch.where(mask, g, 0.0)
+                    for g in (lse_grad, mean_grad, spread)
+                )
             g_lse.append(lse_grad)
             per_target.append(mean_grad)
+            uniform.append(spread)
         if all(g is None for g in (*g_lse, *per_target)):
             return None, None, None, None, None
         n, m = ops.query.shape[0], ops.reference.shape[0]
         out = _Gradients(ops)
+        want_t = ctx.needs_input_grad[2]
+        margin_share = _Sums() if want_t and layout.adjust.margin is not None else None
         with no_autocast(ops.query.device.type):
             for a, b, c, d in _blocks(n, m, layout.tile):
                 logits = next(kept) if layout.keep else ops.logits(a, b, c, d)
-                block = _block(logits, layout, a, b, c, d)
+                block = _block(
+                    logits,
+                    layout,
+                    a,
+                    b,
+                    c,
+                    d,
+                    fresh=not layout.keep,
+                    inv_t=ops.inverse_temperature(a, b),
+                    limit=None if limits is None else limits[a:b],
+                )
                 g = _denominator_grad(block, lse, g_lse, (a, b, c, d), m, _shift(layout, both))
+                spans = ((a, b), (c, d))[: 1 + both]
                 g = block.add_positive_grad(
                     g,
-                    _part(per_target[0], a, b),
-                    _part(per_target[1], c, d) if both else None,
+                    *_spanned(per_target, spans),
+                    _spanned(means, spans),
                 )
+                if smoothing:
+                    g = block.add_uniform_grad(g, *_spanned(uniform, spans))
+                if margin_share is not None:
+                    share = (g * block.margins).sum(1)
+                    margin_share.add(
+                        a if ops.inv_t.ndim else 0, share if ops.inv_t.ndim else share.sum()
+                    )
                 out.add(g, a, b, c, d)
-        return (*out.result(ctx.needs_input_grad[2], q_dtype, r_dtype), None, None)
+        grad_q, grad_r, grad_t = out.result(want_t, q_dtype, r_dtype)
+        if margin_share is not None:
+            grad_t = grad_t - _cast(margin_share.result(), grad_t.dtype)
+        return grad_q, grad_r, grad_t, None, None
+
+
+def _spanned(
+    values: list[Tensor | None], spans: tuple[tuple[int, int], ...]
+) -> tuple[Tensor | None, Tensor | None]:
+    """Per-direction values over a block's rows and columns (``None`` where absent)."""
+    parts = [None if v is None else _part(v, *span) for v, span in zip(values, spans, strict=False)]
+    first, second, *_ = [*parts, None, None]
+    return first, second
+
+
+def _top_k_limits(
+    ops: Operands, layout: Layout, checks: list[Tensor]
+) -> tuple[Tensor | None, list[Tensor]]:
+    """Each anchor's k-th largest negative logit (after weights and margins; ``-inf`` with
+    fewer than k negatives), from a first pass over the blocks, and, on the dense path, the
+    adjusted blocks for the second pass. ``(None, [])`` without ``top_k``."""
+    k = layout.adjust.top_k
+    if k is None:
+        return None, []
+    n, m = ops.query.shape[0], ops.reference.shape[0]
+    best: dict[int, Tensor] = {}
+    kept = []
+    for a, b, c, d in _blocks(n, m, layout.tile):
+        inv_t = ops.inverse_temperature(a, b)
+        block = _block(ops.logits(a, b, c, d), layout, a, b, c, d, checks, inv_t=inv_t)
+        negatives = block.logits.masked_fill(~block.negative_mask(), -torch.inf)
+        old = best.get(a)
+        best[a] = _largest(negatives if old is None else torch.cat([old, negatives], 1), k)
+        if layout.keep:
+            kept.append(block.logits)
+    values = torch.cat([best[a] for a in sorted(best)])
+    if values.shape[1] < k:
+        return torch.full_like(values[:, 0], -torch.inf), kept
+    return values[:, k - 1].contiguous(), kept
+
+
+def _largest(values: Tensor, k: int) -> Tensor:
+    """The ``k`` largest values of each row, descending (all of them when fewer)."""
+    return values.topk(min(k, values.shape[1]), dim=1).values
 
 
 def _plus(x: Tensor | None, y: Tensor | None) -> Tensor | None:

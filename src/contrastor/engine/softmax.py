@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from contrastor.engine.adjust import NO_ADJUST, Adjust
 from contrastor.engine.blocks import BlockSoftmax, Layout
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.targets import Targets
@@ -71,6 +72,7 @@ def softmax_objective(
     normalize: bool = False,
     execution: str = "auto",
     tile_size: int | None = None,
+    adjust: Adjust = NO_ADJUST,
 ) -> ContrastiveOutput:
     """Per-anchor softmax contrastive loss (see the module docstring for the formula).
 
@@ -87,6 +89,8 @@ def softmax_objective(
             (:class:`~contrastor.engine.blocks.Operands`).
         execution: ``dense`` keeps the ``(n, m)`` logits for backward; ``tiled`` recomputes
             them in ``tile_size`` blocks (exact, memory linear in n + m); ``auto`` by size.
+        adjust: negative weights, margins, top-k negatives, positive mode, label smoothing
+            (:mod:`contrastor.engine.adjust`).
     """
     call = kernel_call(
         query,
@@ -98,6 +102,7 @@ def softmax_objective(
         self_offset=self_offset,
         decoupled=decoupled,
         normalize=normalize,
+        adjust=adjust,
     )
     return _assemble(*BlockSoftmax.apply(*call), positive_weight, call[3].defined[0])
 
@@ -113,13 +118,15 @@ def symmetric_softmax_objective(
     execution: str = "auto",
     tile_size: int | None = None,
     logit_bound: float | None = None,
+    adjust: Adjust = NO_ADJUST,
 ) -> tuple[ContrastiveOutput, ContrastiveOutput]:
     """Both directions of a symmetric loss: queries against references with ``targets``, and
-    references against queries with ``targets.T``. With one temperature both come from a
-    single pass over the score blocks; ``logit_bound``, a bound on ``|l|`` known on the host
-    (``1/tau`` of cosine logits), lets the two directions share one exponential per block
-    (:attr:`~contrastor.engine.blocks.Layout.shift`)."""
-    if inverse_temperature.ndim == 0:
+    references against queries with ``targets.T`` (and ``adjust.transpose()``). With one
+    temperature both come from a single pass over the score blocks; ``logit_bound``, a
+    bound on ``|l|`` known on the host (``1/tau`` of cosine logits), lets the two directions
+    share one exponential per block (:attr:`~contrastor.engine.blocks.Layout.shift`).
+    Top-k negatives are chosen per direction, so each direction is then its own pass."""
+    if inverse_temperature.ndim == 0 and adjust.top_k is None:
         call = kernel_call(
             query,
             reference,
@@ -130,6 +137,7 @@ def symmetric_softmax_objective(
             decoupled=decoupled,
             normalize=normalize,
             logit_bound=logit_bound,
+            adjust=adjust,
         )
         stats = BlockSoftmax.apply(*call, True)
         complete = call[3].defined
@@ -140,9 +148,11 @@ def symmetric_softmax_objective(
         "execution": execution,
         "tile_size": tile_size,
     }
-    forward = softmax_objective(query, reference, inverse_temperature, targets, **run)
+    forward = softmax_objective(
+        query, reference, inverse_temperature, targets, adjust=adjust, **run
+    )
     return forward, softmax_objective(
-        reference, query, inverse_temperature, targets.transpose(), **run
+        reference, query, inverse_temperature, targets.transpose(), adjust=adjust.transpose(), **run
     )
 
 
@@ -158,6 +168,7 @@ def kernel_call(
     decoupled: bool = False,
     normalize: bool = False,
     logit_bound: float | None = None,
+    adjust: Adjust = NO_ADJUST,
 ) -> tuple[Tensor, Tensor, Tensor, Layout]:
     """The first arguments of a block kernel (:mod:`contrastor.engine.blocks`): queries,
     references (a distinct view when both are one tensor, as ``torch.compile`` needs), 1/tau
@@ -170,10 +181,11 @@ def kernel_call(
     if inv_t.dtype != query.dtype:
         inv_t = inv_t.to(query.dtype)
     # one exponential for both directions needs a small bound and blocks that exclude no pair
-    shareable = self_offset is None and not decoupled
+    shareable = self_offset is None and not decoupled and not adjust.shifts_logits
     bounded = logit_bound is not None and logit_bound <= SHIFT_UP_TO
     shift = logit_bound if shareable and bounded else None
-    layout = Layout(targets, self_offset, decoupled, tile, keep, normalize, (n, m), shift)
+    adjust.check_shape((n, m))
+    layout = Layout(targets, self_offset, decoupled, tile, keep, normalize, (n, m), shift, adjust)
     return query, reference, inv_t, layout
 
 

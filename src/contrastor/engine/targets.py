@@ -13,6 +13,7 @@ so the same descriptor serves the dense path and a streamed (tiled) one.
 - :class:`WeightedSum`: a weighted sum of targets of one shape; :class:`Columns`: targets
   side by side over concatenated references.
 - :class:`HierarchyTargets`: graded by the depth of the deepest shared ancestor in a label tree.
+- :class:`ClusterWeights`: one weight within a cluster, another across (negative weights).
 """
 
 from __future__ import annotations
@@ -304,6 +305,42 @@ class HierarchyTargets(Targets):
 
     def transpose(self) -> HierarchyTargets:
         return HierarchyTargets(self.reference_paths, self.query_paths)
+
+
+class ClusterWeights(Targets):
+    """``W[i, j] = same`` when query i and reference j share a cluster id, ``other`` when
+    not: as the negative weights of :class:`~contrastor.engine.adjust.Adjust`,
+    ``same=eps, other=1`` spares same-cluster negatives (MEOW; gCooL's communities) and
+    ``same=1, other=0`` keeps only an anchor's own cluster as negatives (feature-aware
+    negatives, "Learning the Unlearned", ECCV 2024). Across ranks, give the gathered
+    reference clusters."""
+
+    def __init__(
+        self,
+        query_clusters: Tensor,
+        reference_clusters: Tensor,
+        *,
+        same: float = 0.0,
+        other: float = 1.0,
+    ) -> None:
+        check_labels(query_clusters, query_clusters.shape[0], "query_clusters")
+        check_labels(reference_clusters, reference_clusters.shape[0], "reference_clusters")
+        if query_clusters.ndim != 1 or reference_clusters.ndim != 1:
+            raise ValueError("cluster ids must be 1-D, one per sample")
+        if not (0 <= same < float("inf") and 0 <= other < float("inf")):
+            raise ValueError(f"cluster weights must be finite and >= 0, got {same} and {other}")
+        self.query_clusters, self.reference_clusters = query_clusters, reference_clusters
+        self.same, self.other = float(same), float(other)
+        self.shape = (query_clusters.shape[0], reference_clusters.shape[0])
+
+    def block(self, rows: slice, cols: slice) -> Tensor:
+        equal = self.query_clusters[rows, None] == self.reference_clusters[None, cols]
+        return torch.where(equal, self.same, self.other)
+
+    def transpose(self) -> ClusterWeights:
+        return ClusterWeights(
+            self.reference_clusters, self.query_clusters, same=self.same, other=self.other
+        )
 
 
 def _segments(span: slice, size: int) -> list[slice]:

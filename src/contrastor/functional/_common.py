@@ -9,9 +9,10 @@ import torch
 from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_same_dim, require
+from contrastor.engine.adjust import Adjust
 from contrastor.engine.output import ContrastiveOutput, check_reduction, reduce
 from contrastor.engine.similarity import folded, prepare
-from contrastor.engine.targets import Targets, resolve_targets
+from contrastor.engine.targets import SoftTargets, Targets, resolve_targets
 from contrastor.engine.temperature import inverse_temperature
 from contrastor.scale.distributed import LOCAL, Exchange
 
@@ -79,6 +80,28 @@ def prepare_pair(
     inv_t = inverse_temperature(temperature, q)
     bound = 1.0 / temperature if normalize and isinstance(temperature, float) else None
     return PairBatch(q, r, everyone, inv_t, target, ex, normalize, bound)
+
+
+def adjustment(
+    *,
+    negative_weights: Tensor | Targets | None = None,
+    margin: float | Tensor | Targets | None = None,
+    top_k_negatives: int | None = None,
+    positive_mode: str = "out",
+    label_smoothing: float = 0.0,
+) -> Adjust:
+    """The :class:`~contrastor.engine.adjust.Adjust` of a loss call's options; weight and
+    margin matrices become :class:`~contrastor.engine.targets.SoftTargets` (a margin tensor
+    must be an ``(n, m)`` matrix: margins are constants, not learned)."""
+    if isinstance(negative_weights, Tensor):
+        negative_weights = SoftTargets(negative_weights.detach())
+    if isinstance(margin, Tensor):
+        if margin.ndim != 2:
+            raise ValueError(f"a margin tensor must be an (n, m) matrix, got {tuple(margin.shape)}")
+        margin = SoftTargets(margin.detach())
+    elif margin is not None and not isinstance(margin, Targets):
+        margin = float(margin)
+    return Adjust(negative_weights, margin, top_k_negatives, positive_mode, label_smoothing)
 
 
 def gather_prepared(ex: Exchange, raw: Tensor, prepared: Tensor, similarity: str) -> Tensor:

@@ -13,6 +13,7 @@ from contrastor.engine.similarity import prepare
 from contrastor.engine.softmax import softmax_objective, symmetric_softmax_objective
 from contrastor.engine.targets import Targets
 from contrastor.functional._common import (
+    adjustment,
     finish,
     gather_prepared,
     gathered_targets,
@@ -36,6 +37,11 @@ def info_nce(
     anchor_negatives: Tensor | None = None,
     similarity: str = "cosine",
     decoupled: bool = False,
+    negative_weights: Tensor | Targets | None = None,
+    margin: float | Tensor | Targets | None = None,
+    top_k_negatives: int | None = None,
+    positive_mode: str = "out",
+    label_smoothing: float = 0.0,
     weights: Tensor | None = None,
     reduction: str = "mean",
     return_output: bool = False,
@@ -54,6 +60,14 @@ def info_nce(
     ``(n, k, d)`` adds k negatives of each query's own to its denominator (e.g. synthetic hard
     negatives from :func:`mix_hard_negatives`).
 
+    Adjustments (:mod:`contrastor.engine.adjust`, exact on both paths):
+    ``negative_weights`` ``w_ij`` put ``w_ij exp(l_ij)`` in the denominator for negatives
+    (0 leaves one out; cluster-aware weights: :class:`~contrastor.engine.ClusterWeights`);
+    ``margin`` ``m`` (or ``m_ij``) makes positive logits ``(s - m) / tau`` (CosFace-style);
+    ``top_k_negatives`` keeps the k hardest negatives of each anchor (Wang & Liu, CVPR
+    2021); ``positive_mode="in"`` puts several positives inside the log (SupCon's L_in,
+    1-to-K); ``label_smoothing`` mixes a uniform target over the denominator.
+
     Oord et al., "Representation Learning with Contrastive Predictive Coding", 2018;
     Radford et al., "Learning Transferable Visual Models From Natural Language Supervision"
     (CLIP), 2021. DDP: local queries against references gathered from all ranks.
@@ -62,6 +76,8 @@ def info_nce(
         query: ``(n, d)``; reference: ``(m, d)``.
         temperature: tau, a float, a scalar tensor (learnable) or one per query.
         decoupled: drop positives from the denominator (DCL-style).
+        negative_weights, margin: ``(n, m)`` matrices (the gathered width across ranks) or
+            :class:`~contrastor.engine.Targets`; a margin may also be one number.
         weights: ``(n,)`` per-anchor weights for the reduction.
         reduction: ``mean`` | ``sum`` | ``none`` (per-anchor values).
         return_output: return a :class:`ContrastiveOutput` with per-anchor terms.
@@ -89,15 +105,25 @@ def info_nce(
     q, r, everyone = batch.query, batch.reference, batch.everyone
     inv_t, target, ex = batch.inverse_temperature, batch.targets, batch.exchange
     n, m = q.shape[0], r.shape[0]
+    adjust = adjustment(
+        negative_weights=negative_weights,
+        margin=margin,
+        top_k_negatives=top_k_negatives,
+        positive_mode=positive_mode,
+        label_smoothing=label_smoothing,
+    )
     run = {
         "decoupled": decoupled,
         "normalize": batch.normalize,
         "execution": execution,
         "tile_size": tile_size,
+        "adjust": adjust,
     }
     if not symmetric:
         output = softmax_objective(q, everyone, inv_t, target, **run)
         if anchor_negatives is not None:
+            if adjust.top_k is not None or adjust.smoothing:
+                raise ValueError("anchor_negatives cannot combine with top-k or label smoothing")
             unit = prepare(q, similarity)
             output = _add_anchor_negatives(output, unit, anchor_negatives, inv_t, similarity)
         return finish(output, reduction, weights, return_output, ex)
@@ -112,6 +138,8 @@ def info_nce(
     else:
         if targets is not None:
             raise ValueError("symmetric InfoNCE across ranks takes labels, not soft targets")
+        if isinstance(adjust.negative_weights, Targets) or isinstance(adjust.margin, Targets):
+            raise ValueError("symmetric InfoNCE across ranks takes no weight or margin matrices")
         own = labels if reference_labels is None or labels is None else reference_labels
         reverse = gathered_targets(
             ex,

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from contrastor._validation import check_labels
+from contrastor.engine.adjust import Adjust
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import folded, prepare
@@ -39,6 +40,7 @@ def supcon(
     targets: Tensor | Targets | None = None,
     similarity: str = "cosine",
     decoupled: bool = False,
+    positive_mode: str = "out",
     positive_weight: Tensor | None = None,
     weights: Tensor | None = None,
     reduction: str = "mean",
@@ -47,13 +49,15 @@ def supcon(
     tile_size: int | None = None,
     exchange: Exchange | None = None,
 ) -> Tensor | ContrastiveOutput:
-    """Supervised contrastive loss (SupCon, the "L_out" form) over all views of a batch.
+    """Supervised contrastive loss (SupCon, the "L_out" form by default) over all views.
 
     With every view of every sample as an anchor ``a`` and ``P(a)`` the other views whose
     sample shares a's label (every other view of the same sample included):
 
         L_a = -1/|P(a)| sum_{p in P(a)} log( exp(z_a.z_p/tau) / sum_{k != a} exp(z_a.z_k/tau) )
 
+    ``positive_mode="in"`` is the paper's ``L_in``, the average inside the log:
+    ``L_a = -log( 1/|P(a)| sum_p exp(z_a.z_p/tau) / sum_{k != a} exp(z_a.z_k/tau) )``.
     Anchors with no positive (a class seen once, with one view) are left out of the mean.
     Without labels each sample is its own class: NT-Xent. Labels may be class ids ``(n,)`` or
     multi-hot ``(n, C)`` (positive if any label is shared); ``targets`` takes a sample-level
@@ -66,6 +70,7 @@ def supcon(
         features: ``(n, V, d)``, ``(n, d)`` (one view, labels needed) or a list of ``(n, d)``.
         labels: one per sample.
         decoupled: drop positives from the denominator (DCL).
+        positive_mode: ``out`` (the paper's better-performing default) or ``in``.
         positive_weight: ``(V*n,)`` view-major multiplier of each anchor's positive term.
         weights: ``(n,)`` per-sample weights, shared by the sample's views.
         reduction: ``mean`` | ``sum`` | ``none`` (an ``(n, V)`` tensor).
@@ -118,6 +123,7 @@ def supcon(
         normalize=normalize,
         execution=execution,
         tile_size=tile_size,
+        adjust=Adjust(positive_mode=positive_mode),
     ).map(lambda t: t.reshape(views, n).T)
     if weights is not None:
         weights = weights.reshape(n, 1).expand(n, views)
