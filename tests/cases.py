@@ -108,6 +108,35 @@ CASES = [
         labelled="labels",
     ),
     Case(
+        "supcon_in",
+        _labelled_views(2, 3),
+        lambda x, t, **kw: CF.supcon(x["z"], x["labels"], temperature=t, positive_mode="in", **kw),
+        lambda x, t: _flat(
+            ref.multiview(
+                x["z"], lambda i, j: float(x["labels"][i] == x["labels"][j]), t, inside=True
+            )
+        ),
+        ("z",),
+        views=True,
+        labelled="labels",
+    ),
+    Case(
+        "hard_contrastive",
+        _views(2),
+        lambda x, t, **kw: CF.hard_contrastive(x["z"], top_k_negatives=3, temperature=t, **kw),
+        lambda x, t: _flat(ref.multiview(x["z"], lambda i, j: float(i == j), t, top_k=3)),
+        ("z",),
+        views=True,
+    ),
+    Case(
+        "hard_contrastive_3views",
+        _views(3),
+        lambda x, t, **kw: CF.hard_contrastive(x["z"], top_k_negatives=4, temperature=t, **kw),
+        lambda x, t: _flat(ref.multiview(x["z"], lambda i, j: float(i == j), t, top_k=4)),
+        ("z",),
+        views=True,
+    ),
+    Case(
         "dcl",
         _views(2),
         lambda x, t, **kw: CF.dcl(x["z"], temperature=t, **kw),

@@ -50,9 +50,13 @@ def mean_defined(values, weights=None):
     return sum(v * w for v, w in pairs) / sum(w for _, w in pairs)
 
 
-def multiview(z, same, tau, cosine=True, decoupled=False, pos_weight=None):
+def multiview(
+    z, same, tau, cosine=True, decoupled=False, pos_weight=None, top_k=None, inside=False
+):
     """z: (n, V, d). same(i, j) -> target weight between samples i and j (self pair included:
-    the other views of sample i). Returns per-anchor [i][v] (None: no positive)."""
+    the other views of sample i). Returns per-anchor [i][v] (None: no positive). top_k: the
+    denominator keeps the positives and the k largest negative logits; inside: positives
+    averaged inside the log."""
     n, V = z.shape[0], z.shape[1]
     vec = {(i, v): _rows(z[i, v : v + 1], cosine)[0] for i in range(n) for v in range(V)}
     out = [[None] * V for _ in range(n)]
@@ -65,8 +69,16 @@ def multiview(z, same, tau, cosine=True, decoupled=False, pos_weight=None):
             total = sum(weights.values())
             if total == 0:
                 continue
-            den = [logits[k] for k in others if not (decoupled and weights[k] > 0)]
-            positive = sum(weights[k] * logits[k] for k in others) / total
+            negatives = sorted((logits[k] for k in others if weights[k] == 0), reverse=True)
+            if top_k is not None:
+                negatives = negatives[:top_k]
+            den = negatives + [logits[k] for k in others if weights[k] > 0 and not decoupled]
+            if inside:
+                positive = _lse(
+                    [math.log(weights[k] / total) + logits[k] for k in others if weights[k] > 0]
+                )
+            else:
+                positive = sum(weights[k] * logits[k] for k in others) / total
             pw = 1.0 if pos_weight is None else pos_weight[i]
             out[i][v] = _lse(den) - pw * positive
     return out

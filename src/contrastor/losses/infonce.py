@@ -10,6 +10,14 @@ from contrastor.losses.registry import LossSpec, register
 
 __all__ = ["CLIPLoss", "InfoNCE"]
 
+#: the softmax adjustments a module holds as options (:mod:`contrastor.engine.adjust`)
+ADJUSTMENTS: dict[str, Any] = {
+    "margin": None,
+    "top_k_negatives": None,
+    "positive_mode": "out",
+    "label_smoothing": 0.0,
+}
+
 
 @register(
     LossSpec(
@@ -37,7 +45,9 @@ class InfoNCE(TemperatureLoss):
     Positives: the index-aligned reference by default; else equal labels, shared labels or
     the soft targets' weights.
     Settings: temperature 0.07 (0.02-0.05 for text retrieval); ``symmetric`` for two
-    modalities.
+    modalities. Adjustments (:mod:`contrastor.engine.adjust`): ``margin`` on positives,
+    ``top_k_negatives``, ``positive_mode="in"``, ``label_smoothing``, and per call
+    ``negative_weights`` (e.g. :class:`~contrastor.engine.ClusterWeights`).
     Related: :class:`CLIPLoss`, :class:`SigLIP`, :class:`RINCE` (noisy pairs),
     :class:`MoCo` (a queue of negatives).
 
@@ -48,7 +58,7 @@ class InfoNCE(TemperatureLoss):
     """
 
     function = staticmethod(info_nce)
-    defaults: ClassVar[dict[str, Any]] = {"symmetric": False, "decoupled": False}
+    defaults: ClassVar[dict[str, Any]] = {"symmetric": False, "decoupled": False, **ADJUSTMENTS}
     settings: ClassVar[dict[str, Any]] = {"temperature": 0.07}
 
 
@@ -78,12 +88,14 @@ class CLIPLoss(InfoNCE):
     text).
     Positives: the index-aligned pair; both directions are averaged.
     Settings: learnable temperature, init 0.07 and floor 0.01 (the paper's); the largest
-    batch memory allows (the tiled path and ``gather_distributed``).
+    batch memory allows (the tiled path and ``gather_distributed``); ``label_smoothing``
+    (e.g. 0.1) is part of the improved recipe of Fini et al., "Improved baselines for
+    vision-language pre-training", TMLR 2023.
     Related: :class:`SigLIP` (pairwise sigmoid), :class:`InfoNCE`, :class:`CWCL`.
 
     Example:
         >>> loss = CLIPLoss()(image_emb, text_emb)
     """
 
-    defaults: ClassVar[dict[str, Any]] = {"symmetric": True, "decoupled": False}
+    defaults: ClassVar[dict[str, Any]] = {"symmetric": True, "decoupled": False, **ADJUSTMENTS}
     settings: ClassVar[dict[str, Any]] = {"temperature": 0.07, "learnable_temperature": True}

@@ -7,11 +7,11 @@ from typing import Any, ClassVar
 from torch import Tensor
 
 from contrastor.engine.output import ContrastiveOutput
-from contrastor.functional.supcon import Views, dcl, dclw, nt_xent, supcon
+from contrastor.functional.supcon import Views, dcl, dclw, hard_contrastive, nt_xent, supcon
 from contrastor.losses.base import TemperatureLoss
-from contrastor.losses.registry import LossSpec, register
+from contrastor.losses.registry import LossSpec, Task, register
 
-__all__ = ["DCL", "DCLW", "NTXent", "SupCon"]
+__all__ = ["DCL", "DCLW", "HardContrastive", "NTXent", "SupCon"]
 
 
 def _views(views: tuple[Tensor, ...]) -> Views:
@@ -33,6 +33,18 @@ def _views(views: tuple[Tensor, ...]) -> Views:
         feed="labelled_views",
         function=supcon,
     ),
+    LossSpec(
+        name="supcon_in",
+        title="Supervised contrastive, positives inside the log (L_in)",
+        inputs="views + class ids or multi-hot",
+        positives="same class (any shared label), averaged inside the log",
+        paper="Khosla et al. 2020, Supervised Contrastive Learning (the L_in form)",
+        tiled=True,
+        supervised=True,
+        feed="labelled_views",
+        variant={"positive_mode": "in"},
+        function=supcon,
+    ),
 )
 class SupCon(TemperatureLoss):
     """Supervised contrastive loss (see :func:`contrastor.functional.supcon`).
@@ -45,7 +57,8 @@ class SupCon(TemperatureLoss):
     Positives: every other view whose sample has the same label (or shares a label, for
     multi-hot); classes with one sample and one view are skipped.
     Settings: temperature 0.1 (the paper's), batches as large as memory allows (the tiled
-    path keeps memory linear in the batch).
+    path keeps memory linear in the batch); ``positive_mode="in"`` is the paper's ``L_in``
+    (positives averaged inside the log; the paper finds ``out`` better for training).
     Related: :class:`NTXent` (no labels), :class:`HierarchicalSupCon`, :class:`SBCL`.
 
     Example:
@@ -54,6 +67,7 @@ class SupCon(TemperatureLoss):
     """
 
     function = staticmethod(supcon)
+    defaults: ClassVar[dict[str, Any]] = {"positive_mode": "out"}
 
 
 class TakesViews:
@@ -161,3 +175,43 @@ class DCLW(_ViewsLoss):
 
     function = staticmethod(dclw)
     defaults: ClassVar[dict[str, float]] = {"sigma": 0.5}
+
+
+def _quarter_of_the_negatives(task: Task) -> dict[str, Any]:
+    """The image task's options: a quarter of an anchor's negatives, as the paper keeps."""
+    negatives = task.views * task.batch_size - task.views
+    return {**task.tempered(), "top_k_negatives": max(1, negatives // 4)}
+
+
+@register(
+    LossSpec(
+        name="hard_contrastive",
+        title="Hard contrastive (top-K negatives)",
+        inputs="V >= 2 views",
+        positives="other views of the sample; only the K hardest negatives compared",
+        paper="Wang & Liu 2021, Understanding the Behaviour of Contrastive Loss",
+        tiled=True,
+        options=_quarter_of_the_negatives,
+        function=hard_contrastive,
+    ),
+)
+class HardContrastive(_ViewsLoss):
+    """NT-Xent with only each anchor's K hardest negatives in its denominator (see
+    :func:`contrastor.functional.hard_contrastive`). DDP: the K hardest of all ranks' views.
+    Wang & Liu, "Understanding the Behaviour of Contrastive Loss", CVPR 2021.
+
+    Inputs: V >= 2 views, ``(n, d)`` each (or one ``(n, V, d)``).
+    Positives: the other views of the sample; negatives: the K most similar other views.
+    Settings: K about a quarter of the negatives (the paper keeps 4,095 of a 16,384-sample
+    memory); the explicit selection of hard negatives lets a larger temperature keep the
+    penalty on them, which is the paper's point.
+    Related: :class:`NTXent` (every negative), :class:`DebiasedContrastive` (HCL's soft
+    hardness weights), :class:`MoCHi` (synthetic hard negatives).
+
+    Example:
+        >>> loss = HardContrastive(top_k_negatives=128, temperature=0.2)(view1, view2)
+    """
+
+    function = staticmethod(hard_contrastive)
+    defaults: ClassVar[dict[str, Any]] = {"top_k_negatives": 128}
+    settings: ClassVar[dict[str, Any]] = {"temperature": 0.2}
