@@ -126,6 +126,7 @@ def _custom(module: type[nn.Module], call: Callable[[Trial], Tensor], **inputs: 
 
 FUZZ: dict[str, Maker] = {
     "cwcl": _custom(L.CWCL, lambda t: t.loss(t.z[0], t.z[1])),
+    "one_to_k": _custom(L.OneToK, lambda t: t.loss(*t.z), list=True),
     "contrastive_gap": _fed("pair"),
     "symile": _fed("views", views=3),
     "align_uniform": _fed("pair"),

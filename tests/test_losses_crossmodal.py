@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import contrastor.functional as CF
-from contrastor.eval import modality_gap
+from contrastor.eval import mean_rank_variance, modality_gap
 from tests import reference as ref
 
 
@@ -152,3 +152,60 @@ def test_modality_gap_diagnostics(gen):
     assert math.isclose(apart["unmatched_cosine"], float(off), rel_tol=1e-10)
     with pytest.raises(ValueError, match="same number of rows"):
         modality_gap(x, x[:3])
+
+
+@pytest.mark.parametrize("mode", ["out", "in"])
+def test_one_to_k_matches_the_authors_form_dense_and_tiled(mode, gen):
+    n, k, d, tau = 5, 3, 4, 0.4
+    items, texts = _randn(gen, n, d), _randn(gen, n, k, d)
+    x, t = F.normalize(items, dim=1), F.normalize(texts, dim=2).reshape(n * k, d)
+    expected = []
+    for i in range(n):
+        logits = [float(x[i] @ t[c]) / tau for c in range(n * k)]
+        lse = ref._lse(logits)
+        own = logits[i * k : (i + 1) * k]
+        inside = ref._lse(own) - math.log(k)
+        forward = lse - (sum(own) / k if mode == "out" else inside)
+        backward = 0.0
+        for c in range(i * k, (i + 1) * k):
+            scores = [float(t[c] @ x[j]) / tau for j in range(n)]
+            backward += ref._lse(scores) - scores[i]
+        expected.append(0.5 * (forward + backward / k / k))
+    expected = torch.tensor(expected, dtype=torch.float64)
+    for execution in ("dense", "tiled"):
+        got = CF.one_to_k(
+            items,
+            texts,
+            temperature=tau,
+            positive_mode=mode,
+            reduction="none",
+            execution=execution,
+            tile_size=4,
+        )
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+    leaves = (items.clone().requires_grad_(), texts.clone().requires_grad_())
+    assert torch.autograd.gradcheck(
+        lambda a, b: CF.one_to_k(a, b, positive_mode=mode, execution="tiled", tile_size=4),
+        leaves,
+    )
+    with pytest.raises(ValueError, match="texts must have shape"):
+        CF.one_to_k(items, texts[:, :, :3])
+
+
+def test_mean_rank_variance(gen):
+    n, k, d = 6, 3, 5
+    items, texts = _randn(gen, n, d), _randn(gen, n, k, d)
+    x, t = F.normalize(items, dim=1), F.normalize(texts, dim=2)
+    variances = []
+    for i in range(n):
+        ranks = []
+        for c in range(k):
+            scores = [float(t[i, c] @ x[j]) for j in range(n)]
+            ranks.append(sum(s >= scores[i] for s in scores))
+        mean = sum(ranks) / k
+        variances.append(sum((r - mean) ** 2 for r in ranks) / k)
+    assert mean_rank_variance(items, texts, chunk_size=4) == pytest.approx(sum(variances) / n)
+    same = items[:, None, :].expand(n, k, d)
+    assert mean_rank_variance(items, same) == 0.0
+    with pytest.raises(ValueError, match="K >= 2"):
+        mean_rank_variance(items, texts[:, :1])

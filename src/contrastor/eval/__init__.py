@@ -10,7 +10,7 @@ from contrastor.eval.geometry import (
 )
 from contrastor.eval.knn import knn_accuracy, knn_predict
 from contrastor.eval.linear_probe import linear_probe
-from contrastor.eval.retrieval import retrieval_metrics
+from contrastor.eval.retrieval import mean_rank_variance, retrieval_metrics
 
 __all__ = [
     "alignment_score",
@@ -20,6 +20,7 @@ __all__ = [
     "knn_accuracy",
     "knn_predict",
     "linear_probe",
+    "mean_rank_variance",
     "modality_gap",
     "retrieval_metrics",
     "similarity_gap",

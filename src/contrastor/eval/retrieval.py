@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_labels, check_same_dim
+from contrastor.engine.similarity import prepare
 from contrastor.eval._chunks import chunked_topk, query_chunks
 
 
@@ -131,3 +132,36 @@ def retrieval_metrics(
     result["queries"] = counted
     result["queries_without_relevant"] = n - counted
     return result
+
+
+@torch.no_grad()
+def mean_rank_variance(
+    items: Tensor, texts: Tensor, *, similarity: str = "cosine", chunk_size: int | None = None
+) -> float:
+    """Mean Rank Variance (MRV): with each of an item's K texts (one per language) as a query
+    against the gallery of items, the rank of the right item (1 = first; ties count
+    against it) varies across the K texts; MRV is that variance (population form) averaged
+    over the items. 0 when every language ranks its item alike. Nie et al., "Improving the
+    Consistency in Cross-Lingual Cross-Modal Retrieval with 1-to-K Contrastive Learning",
+    KDD 2024.
+
+    Args:
+        items: ``(n, d)``; texts: ``(n, K, d)`` with K >= 2.
+    """
+    check_embeddings(items, "items")
+    check_embeddings(texts, "texts", ndim=3)
+    n, k = texts.shape[0], texts.shape[1]
+    if items.shape[0] != n or items.shape[1] != texts.shape[2] or k < 2:
+        raise ValueError(
+            f"texts must have shape ({items.shape[0]}, K >= 2, {items.shape[1]}), "
+            f"got {tuple(texts.shape)}"
+        )
+    gallery = prepare(items, similarity)
+    queries = prepare(texts.reshape(n * k, -1), similarity)
+    owner = torch.arange(n, device=items.device).repeat_interleave(k)
+    ranks = torch.empty(n * k, dtype=torch.float64, device=items.device)
+    for rows in query_chunks(n * k, n, chunk_size):
+        scores = queries[rows] @ gallery.T
+        right = scores.gather(1, owner[rows, None])
+        ranks[rows] = (scores >= right).sum(1).to(torch.float64)
+    return float(ranks.reshape(n, k).var(1, correction=0).mean())

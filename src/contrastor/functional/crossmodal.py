@@ -1,5 +1,6 @@
 """Cross-modal objectives beyond CLIP: continuously weighted targets (CWCL), terms that close
-the contrastive gap, and higher-order contrast over three or more modalities (Symile)."""
+the contrastive gap, higher-order contrast over three or more modalities (Symile) and one
+item against K texts at once (1-to-K)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from contrastor.functional.geometry import alignment, uniformity
 from contrastor.functional.infonce import info_nce
 from contrastor.scale.distributed import LOCAL, Exchange
 
-__all__ = ["contrastive_gap", "cwcl", "symile"]
+__all__ = ["contrastive_gap", "cwcl", "one_to_k", "symile"]
 
 
 def _half_cosine_plus_half(a: Tensor, b: Tensor) -> Tensor:
@@ -216,3 +217,69 @@ def symile(
         weights = weights.reshape(-1, 1).expand(n, count)
     output = ContrastiveOutput(per_anchor, mask, terms)
     return finish(output, reduction, weights, return_output, exchange or LOCAL)
+
+
+@full_precision
+def one_to_k(
+    items: Tensor,
+    texts: Tensor,
+    *,
+    temperature: float | Tensor = 0.07,
+    positive_mode: str = "out",
+    similarity: str = "cosine",
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+    execution: str = "auto",
+    tile_size: int | None = None,
+    exchange: Exchange | None = None,
+) -> Tensor | ContrastiveOutput:
+    """1-to-K contrastive loss: each item (an image) against the K texts of every item of the
+    batch at once (one per language), so that no language is a pivot for the others:
+
+        l^it_i  = -1/K sum_k log softmax_{(j, k')}( s(x_i, t_j^k') / tau )[(i, k)]
+        l^ti_ik = -log softmax_j( s(t_i^k, x_j) / tau )[i]
+        L_i     = 1/2 ( l^it_i + 1/K * 1/K sum_k l^ti_ik )
+
+    over the n items and the n*K texts (``positive_mode="in"``: the K positives averaged
+    inside the log instead). The 1/K on the text direction follows the authors' code, which
+    divides the sum of both directions by K. Nie et al., "Improving the Consistency in
+    Cross-Lingual Cross-Modal Retrieval with 1-to-K Contrastive Learning", KDD 2024; the
+    rank consistency it targets is :func:`contrastor.eval.mean_rank_variance`. DDP: local
+    anchors against all ranks' items and texts.
+
+    Args:
+        items: ``(n, d)``; texts: ``(n, K, d)``, text k of item i at ``texts[i, k]``.
+
+    Example:
+        >>> loss = one_to_k(image_emb, caption_emb)   # (n, d), (n, K, d)
+    """
+    check_embeddings(items, "items")
+    check_embeddings(texts, "texts", ndim=3)
+    n, k = texts.shape[0], texts.shape[1]
+    if items.shape[0] != n or items.shape[1] != texts.shape[2]:
+        raise ValueError(
+            f"texts must have shape ({items.shape[0]}, K, {items.shape[1]}), "
+            f"got {tuple(texts.shape)}"
+        )
+    ex = exchange or LOCAL
+    ids = torch.arange(n, device=items.device) + ex.offset(n)
+    flat, text_ids = texts.reshape(n * k, -1), ids.repeat_interleave(k)
+    run = {
+        "temperature": temperature,
+        "similarity": similarity,
+        "reduction": "none",
+        "return_output": True,
+        "execution": execution,
+        "tile_size": tile_size,
+        "exchange": exchange,
+    }
+    forward = info_nce(
+        items, flat, labels=ids, reference_labels=text_ids, positive_mode=positive_mode, **run
+    )
+    backward = info_nce(flat, items, labels=text_ids, reference_labels=ids, **run)
+    per_text = {name: value.reshape(n, k).mean(1) / k for name, value in backward.terms.items()}
+    terms = {name: 0.5 * (forward.terms[name] + per_text[name]) for name in forward.terms}
+    per_anchor = 0.5 * (forward.per_anchor + backward.per_anchor.reshape(n, k).mean(1) / k)
+    output = ContrastiveOutput(per_anchor, torch.ones_like(per_anchor, dtype=torch.bool), terms)
+    return finish(output, reduction, weights, return_output, ex)

@@ -1,4 +1,4 @@
-"""Modules for cross-modal losses: CWCL, CLIP with contrastive-gap terms, and Symile."""
+"""Modules for cross-modal losses: CWCL, CLIP with contrastive-gap terms, Symile and 1-to-K."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import torch
 from torch import Tensor, nn
 
 from contrastor.engine.output import ContrastiveOutput
-from contrastor.functional.crossmodal import contrastive_gap, cwcl, symile
+from contrastor.functional.crossmodal import contrastive_gap, cwcl, one_to_k, symile
 from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.registry import LossSpec, Task, register
 
-__all__ = ["CWCL", "ContrastiveGap", "Symile"]
+__all__ = ["CWCL", "ContrastiveGap", "OneToK", "Symile"]
 
 
 def _symile_options(task: Task) -> dict[str, Any]:
@@ -157,3 +157,42 @@ class Symile(TemperatureLoss):
             return_output=return_output,
             **self.run_options(),
         )
+
+
+@register(
+    LossSpec(
+        name="one_to_k",
+        title="1-to-K contrastive",
+        inputs="items (n, d) and K texts of each (n, K, d), e.g. captions in K languages",
+        positives="an item's K texts at once; a text's item",
+        paper=(
+            "Nie et al. 2024, Improving the Consistency in Cross-Lingual Cross-Modal Retrieval "
+            "with 1-to-K Contrastive Learning"
+        ),
+        tiled=True,
+        ddp="both directions: local anchors vs gathered items and texts",
+        views=(2, 2),
+        feed=None,
+        unfit="needs K texts (languages) per item",
+        function=one_to_k,
+    ),
+)
+class OneToK(TemperatureLoss):
+    """1-to-K contrastive loss (see :func:`contrastor.functional.one_to_k`). Nie et al., KDD
+    2024.
+
+    Inputs: ``items`` ``(n, d)`` (images) and ``texts`` ``(n, K, d)``, the K texts of each
+    item (captions in K languages).
+    Positives: every one of an item's K texts at once (no language is a pivot), and a
+    text's item.
+    Settings: temperature 0.07; ``positive_mode`` ``out`` (the authors' code) or ``in``.
+    Evaluate the cross-language consistency with :func:`contrastor.eval.mean_rank_variance`.
+    Related: :class:`CLIPLoss` (one text per item), :class:`SupCon` (labels as positives).
+
+    Example:
+        >>> loss = OneToK()(image_emb, caption_emb)   # (n, d), (n, K, d)
+    """
+
+    function = staticmethod(one_to_k)
+    defaults: ClassVar[dict[str, Any]] = {"positive_mode": "out"}
+    settings: ClassVar[dict[str, Any]] = {"temperature": 0.07}
