@@ -8,6 +8,7 @@ entry fails :func:`test_every_registered_loss_has_a_fuzz_spec`.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Callable
@@ -127,6 +128,12 @@ def _custom(module: type[nn.Module], call: Callable[[Trial], Tensor], **inputs: 
 FUZZ: dict[str, Maker] = {
     "cwcl": _custom(L.CWCL, lambda t: t.loss(t.z[0], t.z[1])),
     "one_to_k": _custom(L.OneToK, lambda t: t.loss(*t.z), list=True),
+    "semantic_anchors": _custom(
+        functools.partial(L.SemanticAnchors, classes=3),
+        lambda t: t.loss(t.z[0], t.labels),
+        embeddings=1,
+        labels="ids",
+    ),
     "contrastive_gap": _fed("pair"),
     "symile": _fed("views", views=3),
     "align_uniform": _fed("pair"),

@@ -134,3 +134,27 @@ def test_amcl_matches_reference(gen):
     assert all(p.grad is not None for p in loss_fn.phi.parameters())
     with pytest.raises(ValueError, match="same shape"):
         CF.amcl(a, b[:4], phi)
+
+
+def test_semantic_anchors_margin_contrast_and_ema(gen):
+    z = torch.randn(9, 6, generator=gen, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3, 0])
+    loss_fn = L.SemanticAnchors(classes=4, dim=6, margin=0.3, temperature=0.2).double()
+    anchors = loss_fn.anchors.clone()
+    assert torch.allclose(anchors @ anchors.T, torch.eye(4, dtype=torch.float64), atol=1e-6)
+    got = CF.semantic_anchor_contrast(z, y, anchors, margin=0.3, temperature=0.2, reduction="none")
+    unit = F.normalize(z, dim=1)
+    for i in range(9):
+        cos = [float(unit[i] @ anchors[c]) for c in range(4)]
+        logits = [(c - 0.3 * (k == int(y[i]))) / 0.2 for k, c in enumerate(cos)]
+        expected = math.log(sum(math.exp(v) for v in logits)) - logits[int(y[i])]
+        assert abs(float(got[i]) - expected) < 1e-10
+    assert torch.allclose(loss_fn(z, y), got.mean())
+    loss_fn.update(z[:4], y[:4])
+    moved = F.normalize(0.9 * anchors + 0.1 * unit[:4], dim=1)
+    assert torch.allclose(loss_fn.anchors, moved)
+    with pytest.raises(ValueError, match="no positive"):
+        loss_fn(z, torch.full((9,), 4))
+    learnable = L.SemanticAnchors(classes=12, dim=4, learnable=True)
+    assert isinstance(learnable.anchors, torch.nn.Parameter)
+    assert torch.allclose(learnable.anchors.norm(dim=1), torch.ones(12))

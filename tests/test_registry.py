@@ -51,6 +51,8 @@ def test_unfit_losses_say_why():
         "margin_mse",
         "distill_kl",
         "hierarchical_contrastive",
+        "one_to_k",
+        "semantic_anchors",
     }
     assert all(lookup(name).unfit for name in unfit)
     assert set(trainable()) == set(names()) - unfit

@@ -11,6 +11,7 @@ from contrastor.functional.multihead import *
 from contrastor.functional.multiview import *
 from contrastor.functional.negatives import *
 from contrastor.functional.predictive import *
+from contrastor.functional.prototypes import *
 from contrastor.functional.ranking import *
 from contrastor.functional.redundancy import *
 from contrastor.functional.regression import *

@@ -14,6 +14,7 @@ from contrastor.losses.moco import *
 from contrastor.losses.multiview import *
 from contrastor.losses.negatives import *
 from contrastor.losses.predictive import *
+from contrastor.losses.prototypes import *
 from contrastor.losses.ranking import *
 from contrastor.losses.redundancy import *
 from contrastor.losses.robust import *
