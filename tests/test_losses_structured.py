@@ -143,9 +143,9 @@ def test_semantic_anchors_margin_contrast_and_ema(gen):
     anchors = loss_fn.anchors.clone()
     assert torch.allclose(anchors @ anchors.T, torch.eye(4, dtype=torch.float64), atol=1e-6)
     got = CF.semantic_anchor_contrast(z, y, anchors, margin=0.3, temperature=0.2, reduction="none")
-    unit = F.normalize(z, dim=1)
+    unit, directions = F.normalize(z, dim=1), F.normalize(anchors, dim=1)
     for i in range(9):
-        cos = [float(unit[i] @ anchors[c]) for c in range(4)]
+        cos = [float(unit[i] @ directions[c]) for c in range(4)]
         logits = [(c - 0.3 * (k == int(y[i]))) / 0.2 for k, c in enumerate(cos)]
         expected = math.log(sum(math.exp(v) for v in logits)) - logits[int(y[i])]
         assert abs(float(got[i]) - expected) < 1e-10
