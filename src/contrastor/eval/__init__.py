@@ -1,29 +1,42 @@
-"""Evaluation: kNN accuracy, linear probe, chunked retrieval metrics, geometry diagnostics."""
+"""Evaluation: kNN accuracy, linear probe, chunked retrieval metrics, geometry diagnostics,
+STS correlation, zero-shot classification and threshold-free AUC diagnostics."""
 
+from contrastor.eval.auc import per_query_auc, roc_curve
 from contrastor.eval.frozen import embed_in_chunks, feature_accuracy, view_geometry
 from contrastor.eval.geometry import (
     alignment_score,
     effective_rank,
+    isotropy,
     modality_gap,
+    partition_isotropy,
     similarity_gap,
     uniformity_score,
 )
 from contrastor.eval.knn import knn_accuracy, knn_predict
 from contrastor.eval.linear_probe import linear_probe
 from contrastor.eval.retrieval import mean_rank_variance, retrieval_metrics
+from contrastor.eval.similarity import sts_correlation
+from contrastor.eval.zero_shot import prompt_ensemble, zero_shot_accuracy
 
 __all__ = [
     "alignment_score",
     "effective_rank",
     "embed_in_chunks",
     "feature_accuracy",
+    "isotropy",
     "knn_accuracy",
     "knn_predict",
     "linear_probe",
     "mean_rank_variance",
     "modality_gap",
+    "partition_isotropy",
+    "per_query_auc",
+    "prompt_ensemble",
     "retrieval_metrics",
+    "roc_curve",
     "similarity_gap",
+    "sts_correlation",
     "uniformity_score",
     "view_geometry",
+    "zero_shot_accuracy",
 ]

@@ -1,4 +1,5 @@
-"""Threshold-free detection metrics: AUROC (Mann-Whitney) and average precision."""
+"""Threshold-free detection metrics: AUROC (Mann-Whitney), its ROC curve, per-query AUC of a
+retriever's scores, and average precision."""
 
 from __future__ import annotations
 
@@ -17,20 +18,59 @@ def _check(scores: Tensor, positive: Tensor) -> tuple[Tensor, Tensor]:
     return scores.detach().double().cpu(), positive.cpu()
 
 
+def average_ranks(values: Tensor) -> Tensor:
+    """1-based ranks of a 1-D tensor's values, tied values sharing their mean rank."""
+    order = torch.argsort(values)
+    ranks = torch.empty_like(values, dtype=torch.float64)
+    ranks[order] = torch.arange(1, len(values) + 1, dtype=torch.float64, device=values.device)
+    _, inverse, counts = torch.unique(values, return_inverse=True, return_counts=True)
+    sums = torch.zeros(len(counts), dtype=torch.float64, device=values.device)
+    return (sums.index_add_(0, inverse, ranks) / counts)[inverse]
+
+
 def auroc(scores: Tensor, positive: Tensor) -> float:
     """Area under the ROC curve: the chance that a random positive scores above a random
     negative, ties counting one half (the normalised Mann-Whitney U statistic)."""
     s, p = _check(scores, positive)
-    order = torch.argsort(s)
-    ranks = torch.empty_like(s)
-    ranks[order] = torch.arange(1, len(s) + 1, dtype=s.dtype)
-    # average the ranks of tied scores
-    values, inverse, counts = torch.unique(s, return_inverse=True, return_counts=True)
-    sums = torch.zeros_like(values).index_add_(0, inverse, ranks)
-    ranks = (sums / counts)[inverse]
+    ranks = average_ranks(s)
     n_pos, n_neg = int(p.sum()), int((~p).sum())
     u = ranks[p].sum() - n_pos * (n_pos + 1) / 2
     return float(u / (n_pos * n_neg))
+
+
+def roc_curve(scores: Tensor, positive: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(false positive rate, true positive rate, thresholds)`` of the rule "score >=
+    threshold", one point per distinct score from the highest down, starting at (0, 0);
+    the trapezoid area under it is :func:`auroc`."""
+    s, p = _check(scores, positive)
+    order = torch.argsort(s, descending=True)
+    s, hits = s[order], p[order].double()
+    last = torch.ones_like(s, dtype=torch.bool)
+    last[:-1] = s[1:] != s[:-1]  # the last item of each run of tied scores
+    tp, fp = hits.cumsum(0)[last], (1.0 - hits).cumsum(0)[last]
+    zero = torch.zeros(1, dtype=torch.float64)
+    tpr = torch.cat([zero, tp / tp[-1]])
+    fpr = torch.cat([zero, fp / fp[-1]])
+    thresholds = torch.cat([torch.full((1,), torch.inf, dtype=torch.float64), s[last]])
+    return fpr, tpr, thresholds
+
+
+def per_query_auc(scores: Tensor, relevant: Tensor) -> Tensor:
+    """AUC of each query's scores over its candidates, ``(n, m)`` scores and bool relevance:
+    the share of (relevant, irrelevant) candidate pairs the query orders correctly, ties one
+    half; NaN for a query without both kinds. ROC/AUC as threshold-free diagnostics of a
+    retriever: "Optimizing What Matters: AUC-Driven Learning for Robust Neural Retrieval".
+    Average the defined queries with ``torch.nanmean``."""
+    if scores.ndim != 2 or relevant.shape != scores.shape:
+        raise ValueError("scores and relevant must be (queries, candidates) of one shape")
+    if not bool(torch.isfinite(scores).all()):
+        raise ValueError("scores contain NaN or inf values")
+    s, r = scores.detach().double().cpu(), relevant.bool().cpu()
+    out = torch.full((s.shape[0],), torch.nan, dtype=torch.float64)
+    for i in range(s.shape[0]):
+        if bool(r[i].any()) and not bool(r[i].all()):
+            out[i] = auroc(s[i], r[i])
+    return out
 
 
 def average_precision(scores: Tensor, positive: Tensor) -> float:

@@ -125,3 +125,42 @@ def modality_gap(x: Tensor, y: Tensor, t: float = 2.0) -> dict[str, float]:
         "uniformity_y": uniformity_score(b, t),
         "uniformity_joint": uniformity_score(torch.cat([a, b]), t),
     }
+
+
+@torch.no_grad()
+def isotropy(x: Tensor, mask: Tensor | None = None) -> float:
+    """``1 - mean cosine`` of distinct rows: 1 when directions spread evenly (mean cosine 0),
+    0 when all rows point one way. For token representations ``(batch, T, d)`` the pairs are
+    taken within each sequence (``mask`` ``(batch, T)`` marks real tokens) and averaged over
+    sequences, the measure of Su et al., "A Contrastive Framework for Neural Text Generation"
+    (SimCTG), 2022. Computed from sums of unit rows, no pair matrix."""
+    if x.ndim == 2:
+        x = x.unsqueeze(0)
+    if x.ndim != 3:
+        raise ValueError(f"x must be (n, d) or (batch, T, d), got {tuple(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x contains NaN or inf values")
+    keep = torch.ones(x.shape[:2], dtype=torch.bool) if mask is None else mask.bool().cpu()
+    if keep.shape != x.shape[:2]:
+        raise ValueError(f"mask must have shape {tuple(x.shape[:2])}")
+    unit = _unit(x.double().cpu()) * keep.unsqueeze(-1)
+    count = keep.sum(1).double()
+    pairs = count * (count - 1)
+    if not bool((pairs > 0).any()):
+        raise ValueError("isotropy needs at least two rows in some sequence")
+    # sum_{i != j} u_i . u_j = |sum_i u_i|^2 - sum_i |u_i|^2
+    off_diagonal = unit.sum(1).square().sum(1) - unit.square().sum((1, 2))
+    defined = pairs > 0
+    return float(1.0 - (off_diagonal[defined] / pairs[defined]).mean())
+
+
+@torch.no_grad()
+def partition_isotropy(x: Tensor) -> float:
+    """``min_c Z(c) / max_c Z(c)`` with ``Z(c) = sum_i exp(c . x_i)`` over the unit
+    eigenvectors ``c`` of ``X^T X``: 1 for an isotropic cloud, near 0 when a few directions
+    dominate (Mu & Viswanath, "All-but-the-Top", ICLR 2018). Rows are used as given."""
+    check_embeddings(x, "x")
+    xd = x.detach().double().cpu()
+    _, vectors = torch.linalg.eigh(xd.T @ xd)
+    z = torch.logsumexp(xd @ vectors, 0)  # log Z(c) of each eigenvector
+    return float(torch.exp(z.min() - z.max()))

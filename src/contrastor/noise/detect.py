@@ -114,18 +114,34 @@ def small_loss_selection(losses: Tensor, keep: float) -> Tensor:
 
 
 @torch.no_grad()
-def knn_label_agreement(features: Tensor, labels: Tensor, *, k: int = 10) -> Tensor:
-    """Share of each sample's ``k`` nearest neighbours (cosine, itself excluded) that carry its
-    label: low agreement flags a likely wrong label (kNN label-noise detection, e.g. Bahri et
-    al., "Deep k-NN for Noisy Labels", ICML 2020). Exact, in chunks."""
+def knn_label_agreement(
+    features: Tensor,
+    labels: Tensor,
+    *,
+    k: int = 10,
+    trusted: tuple[Tensor, Tensor] | None = None,
+) -> Tensor:
+    """Share of each sample's ``k`` nearest neighbours (cosine) that carry its label: low
+    agreement flags a likely wrong label (kNN label-noise detection, e.g. Bahri et al.,
+    "Deep k-NN for Noisy Labels", ICML 2020). Neighbours come from the other samples, or,
+    with ``trusted = (features, labels)`` of a small set known to be clean, from that set
+    only, so that the noise itself cannot vote. Exact, in chunks."""
     check_embeddings(features, "features")
     check_labels(labels, features.shape[0])
     n = features.shape[0]
-    if not 1 <= k < n:
-        raise ValueError(f"k must be in [1, {n - 1}], got {k}")
-    _, idx = chunked_topk(features, features, k, exclude=torch.arange(n, device=features.device))
-    y = labels.to(idx.device)
-    return (y[idx] == y[:, None]).float().mean(1).cpu()
+    if trusted is None:
+        gallery, gallery_labels, exclude = features, labels, torch.arange(n, device=features.device)
+    else:
+        gallery, gallery_labels = trusted
+        check_embeddings(gallery, "trusted features")
+        check_labels(gallery_labels, gallery.shape[0], "trusted labels")
+        exclude = None
+    available = gallery.shape[0] - (exclude is not None)
+    if not 1 <= k <= available:
+        raise ValueError(f"k must be in [1, {available}], got {k}")
+    _, idx = chunked_topk(features, gallery, k, exclude=exclude)
+    y = gallery_labels.to(idx.device)
+    return (y[idx] == labels.to(idx.device)[:, None]).float().mean(1).cpu()
 
 
 def linear_separation(
