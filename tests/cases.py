@@ -23,6 +23,7 @@ class Case:
     labelled: str | None = None  # key of the labels, if any
     tiled: bool = True  # has a tiled execution path
     low_temperature: float = 0.01  # the extreme temperature of the half-precision check
+    scale_invariant: bool = True  # the loss reads directions only (cosine similarity)
 
 
 def _pairs(n, d, dtype, g):
@@ -135,6 +136,15 @@ CASES = [
         lambda x, t: _flat(ref.multiview(x["z"], lambda i, j: float(i == j), t, top_k=4)),
         ("z",),
         views=True,
+    ),
+    Case(
+        "spectral_contrastive",
+        _pairs,
+        lambda x, t, **kw: CF.spectral_contrastive(x["query"], x["reference"], mu=0.5, **kw),
+        lambda x, t: ref.spectral(x["query"], x["reference"], 0.5),
+        ("query", "reference"),
+        tiled=False,
+        scale_invariant=False,
     ),
     Case(
         "dcl",

@@ -581,3 +581,19 @@ def adjusted_info_nce(
             positive = (1 - smoothing) * positive + smoothing * sum(den) / len(den)
         out.append(_lse(den) - positive)
     return out
+
+
+def spectral(a, b, mu):
+    """Spectral contrastive loss per anchor, rows capped at length sqrt(mu)."""
+
+    def cap(row):
+        norm = math.sqrt(sum(x * x for x in row))
+        return row if norm < math.sqrt(mu) else [x / norm * math.sqrt(mu) for x in row]
+
+    A, B = [cap(r) for r in _rows(a, False)], [cap(r) for r in _rows(b, False)]
+    n = len(A)
+    return [
+        (-2 * _dot(A[i], B[i]) + sum(_dot(A[i], B[j]) ** 2 for j in range(n) if j != i) / (n - 1))
+        / mu
+        for i in range(n)
+    ]

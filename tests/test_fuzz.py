@@ -140,6 +140,7 @@ FUZZ: dict[str, Maker] = {
     "supcon": _fed("labelled_views", labels=3),
     "supcon_in": _fed("labelled_views", labels=3),
     "nt_xent": _fed("views"),
+    "spectral_contrastive": _fed("pair"),
     "hard_contrastive": _fed("views"),
     "dcl": _fed("views"),
     "dclw": _fed("views"),

@@ -59,6 +59,8 @@ def test_batch_permutation_invariance(case, gen):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_cosine_scale_invariance(case, gen):
+    if not case.scale_invariant:
+        pytest.skip("the loss reads the embeddings' lengths")
     x = case.build(6, 4, torch.float64, gen)
     y = dict(x)
     for k in case.embeddings:

@@ -65,7 +65,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         MISSING,
         note="needs a differentiable sorting network",
     ),
-    _t("T09", "Spectral contrastive loss", MISSING, note="not yet written"),
+    _t("T09", "Spectral contrastive loss", IMPLEMENTED, "loss:spectral_contrastive"),
     _t(
         "T12",
         "Hard negative mixing (MoCHi)",

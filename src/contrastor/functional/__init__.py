@@ -17,6 +17,7 @@ from contrastor.functional.redundancy import *
 from contrastor.functional.regression import *
 from contrastor.functional.robust import *
 from contrastor.functional.siglip import *
+from contrastor.functional.spectral import *
 from contrastor.functional.supcon import *
 from contrastor.functional.temporal import *
 from contrastor.functional.whitening import *

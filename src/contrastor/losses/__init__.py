@@ -19,6 +19,7 @@ from contrastor.losses.ranking import *
 from contrastor.losses.redundancy import *
 from contrastor.losses.robust import *
 from contrastor.losses.siglip import *
+from contrastor.losses.spectral import *
 from contrastor.losses.structured import *
 from contrastor.losses.supcon import *
 from contrastor.losses.temporal import *
