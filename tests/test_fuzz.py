@@ -128,6 +128,14 @@ def _custom(module: type[nn.Module], call: Callable[[Trial], Tensor], **inputs: 
 FUZZ: dict[str, Maker] = {
     "cwcl": _custom(L.CWCL, lambda t: t.loss(t.z[0], t.z[1])),
     "one_to_k": _custom(L.OneToK, lambda t: t.loss(*t.z), list=True),
+    "anchor_alignment": _custom(L.AnchorAlignment, lambda t: t.loss(*t.z), embeddings=3),
+    "mixup_contrastive": _custom(
+        L.MixupContrastive,
+        lambda t: t.loss(t.z[0], t.z[1], torch.arange(len(t.z[0])).roll(1), 0.7),
+    ),
+    "orthogonal_shared_unique": _custom(
+        L.OrthogonalSharedUnique, lambda t: t.loss(t.z[:2], t.z[2:]), embeddings=4
+    ),
     "semantic_anchors": _custom(
         functools.partial(L.SemanticAnchors, classes=3),
         lambda t: t.loss(t.z[0], t.labels),
@@ -141,6 +149,7 @@ FUZZ: dict[str, Maker] = {
     "supcon_in": _fed("labelled_views", labels=3),
     "nt_xent": _fed("views"),
     "spectral_contrastive": _fed("pair"),
+    "pairwise_clip": _fed("views", views=3),
     "hard_contrastive": _fed("views"),
     "dcl": _fed("views"),
     "dclw": _fed("views"),

@@ -209,3 +209,81 @@ def test_mean_rank_variance(gen):
     assert mean_rank_variance(items, same) == 0.0
     with pytest.raises(ValueError, match="K >= 2"):
         mean_rank_variance(items, texts[:, :1])
+
+
+def _clip_reference(a, b, tau):
+    eye = [[float(i == j) for j in range(len(a))] for i in range(len(a))]
+    forward, backward = ref.info_nce(a, b, tau, eye), ref.info_nce(b, a, tau, eye)
+    return [0.5 * (x + y) for x, y in zip(forward, backward, strict=True)]
+
+
+def test_pairwise_clip_and_anchor_alignment_average_their_terms(gen):
+    a, b, c = (_randn(gen, 5, 4) for _ in range(3))
+    got = CF.pairwise_clip(
+        [a, b, c], temperature=0.3, reduction="none", execution="tiled", tile_size=2
+    )
+    pairs = [_clip_reference(x, y, 0.3) for x, y in ((a, b), (a, c), (b, c))]
+    expected = torch.tensor([sum(p[i] for p in pairs) / 3 for i in range(5)], dtype=torch.float64)
+    torch.testing.assert_close(got, expected)
+    anchored = CF.anchor_alignment(a, [b, c], temperature=0.3, reduction="none")
+    terms = [_clip_reference(a, v, 0.3) for v in (b, c)]
+    expected = torch.tensor(
+        [(terms[0][i] + terms[1][i]) / 2 for i in range(5)], dtype=torch.float64
+    )
+    torch.testing.assert_close(anchored, expected)
+    anchor = a.clone().requires_grad_()
+    CF.anchor_alignment(anchor, [b.requires_grad_()], detach_anchor=True).backward()
+    assert anchor.grad is None and b.grad is not None
+    with pytest.raises(ValueError, match="at least 2"):
+        CF.pairwise_clip([a])
+
+
+def test_mixup_contrastive_soft_targets(gen):
+    n, tau = 6, 0.4
+    mixed, other = _randn(gen, n, 5), _randn(gen, n, 5)
+    perm, lam = torch.tensor([1, 2, 0, 4, 5, 3]), torch.linspace(0.5, 1.0, n, dtype=torch.float64)
+    targets = [[0.0] * n for _ in range(n)]
+    for i in range(n):
+        targets[i][i] += float(lam[i])
+        targets[i][int(perm[i])] += 1 - float(lam[i])
+    forward = ref.info_nce(mixed, other, tau, targets)
+    transposed = [[targets[i][j] for i in range(n)] for j in range(n)]
+    backward = ref.info_nce(other, mixed, tau, transposed)
+    expected = torch.tensor([0.5 * (x + y) for x, y in zip(forward, backward, strict=True)])
+    for execution in ("dense", "tiled"):
+        got = CF.mixup_contrastive(
+            mixed,
+            other,
+            perm,
+            lam,
+            temperature=tau,
+            reduction="none",
+            execution=execution,
+            tile_size=4,
+        )
+        torch.testing.assert_close(got, expected.double())
+    leaves = (mixed.clone().requires_grad_(), other.clone().requires_grad_())
+    assert torch.autograd.gradcheck(lambda x, y: CF.mixup_contrastive(x, y, perm, 0.7), leaves)
+    with pytest.raises(ValueError, match="permutation"):
+        CF.mixup_contrastive(mixed, other, torch.zeros(n, dtype=torch.long), 0.5)
+    with pytest.raises(ValueError, match="lam"):
+        CF.mixup_contrastive(mixed, other, perm, 1.5)
+
+
+def test_orthogonal_shared_unique(gen):
+    shared, unique = [_randn(gen, 5, 4) for _ in range(2)], [_randn(gen, 5, 4) for _ in range(2)]
+    loss, terms = CF.orthogonal_shared_unique(
+        shared, unique, temperature=0.3, orthogonality_weight=2.0, return_terms=True
+    )
+    clip = sum(_clip_reference(*shared, 0.3)) / 5
+    ortho = sum(
+        float(((F.normalize(s, dim=1).T @ F.normalize(u, dim=1)) / 5).square().sum())
+        for s, u in zip(shared, unique, strict=True)
+    )
+    assert float(terms["clip"]) == pytest.approx(clip, abs=1e-10)
+    assert float(terms["orthogonality"]) == pytest.approx(ortho, abs=1e-10)
+    assert float(loss) == pytest.approx(clip + 2.0 * ortho, abs=1e-10)
+    v, w = _randn(gen, 1, 4), _randn(gen, 1, 4)
+    s, u = torch.cat([v, v]), torch.cat([w, -w])  # S^T U = v w^T - v w^T = 0
+    _, terms = CF.orthogonal_shared_unique([s, s], [u, u], return_terms=True)
+    assert float(terms["orthogonality"]) == pytest.approx(0.0, abs=1e-20)

@@ -53,6 +53,9 @@ def test_unfit_losses_say_why():
         "hierarchical_contrastive",
         "one_to_k",
         "semantic_anchors",
+        "anchor_alignment",
+        "mixup_contrastive",
+        "orthogonal_shared_unique",
     }
     assert all(lookup(name).unfit for name in unfit)
     assert set(trainable()) == set(names()) - unfit

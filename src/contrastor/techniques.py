@@ -273,24 +273,11 @@ TECHNIQUES: tuple[Technique, ...] = (
     _t(
         "T64",
         "Multimodal mixup contrastive loss (M3CoL)",
-        PARTIAL,
-        "contrastor.functional.info_nce",
-        note="soft targets take the mixed pairs; no named entry point",
+        IMPLEMENTED,
+        "loss:mixup_contrastive",
     ),
-    _t(
-        "T65",
-        "Anchor-view alignment",
-        PARTIAL,
-        "contrastor.functional.info_nce",
-        note="a sum of InfoNCE calls; no named entry point",
-    ),
-    _t(
-        "T66",
-        "Pairwise CLIP over three or more modalities",
-        PARTIAL,
-        "loss:clip",
-        note="a sum of CLIP calls; no named entry point",
-    ),
+    _t("T65", "Anchor-view alignment", IMPLEMENTED, "loss:anchor_alignment"),
+    _t("T66", "Pairwise CLIP over three or more modalities", IMPLEMENTED, "loss:pairwise_clip"),
     _t(
         "T68",
         "Pooled multimodal embeddings + SupCon for record linkage (CLIPPINGS)",
@@ -298,7 +285,13 @@ TECHNIQUES: tuple[Technique, ...] = (
         "loss:supcon",
         note="SupCon with record ids; no pooling or clustering-inference helper",
     ),
-    _t("T69", "Orthogonal shared/unique decomposition across modalities", MISSING),
+    _t(
+        "T69",
+        "Orthogonal shared/unique decomposition across modalities",
+        IMPLEMENTED,
+        "loss:orthogonal_shared_unique",
+        note="the generic form; the paper's meta-network and graphs are not included",
+    ),
     _t("T70", "Pixel-level contrast (PixPro)", MISSING, note="needs dense feature maps"),
     _t(
         "T72",

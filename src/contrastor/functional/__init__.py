@@ -8,6 +8,7 @@ from contrastor.functional.hierarchy import *
 from contrastor.functional.infonce import *
 from contrastor.functional.mixing import *
 from contrastor.functional.multihead import *
+from contrastor.functional.multimodal import *
 from contrastor.functional.multiview import *
 from contrastor.functional.negatives import *
 from contrastor.functional.predictive import *

@@ -11,6 +11,7 @@ from contrastor.losses.global_contrastive import *
 from contrastor.losses.infonce import *
 from contrastor.losses.matryoshka import *
 from contrastor.losses.moco import *
+from contrastor.losses.multimodal import *
 from contrastor.losses.multiview import *
 from contrastor.losses.negatives import *
 from contrastor.losses.predictive import *
