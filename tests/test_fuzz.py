@@ -128,6 +128,7 @@ def _custom(module: type[nn.Module], call: Callable[[Trial], Tensor], **inputs: 
 FUZZ: dict[str, Maker] = {
     "cwcl": _custom(L.CWCL, lambda t: t.loss(t.z[0], t.z[1])),
     "one_to_k": _custom(L.OneToK, lambda t: t.loss(*t.z), list=True),
+    "simctg": _custom(L.TokenContrastive, lambda t: t.loss(t.z[0]), embeddings=1, timestamps=True),
     "anchor_alignment": _custom(L.AnchorAlignment, lambda t: t.loss(*t.z), embeddings=3),
     "mixup_contrastive": _custom(
         L.MixupContrastive,

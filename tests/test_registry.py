@@ -56,6 +56,7 @@ def test_unfit_losses_say_why():
         "anchor_alignment",
         "mixup_contrastive",
         "orthogonal_shared_unique",
+        "simctg",
     }
     assert all(lookup(name).unfit for name in unfit)
     assert set(trainable()) == set(names()) - unfit

@@ -21,6 +21,7 @@ from contrastor.functional.siglip import *
 from contrastor.functional.spectral import *
 from contrastor.functional.supcon import *
 from contrastor.functional.temporal import *
+from contrastor.functional.tokens import *
 from contrastor.functional.whitening import *
 
 __all__ = family_exports(globals())

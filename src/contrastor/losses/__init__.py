@@ -24,5 +24,6 @@ from contrastor.losses.spectral import *
 from contrastor.losses.structured import *
 from contrastor.losses.supcon import *
 from contrastor.losses.temporal import *
+from contrastor.losses.tokens import *
 
 __all__ = family_exports(globals())

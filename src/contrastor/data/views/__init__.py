@@ -2,6 +2,14 @@
 
 from contrastor.data.views.image import ImageViews
 from contrastor.data.views.tabular import MarginalCorruption
+from contrastor.data.views.text import EasyDataAugmentation, IndependentCropping, WordRepetition
 from contrastor.data.views.timeseries import SeriesViews
 
-__all__ = ["ImageViews", "MarginalCorruption", "SeriesViews"]
+__all__ = [
+    "EasyDataAugmentation",
+    "ImageViews",
+    "IndependentCropping",
+    "MarginalCorruption",
+    "SeriesViews",
+    "WordRepetition",
+]
