@@ -148,6 +148,7 @@ FUZZ: dict[str, Maker] = {
     "align_uniform": _fed("pair"),
     "supcon": _fed("labelled_views", labels=3),
     "supcon_in": _fed("labelled_views", labels=3),
+    "triplet": _fed("labelled_views", labels=3),
     "nt_xent": _fed("views"),
     "spectral_contrastive": _fed("pair"),
     "pairwise_clip": _fed("views", views=3),

@@ -166,8 +166,10 @@ TECHNIQUES: tuple[Technique, ...] = (
     _t(
         "T32",
         "Triplet supervision (SIRL) and triplet losses",
-        MISSING,
-        note="no triplet loss or miner yet",
+        IMPLEMENTED,
+        "loss:triplet",
+        "contrastor.functional.mine_triplets",
+        note="batch-hard, semi-hard or all triplets; mined negatives feed any softmax loss",
     ),
     _t("T34", "Supervised contrastive loss (SupCon)", IMPLEMENTED, "loss:supcon", "loss:supcon_in"),
     _t(

@@ -22,6 +22,7 @@ from contrastor.functional.spectral import *
 from contrastor.functional.supcon import *
 from contrastor.functional.temporal import *
 from contrastor.functional.tokens import *
+from contrastor.functional.triplet import *
 from contrastor.functional.whitening import *
 
 __all__ = family_exports(globals())

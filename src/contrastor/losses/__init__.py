@@ -25,5 +25,6 @@ from contrastor.losses.structured import *
 from contrastor.losses.supcon import *
 from contrastor.losses.temporal import *
 from contrastor.losses.tokens import *
+from contrastor.losses.triplet import *
 
 __all__ = family_exports(globals())
