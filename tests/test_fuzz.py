@@ -128,6 +128,7 @@ def _custom(module: type[nn.Module], call: Callable[[Trial], Tensor], **inputs: 
 FUZZ: dict[str, Maker] = {
     "cwcl": _custom(L.CWCL, lambda t: t.loss(t.z[0], t.z[1])),
     "one_to_k": _custom(L.OneToK, lambda t: t.loss(*t.z), list=True),
+    "proto_nce": _custom(L.PrototypicalContrast, lambda t: t.loss(*t.z, index=t.index)),
     "simctg": _custom(L.TokenContrastive, lambda t: t.loss(t.z[0]), embeddings=1, timestamps=True),
     "anchor_alignment": _custom(L.AnchorAlignment, lambda t: t.loss(*t.z), embeddings=3),
     "mixup_contrastive": _custom(
@@ -150,6 +151,7 @@ FUZZ: dict[str, Maker] = {
     "supcon_in": _fed("labelled_views", labels=3),
     "triplet": _fed("labelled_views", labels=3),
     "nt_xent": _fed("views"),
+    "swav": _fed("views"),
     "spectral_contrastive": _fed("pair"),
     "pairwise_clip": _fed("views", views=3),
     "hard_contrastive": _fed("views"),

@@ -57,6 +57,7 @@ def test_unfit_losses_say_why():
         "mixup_contrastive",
         "orthogonal_shared_unique",
         "simctg",
+        "proto_nce",
     }
     assert all(lookup(name).unfit for name in unfit)
     assert set(trainable()) == set(names()) - unfit

@@ -1,6 +1,7 @@
 """Pure functional losses: tensors in, a loss (or a ``ContrastiveOutput``) out."""
 
 from contrastor._exports import family_exports
+from contrastor.functional.clustering import *
 from contrastor.functional.crossmodal import *
 from contrastor.functional.distillation import *
 from contrastor.functional.geometry import *

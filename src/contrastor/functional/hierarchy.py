@@ -16,6 +16,7 @@ from contrastor.engine.targets import ComparatorTargets, HierarchyTargets, Label
 from contrastor.engine.temperature import inverse_temperature
 from contrastor.functional._common import finish
 from contrastor.functional._views import Views, view_batch
+from contrastor.functional.clustering import kmeans_plus_plus
 from contrastor.functional.supcon import supcon
 from contrastor.scale.distributed import Exchange
 
@@ -166,11 +167,7 @@ def _balanced_kmeans(x: Tensor, k: int, iterations: int, generator) -> Tensor:
     n = x.shape[0]
     if k == 1:
         return torch.zeros(n, dtype=torch.long)
-    centres = x[torch.randint(0, n, (1,), generator=generator)]
-    while centres.shape[0] < k:  # k-means++
-        d2 = torch.cdist(x, centres).min(1).values ** 2
-        pick = torch.multinomial(d2 / d2.sum() + 1e-12, 1, generator=generator)
-        centres = torch.cat([centres, x[pick]])
+    centres = kmeans_plus_plus(x, k, generator)
     capacity = -(-n // k)
     assign = torch.zeros(n, dtype=torch.long)
     for _ in range(iterations):

@@ -4,6 +4,7 @@ per-anchor terms."""
 
 from contrastor._exports import family_exports
 from contrastor.losses.base import *
+from contrastor.losses.clustering import *
 from contrastor.losses.crossmodal import *
 from contrastor.losses.distillation import *
 from contrastor.losses.geometry import *
