@@ -23,6 +23,7 @@ from contrastor.engine.targets import (
     SoftTargets,
     Targets,
     ViewTargets,
+    WindowTargets,
     resolve_targets,
 )
 from contrastor.engine.temperature import Temperature, inverse_temperature
@@ -42,6 +43,7 @@ __all__ = [
     "Targets",
     "Temperature",
     "ViewTargets",
+    "WindowTargets",
     "inverse_temperature",
     "precision",
     "prepare",

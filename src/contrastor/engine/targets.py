@@ -14,6 +14,7 @@ so the same descriptor serves the dense path and a streamed (tiled) one.
   side by side over concatenated references.
 - :class:`HierarchyTargets`: graded by the depth of the deepest shared ancestor in a label tree.
 - :class:`ClusterWeights`: one weight within a cluster, another across (negative weights).
+- :class:`WindowTargets`: same sequence and at most ``window`` steps apart.
 """
 
 from __future__ import annotations
@@ -341,6 +342,51 @@ class ClusterWeights(Targets):
         return ClusterWeights(
             self.reference_clusters, self.query_clusters, same=self.same, other=self.other
         )
+
+
+class WindowTargets(Targets):
+    """``P[i, j] = 1`` when query i and reference j belong to the same sequence (a
+    trajectory, a document, a recording) and their positions differ by at most ``window``
+    (and are not the same position): temporal-adjacency positives of time-contrastive
+    learning (Sermanet et al., "Time-Contrastive Networks", 2018) and context-window
+    sentence positives (sentences within ``window`` of each other in one document). Give
+    it as ``targets`` to InfoNCE or SupCon; under DDP, the gathered references' ids."""
+
+    def __init__(
+        self,
+        query_groups: Tensor,
+        query_positions: Tensor,
+        reference_groups: Tensor,
+        reference_positions: Tensor,
+        window: int,
+    ) -> None:
+        for name, x in (
+            ("query_groups", query_groups),
+            ("query_positions", query_positions),
+            ("reference_groups", reference_groups),
+            ("reference_positions", reference_positions),
+        ):
+            if x.ndim != 1 or x.is_floating_point():
+                raise ValueError(f"{name} must be a 1-D integer tensor")
+        if query_groups.shape != query_positions.shape:
+            raise ValueError("query_groups and query_positions differ in length")
+        if reference_groups.shape != reference_positions.shape:
+            raise ValueError("reference_groups and reference_positions differ in length")
+        if window < 1:
+            raise ValueError(f"window must be at least 1, got {window}")
+        self.query = (query_groups, query_positions)
+        self.reference = (reference_groups, reference_positions)
+        self.window = window
+        self.shape = (query_groups.shape[0], reference_groups.shape[0])
+
+    def block(self, rows: slice, cols: slice) -> Tensor:
+        (qg, qp), (rg, rp) = self.query, self.reference
+        gap = (qp[rows, None] - rp[None, cols]).abs()
+        near = (qg[rows, None] == rg[None, cols]) & (gap <= self.window) & (gap > 0)
+        return near.to(torch.get_default_dtype())
+
+    def transpose(self) -> WindowTargets:
+        return WindowTargets(*self.reference, *self.query, self.window)
 
 
 def _segments(span: slice, size: int) -> list[slice]:

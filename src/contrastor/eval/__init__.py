@@ -15,11 +15,18 @@ from contrastor.eval.geometry import (
 from contrastor.eval.knn import knn_accuracy, knn_predict
 from contrastor.eval.linear_probe import linear_probe
 from contrastor.eval.retrieval import mean_rank_variance, retrieval_metrics
+from contrastor.eval.scores import (
+    centroid_scores,
+    minimal_pair_scores,
+    pair_gradients,
+    similarity_distribution,
+)
 from contrastor.eval.similarity import sts_correlation
 from contrastor.eval.zero_shot import prompt_ensemble, zero_shot_accuracy
 
 __all__ = [
     "alignment_score",
+    "centroid_scores",
     "effective_rank",
     "embed_in_chunks",
     "feature_accuracy",
@@ -28,12 +35,15 @@ __all__ = [
     "knn_predict",
     "linear_probe",
     "mean_rank_variance",
+    "minimal_pair_scores",
     "modality_gap",
+    "pair_gradients",
     "partition_isotropy",
     "per_query_auc",
     "prompt_ensemble",
     "retrieval_metrics",
     "roc_curve",
+    "similarity_distribution",
     "similarity_gap",
     "sts_correlation",
     "uniformity_score",

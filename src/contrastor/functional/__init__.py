@@ -13,6 +13,7 @@ from contrastor.functional.multimodal import *
 from contrastor.functional.multiview import *
 from contrastor.functional.negatives import *
 from contrastor.functional.predictive import *
+from contrastor.functional.preference import *
 from contrastor.functional.prototypes import *
 from contrastor.functional.ranking import *
 from contrastor.functional.redundancy import *

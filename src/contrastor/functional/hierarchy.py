@@ -1,7 +1,10 @@
-"""Label-structure-aware supervised contrast: graded positives from a label hierarchy, and
-subclass-balancing contrastive learning (SBCL) with its subclass clustering."""
+"""Label-structure-aware supervised contrast: graded positives from a label hierarchy,
+SupCon summed over nested grouping levels (COMET), and subclass-balancing contrastive
+learning (SBCL) with its subclass clustering."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +21,9 @@ from contrastor.functional._common import finish
 from contrastor.functional._views import Views, view_batch
 from contrastor.functional.clustering import kmeans_plus_plus
 from contrastor.functional.supcon import supcon
-from contrastor.scale.distributed import Exchange
+from contrastor.scale.distributed import LOCAL, Exchange
 
-__all__ = ["hierarchical_supcon", "sbcl", "subclass_labels"]
+__all__ = ["hierarchical_supcon", "multilevel_supcon", "sbcl", "subclass_labels"]
 
 
 @full_precision
@@ -186,3 +189,60 @@ def _balanced_kmeans(x: Tensor, k: int, iterations: int, generator) -> Tensor:
                     break
         centres = torch.stack([x[assign == j].mean(0) for j in range(k)])
     return assign
+
+
+@full_precision
+def multilevel_supcon(
+    features: Views,
+    levels: Tensor,
+    *,
+    level_weights: Sequence[float] | None = None,
+    temperature: float | Tensor = 0.1,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+    execution: str = "auto",
+    tile_size: int | None = None,
+    exchange: Exchange | None = None,
+) -> Tensor | ContrastiveOutput:
+    """SupCon at several levels of grouping at once: ``levels`` ``(n, L)`` gives each
+    sample's group id per level (e.g. recording, trial, patient), and
+
+        L = sum_l lambda_l SupCon(features, levels[:, l])
+
+    so views of one recording, recordings of one trial and trials of one patient are all
+    pulled together, each level at its weight. Wang et al., "Contrast Everything: A
+    Hierarchical Contrastive Framework for Medical Time-Series" (COMET), NeurIPS 2023.
+    Per-sample output: the weighted sum of the levels' per-anchor values (levels where a
+    sample has no positive contribute 0).
+
+    Args:
+        features: ``(n, V, d)``, ``(n, d)`` or a list of views; levels: ``(n, L)`` ids.
+        level_weights: one per level (default: equal, summing to 1).
+    """
+    if levels.ndim != 2 or levels.is_floating_point():
+        raise ValueError("levels must be an (n, L) integer tensor of group ids")
+    count = levels.shape[1]
+    lam = [1.0 / count] * count if level_weights is None else list(level_weights)
+    if len(lam) != count or any(w < 0 for w in lam):
+        raise ValueError(f"give {count} non-negative level weights")
+    run = {
+        "temperature": temperature,
+        "reduction": "none",
+        "return_output": True,
+        "execution": execution,
+        "tile_size": tile_size,
+        "exchange": exchange,
+    }
+    outputs = [supcon(features, levels[:, level], **run) for level in range(count)]
+    per_anchor = sum(w * o.per_anchor for w, o in zip(lam, outputs, strict=True))
+    mask = torch.stack([o.mask for o in outputs]).any(0)
+    terms = {
+        name: sum(w * o.terms[name] for w, o in zip(lam, outputs, strict=True))
+        for name in outputs[0].terms
+    }
+    output = ContrastiveOutput(per_anchor, mask, terms)
+    n = per_anchor.shape[0]
+    if weights is not None:
+        weights = weights.reshape(n, 1).expand_as(per_anchor)
+    return finish(output, reduction, weights, return_output, exchange or LOCAL)

@@ -1,4 +1,5 @@
-"""Synthetic hard negatives mixed from the hardest real ones (MoCHi)."""
+"""Feature-space mixing: synthetic hard negatives mixed from the hardest real ones (MoCHi),
+positives extrapolated apart and negatives interpolated (feature transformation)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.functional._common import check_pair
 
-__all__ = ["mix_hard_negatives"]
+__all__ = ["extrapolate_positives", "interpolate_negatives", "mix_hard_negatives"]
 
 
 @torch.no_grad()
@@ -77,3 +78,41 @@ def mix_hard_negatives(
         b = uniform(query_mixed, query_weight_max)
         parts.append(b * q[:, None, :] + (1 - b) * draw(query_mixed))
     return unit_rows(torch.cat(parts, 1))
+
+
+def _beta(alpha: float, shape: tuple[int, ...], generator: torch.Generator | None) -> Tensor:
+    """Draws from Beta(alpha, alpha) through two Gamma draws made with ``generator``."""
+    if not alpha > 0:
+        raise ValueError(f"alpha must be positive, got {alpha}")
+    a = torch._standard_gamma(torch.full(shape, float(alpha), dtype=torch.float64), generator)
+    b = torch._standard_gamma(torch.full(shape, float(alpha), dtype=torch.float64), generator)
+    return a / (a + b)
+
+
+def extrapolate_positives(
+    query: Tensor, key: Tensor, *, alpha: float = 2.0, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Harder positives by extrapolation: with ``lam = 1 + Beta(alpha, alpha)`` per pair,
+    ``q' = lam q + (1 - lam) k`` and ``k' = lam k + (1 - lam) q`` move the two views apart
+    along their difference (gradients flow through both); a larger ``alpha`` concentrates
+    ``lam`` near 1.5. Zhu et al., "Improving Contrastive Learning by Visualizing Feature
+    Transformation", ICCV 2021 (choose ``alpha`` on your validation split)."""
+    check_pair(query, key)
+    if query.shape != key.shape:
+        raise ValueError("query and key must have the same shape")
+    lam = (1.0 + _beta(alpha, (query.shape[0], 1), generator)).to(query)
+    return lam * query + (1 - lam) * key, lam * key + (1 - lam) * query
+
+
+def interpolate_negatives(
+    negatives: Tensor, *, alpha: float = 2.0, generator: torch.Generator | None = None
+) -> Tensor:
+    """More diverse negatives by interpolation: ``n'_i = mu n_i + (1 - mu) n_pi(i)`` with
+    ``mu ~ Beta(alpha, alpha)`` and ``pi`` a random permutation (e.g. of a MoCo queue),
+    without gradient. Zhu et al., ICCV 2021."""
+    if negatives.ndim != 2 or negatives.shape[0] == 0:
+        raise ValueError("negatives must be a non-empty (m, d) matrix")
+    m = negatives.shape[0]
+    mu = _beta(alpha, (m, 1), generator).to(negatives)
+    order = torch.randperm(m, generator=generator).to(negatives.device)
+    return (mu * negatives + (1 - mu) * negatives[order]).detach()

@@ -10,7 +10,7 @@ from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.precision import full_precision
 from contrastor.functional.infonce import info_nce
 
-__all__ = ["class_prototypes", "semantic_anchor_contrast"]
+__all__ = ["class_prototypes", "proxy_contrast", "semantic_anchor_contrast"]
 
 
 @full_precision
@@ -61,6 +61,49 @@ def semantic_anchor_contrast(
         labels=labels,
         reference_labels=torch.arange(classes, device=labels.device),
         margin=margin,
+        temperature=temperature,
+        weights=weights,
+        reduction=reduction,
+        return_output=return_output,
+    )
+
+
+@full_precision
+def proxy_contrast(
+    embeddings: Tensor,
+    labels: Tensor,
+    proxies: Tensor,
+    *,
+    temperature: float | Tensor = 0.1,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+) -> Tensor | ContrastiveOutput:
+    """Proxy-based contrast: each sample against the proxies (classifier weights) of the
+    classes present in its batch only:
+
+        L_i = -log( exp(cos(z_i, w_{y_i}) / tau) / sum_{c in C_B} exp(cos(z_i, w_c) / tau) )
+
+    so classes absent from the batch (old tasks in continual learning, when the batch holds
+    new and replayed samples) are not pushed down. Lin et al., "PCR: Proxy-based Contrastive
+    Replay for Online Class-Incremental Continual Learning", CVPR 2023 (HPCR, its holistic
+    extension, adds further terms).
+
+    Args:
+        embeddings: ``(n, d)``; labels: ``(n,)`` class ids; proxies: ``(C, d)``, trainable.
+    """
+    check_embeddings(proxies, "proxies")
+    check_labels(labels, embeddings.shape[0])
+    if labels.ndim != 1 or labels.is_floating_point():
+        raise ValueError("labels must be integer class ids, one per sample")
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= proxies.shape[0]):
+        raise ValueError(f"labels must lie in [0, {proxies.shape[0]}), the rows of proxies")
+    present = torch.unique(labels)
+    return info_nce(
+        embeddings,
+        proxies[present.to(proxies.device)],
+        labels=labels,
+        reference_labels=present,
         temperature=temperature,
         weights=weights,
         reduction=reduction,

@@ -3,7 +3,9 @@ pairs, and measure how well each detector finds them."""
 
 from contrastor.noise.detect import (
     LossHistory,
+    bad_pair_weights,
     detection_report,
+    filter_labels_by_score,
     gmm_clean_probability,
     knn_label_agreement,
     linear_separation,
@@ -34,9 +36,11 @@ __all__ = [
     "LabelCorruption",
     "LossHistory",
     "PairCorruption",
+    "bad_pair_weights",
     "clean_weights",
     "detection_report",
     "false_negative_mask",
+    "filter_labels_by_score",
     "flip_labels",
     "gmm_clean_probability",
     "guide_suspects",

@@ -192,3 +192,68 @@ def detection_report(clean_score: Tensor, noisy: Tensor) -> dict[str, float]:
         "precision": hits / max(1.0, float(flagged.sum())),
         "recall": hits / max(1.0, float(noisy.sum())),
     }
+
+
+@torch.no_grad()
+def bad_pair_weights(
+    history: LossHistory,
+    *,
+    low: float = 1.0,
+    high: float = 1.0,
+    weight: float = 0.5,
+) -> Tensor:
+    """Dynamic bad-pair mining from a :class:`LossHistory`: with ``m_i`` a pair's mean loss
+    over the epochs seen and ``mu``, ``sigma`` their mean and spread over the pairs, pairs
+    with ``m_i < mu - low * sigma`` (too easily aligned: noisy pairs whose noise is learned)
+    or ``m_i > mu + high * sigma`` (faulty: never aligned) get ``weight``, the others 1;
+    unseen pairs 1. Give the result, indexed by the batch, as a loss's ``weights``. After
+    Lan et al., "Towards Enhancing Time Series Contrastive Learning: A Dynamic Bad Pair
+    Mining Approach", ICLR 2024 (their smooth down-weighting is a constant here)."""
+    if not 0.0 <= weight <= 1.0 or low < 0 or high < 0:
+        raise ValueError("need weight in [0, 1] and non-negative low and high")
+    mean = history.mean()
+    seen = ~torch.isnan(mean)
+    out = torch.ones_like(mean)
+    if int(seen.sum()) < 2:
+        return out
+    mu, sigma = mean[seen].mean(), mean[seen].std()
+    bad = seen & ((mean < mu - low * sigma) | (mean > mu + high * sigma))
+    return out.masked_fill(bad, weight)
+
+
+@torch.no_grad()
+def filter_labels_by_score(
+    features: Tensor,
+    label_embeddings: Tensor,
+    candidates: Tensor,
+    *,
+    threshold: float | None = None,
+    top_k: int | None = None,
+) -> Tensor:
+    """Which candidate labels of each sample to keep, judged by an aligned text model: the
+    cosine between the sample's embedding and each candidate label's embedding must reach
+    ``threshold`` and/or rank within the sample's ``top_k`` candidates (both: both rules).
+    ``candidates`` ``(n, c)`` holds label ids (``-1``: no candidate); returns an ``(n, c)``
+    bool mask. The filtering of noisy entity labels extracted from alt-text with a CLIP
+    model in Wu et al., "MOFI: Learning Image Representations from Noisy Entity Annotated
+    Images", ICLR 2024."""
+    check_embeddings(features, "features")
+    check_embeddings(label_embeddings, "label_embeddings")
+    if threshold is None and top_k is None:
+        raise ValueError("give a threshold, a top_k or both")
+    if candidates.ndim != 2 or candidates.shape[0] != features.shape[0]:
+        raise ValueError(f"candidates must be ({features.shape[0]}, c) label ids")
+    valid = candidates >= 0
+    if bool((candidates >= label_embeddings.shape[0]).any()):
+        raise ValueError("a candidate id is beyond the label embeddings")
+    f = torch.nn.functional.normalize(features.double(), dim=1)
+    g = torch.nn.functional.normalize(label_embeddings.double(), dim=1)
+    scores = torch.einsum("nd,ncd->nc", f, g[candidates.clamp_min(0)])
+    scores = scores.masked_fill(~valid, -torch.inf)
+    keep = valid.clone()
+    if threshold is not None:
+        keep &= scores >= threshold
+    if top_k is not None:
+        rank = scores.argsort(1, descending=True).argsort(1)
+        keep &= rank < top_k
+    return keep

@@ -1,6 +1,6 @@
 """Views (augmentations) per modality, implemented on tensors."""
 
-from contrastor.data.views.image import ImageViews
+from contrastor.data.views.image import ImageViews, standardize_styles
 from contrastor.data.views.tabular import MarginalCorruption
 from contrastor.data.views.text import EasyDataAugmentation, IndependentCropping, WordRepetition
 from contrastor.data.views.timeseries import SeriesViews
@@ -12,4 +12,5 @@ __all__ = [
     "MarginalCorruption",
     "SeriesViews",
     "WordRepetition",
+    "standardize_styles",
 ]

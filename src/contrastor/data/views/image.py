@@ -108,3 +108,33 @@ class ImageViews:
             & apply.view(-1, 1, 1)
         )
         return images.masked_fill(box.unsqueeze(1).to(images.device), 0.0)
+
+
+def standardize_styles(images: Tensor, generator: torch.Generator, *, band: float = 1.0) -> Tensor:
+    """Batch styles standardisation: every image of the batch takes the Fourier amplitude of
+    one image drawn from the batch, keeping its own phase (its content), so the style
+    shared by a view's batch carries no domain signal. ``band`` in (0, 1] limits the swap to
+    the centred low-frequency square of that relative size (1: the whole spectrum). Draw
+    once per view for two views with different styles. Scalbert et al., "Towards
+    domain-invariant Self-Supervised Learning with Batch Styles Standardization", ICLR 2024.
+
+    Args:
+        images: ``(B, C, H, W)``.
+    """
+    if images.ndim != 4 or images.shape[0] == 0:
+        raise ValueError(
+            f"images must be a non-empty (B, C, H, W) batch, got {tuple(images.shape)}"
+        )
+    if not 0.0 < band <= 1.0:
+        raise ValueError(f"band must be in (0, 1], got {band}")
+    spectrum = torch.fft.fftshift(torch.fft.fft2(images.double()), dim=(-2, -1))
+    amplitude, phase = spectrum.abs(), spectrum.angle()
+    pick = int(torch.randint(0, images.shape[0], (1,), generator=generator))
+    h, w = images.shape[-2:]
+    rows, cols = max(1, round(band * h)), max(1, round(band * w))
+    top, left = (h - rows) // 2, (w - cols) // 2
+    window = torch.zeros(h, w, dtype=torch.bool)
+    window[top : top + rows, left : left + cols] = True
+    mixed = torch.where(window, amplitude[pick : pick + 1], amplitude)
+    swapped = torch.fft.ifftshift(torch.polar(mixed, phase), dim=(-2, -1))
+    return torch.fft.ifft2(swapped).real.to(images.dtype)
