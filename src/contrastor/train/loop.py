@@ -23,8 +23,10 @@ from contrastor.eval import (
     embed_in_chunks,
     feature_accuracy,
     knn_accuracy,
+    similarity_distribution,
     uniformity_score,
 )
+from contrastor.eval.scores import QUANTILES
 from contrastor.models import ContrastiveModel, SmallCNN
 from contrastor.models.vision import VisionBackbone
 from contrastor.noise.detect import detection_report
@@ -149,10 +151,19 @@ class ImageTask:
         train_f = embed(self.model, data.train_images, self.device)
         test_f = embed(self.model, data.test_images, self.device)
         temperature = self.loss.temperature
+        spread = similarity_distribution(a, b)
+        quantiles = {
+            f"{kind}_similarity_q{round(100 * q):02d}": value
+            for kind in ("positive", "negative")
+            for q, value in zip(QUANTILES, spread[f"{kind}_quantiles"], strict=True)
+            if q in (0.05, 0.5, 0.95)
+        }
         return {
             "temperature": temperature.value if temperature is not None else float("nan"),
             "alignment": alignment_score(a, b),
             "uniformity": uniformity_score(torch.cat([a, b])),
+            **quantiles,
+            "view_pair_auc": spread["auc"],
             "knn_accuracy": knn_accuracy(
                 train_f, data.train_labels, test_f, data.test_labels, k=cfg.knn_k
             ),

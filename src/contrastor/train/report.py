@@ -63,6 +63,25 @@ def _plots(result: RunResult, features: Tensor, labels: Tensor) -> list[tuple[st
         fig, "geometry.png", "Alignment and uniformity of held-out views over epochs (Wang & Isola)"
     )
 
+    if "positive_similarity_q50" in history[0]:
+        fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+        for kind, colour in (("positive", "tab:blue"), ("negative", "tab:red")):
+            low, mid, high = (
+                [row[f"{kind}_similarity_q{q}"] for row in history] for q in ("05", "50", "95")
+            )
+            ax[0].fill_between(epochs, low, high, color=colour, alpha=0.2)
+            ax[0].plot(epochs, mid, color=colour, marker="o", ms=3, label=f"{kind} pairs")
+        ax[0].set(xlabel="epoch", ylabel="cosine (median, 5-95%)", title="pair similarities")
+        ax[0].legend()
+        ax[1].plot(epochs, [row["view_pair_auc"] for row in history], marker="o", ms=3)
+        ax[1].set(xlabel="epoch", ylabel="AUC", title="positive vs negative pairs")
+        save(
+            fig,
+            "similarities.png",
+            "Cosine of held-out view pairs (positives) and of other pairs (negatives) over "
+            "epochs, and the AUC separating them",
+        )
+
     points = pca_2d(features).numpy()
     fig, ax = plt.subplots(figsize=(6, 5.2))
     scatter = ax.scatter(points[:, 0], points[:, 1], c=labels.numpy(), cmap="tab10", s=6)
