@@ -11,14 +11,17 @@ import torch
 import torch.nn.functional as F
 
 import contrastor.functional as CF
-from contrastor.data.views import standardize_styles
+from contrastor.data.views import jigsaw_task, rotation_task, standardize_styles
 from contrastor.engine import WindowTargets
 from contrastor.eval import (
     centroid_scores,
+    link_records,
     minimal_pair_scores,
     pair_gradients,
+    pool_modalities,
     similarity_distribution,
 )
+from contrastor.functional import StagedClusters
 from contrastor.noise import LossHistory, bad_pair_weights, filter_labels_by_score
 from tests import reference as ref
 
@@ -159,3 +162,43 @@ def test_minimal_pairs_and_centroid_scores(gen):
     benign = torch.tensor([[1.0, 0.1], [1.0, -0.1]])
     scores = centroid_scores(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), benign)
     assert scores[0] == pytest.approx(1.0) and scores[1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_staged_clusters_restrict_negatives(gen):
+    x = torch.cat([_randn(gen, 5, 3) + 6 * torch.eye(3, dtype=torch.float64)[k] for k in range(2)])
+    stages = StagedClusters(clusters=2)
+    assert stages.negative_weights(torch.arange(4)) is None
+    assign = stages.next_stage(x, torch.Generator().manual_seed(0))
+    assert len(set(assign[:5].tolist())) == 1 and assign[0] != assign[5]
+    weights = stages.negative_weights(torch.tensor([0, 1, 5, 6])).dense()
+    assert weights.tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 1, 1]]
+
+
+def test_record_linkage(gen):
+    a = torch.tensor([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0], [0.1, 0.99], [-1.0, 0.0]])
+    pooled = pool_modalities([a, a + 0.01])
+    torch.testing.assert_close(pooled.norm(dim=1), torch.ones(5))
+    assert link_records(pooled, 0.95).tolist() == [0, 0, 1, 1, 2]
+    chain = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.28, 0.96]])  # 0-1 and 1-2 linked, 0-2 not
+    assert link_records(chain, 0.79).tolist() == [0, 0, 0]
+
+
+def test_pretext_tasks():
+    images = torch.arange(2 * 1 * 4 * 4, dtype=torch.float64).reshape(2, 1, 4, 4)
+    turned, labels = rotation_task(images)
+    assert turned.shape == (8, 1, 4, 4) and labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert torch.equal(turned[2], torch.rot90(images[0], 1, dims=(-2, -1)))
+    shuffled, order = jigsaw_task(images, torch.Generator().manual_seed(0))
+    assert shuffled.shape == images.shape and 0 <= int(order.max()) < 24
+    for b in range(2):
+        tiles = {
+            tuple(images[b, 0, r : r + 2, c : c + 2].flatten().tolist())
+            for r in (0, 2)
+            for c in (0, 2)
+        }
+        got = {
+            tuple(shuffled[b, 0, r : r + 2, c : c + 2].flatten().tolist())
+            for r in (0, 2)
+            for c in (0, 2)
+        }
+        assert tiles == got

@@ -97,10 +97,10 @@ TECHNIQUES: tuple[Technique, ...] = (
     _t(
         "T16",
         "Cluster-restricted negatives across stages",
-        PARTIAL,
+        IMPLEMENTED,
+        "contrastor.functional.StagedClusters",
         "contrastor.engine.ClusterWeights",
-        note="the negatives of an anchor's cluster only (same=1, other=0); the multi-stage "
-        "k-means schedule and concatenated stages are missing",
+        note="the stages' encoders are concatenated by your model",
     ),
     _t(
         "T17",
@@ -299,9 +299,10 @@ TECHNIQUES: tuple[Technique, ...] = (
     _t(
         "T68",
         "Pooled multimodal embeddings + SupCon for record linkage (CLIPPINGS)",
-        PARTIAL,
+        IMPLEMENTED,
+        "contrastor.eval.pool_modalities",
         "loss:supcon",
-        note="SupCon with record ids; no pooling or clustering-inference helper",
+        "contrastor.eval.link_records",
     ),
     _t(
         "T69",
@@ -442,7 +443,14 @@ TECHNIQUES: tuple[Technique, ...] = (
         IMPLEMENTED,
         "contrastor.models.heads.ProjectionHead",
     ),
-    _t("T101", "Pretext-task regularisation (ScatSimCLR)", MISSING),
+    _t(
+        "T101",
+        "Pretext-task regularisation (ScatSimCLR)",
+        IMPLEMENTED,
+        "contrastor.data.views.rotation_task",
+        "contrastor.data.views.jigsaw_task",
+        note="the pretext inputs and labels; their classification heads are your model's",
+    ),
     _t(
         "T102",
         "Prototypical contrastive term (ProtoNCE)",
@@ -544,9 +552,11 @@ TECHNIQUES: tuple[Technique, ...] = (
     _t(
         "T118",
         "Supervised sentence contrast from NLI",
-        PARTIAL,
+        IMPLEMENTED,
         "contrastor.functional.info_nce",
-        note="contradictions as ``anchor_negatives``; no NLI data offline",
+        "contrastor.data.pairs",
+        note="entailments as pairs and contradictions as a pair file's negative columns "
+        "(``anchor_negatives``); no NLI data is bundled",
     ),
     _t(
         "T119",

@@ -14,6 +14,7 @@ from contrastor.eval.geometry import (
 )
 from contrastor.eval.knn import knn_accuracy, knn_predict
 from contrastor.eval.linear_probe import linear_probe
+from contrastor.eval.linkage import link_records, pool_modalities
 from contrastor.eval.retrieval import mean_rank_variance, retrieval_metrics
 from contrastor.eval.scores import (
     centroid_scores,
@@ -34,12 +35,14 @@ __all__ = [
     "knn_accuracy",
     "knn_predict",
     "linear_probe",
+    "link_records",
     "mean_rank_variance",
     "minimal_pair_scores",
     "modality_gap",
     "pair_gradients",
     "partition_isotropy",
     "per_query_auc",
+    "pool_modalities",
     "prompt_ensemble",
     "retrieval_metrics",
     "roc_curve",

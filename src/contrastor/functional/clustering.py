@@ -14,11 +14,13 @@ from contrastor._validation import check_embeddings, check_labels, check_positiv
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype, unit_rows
+from contrastor.engine.targets import ClusterWeights
 from contrastor.engine.views import stack_views
 from contrastor.functional._common import finish
 from contrastor.functional.infonce import info_nce
 
 __all__ = [
+    "StagedClusters",
     "cluster_concentration",
     "kmeans",
     "proto_nce",
@@ -246,3 +248,43 @@ def transport_prototypes(
         ).T  # (N, M): rows are prototypes
         p = plan @ queries.detach().double() / plan.sum(1, keepdim=True)
     return p.to(prototypes)
+
+
+class StagedClusters:
+    """Feature-aware negatives across training stages: after each stage the training set's
+    embeddings (from that stage's encoder) are clustered, and during the next stage an
+    anchor's negatives are the samples of its own cluster only, so features that already
+    separate the clusters stop dominating and suppressed ones are learned. The final
+    representation concatenates the stages' encoders. Zhang et al., "Learning the Unlearned:
+    Mitigating Feature Suppression in Contrastive Learning", ECCV 2024.
+
+    Example:
+        >>> stages = StagedClusters(clusters=10)
+        >>> stages.next_stage(embed_all(stage1_encoder))          # before stage 2
+        >>> loss = info_nce(q, k, negative_weights=stages.negative_weights(index))
+    """
+
+    def __init__(self, clusters: int) -> None:
+        if clusters < 1:
+            raise ValueError(f"clusters must be at least 1, got {clusters}")
+        self.clusters = clusters
+        self.assignments: Tensor | None = None
+
+    def next_stage(self, features: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Cluster the training set's embeddings of the stage that ended (in dataset order);
+        returns the assignments."""
+        _, self.assignments = kmeans(features, self.clusters, generator=generator)
+        return self.assignments
+
+    def negative_weights(
+        self, index: Tensor, reference_index: Tensor | None = None
+    ) -> ClusterWeights | None:
+        """Weights of a batch's negatives (1 within the anchor's cluster, 0 across) for a
+        softmax loss's ``negative_weights``; ``None`` in the first stage (every negative)."""
+        if self.assignments is None:
+            return None
+        rows = self.assignments[index.to(self.assignments.device)]
+        cols = (
+            rows if reference_index is None else self.assignments[reference_index.to(rows.device)]
+        )
+        return ClusterWeights(rows, cols, same=1.0, other=0.0)

@@ -8,6 +8,7 @@ view is reproducible from its seed (exact resume relies on it).
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -138,3 +139,37 @@ def standardize_styles(images: Tensor, generator: torch.Generator, *, band: floa
     mixed = torch.where(window, amplitude[pick : pick + 1], amplitude)
     swapped = torch.fft.ifftshift(torch.polar(mixed, phase), dim=(-2, -1))
     return torch.fft.ifft2(swapped).real.to(images.dtype)
+
+
+def rotation_task(images: Tensor) -> tuple[Tensor, Tensor]:
+    """The rotation pretext task: each image turned by 0, 90, 180 and 270 degrees, with the
+    quarter turns as labels, ``(4B, C, H, W)`` and ``(4B,)`` (a classification head on the
+    encoder predicts them). Gidaris et al., ICLR 2018; used as a regulariser of SimCLR in
+    Kinakh et al., "ScatSimCLR: self-supervised contrastive learning with pretext task
+    regularization for small-scale datasets", ICCV workshops 2021."""
+    if images.ndim != 4 or images.shape[-1] != images.shape[-2]:
+        raise ValueError(f"images must be square (B, C, H, H), got {tuple(images.shape)}")
+    turned = torch.cat([torch.rot90(images, k, dims=(-2, -1)) for k in range(4)])
+    labels = torch.arange(4).repeat_interleave(images.shape[0])
+    return turned, labels
+
+
+def jigsaw_task(
+    images: Tensor, generator: torch.Generator, *, grid: int = 2
+) -> tuple[Tensor, Tensor]:
+    """The jigsaw pretext task: each image's ``grid x grid`` tiles reordered by a random
+    permutation, whose index among all ``(grid^2)!`` permutations is the label (a head
+    predicts it). Noroozi & Favaro, ECCV 2016; the second pretext task of ScatSimCLR."""
+    if images.ndim != 4 or images.shape[-2] % grid or images.shape[-1] % grid:
+        raise ValueError(f"image sides must be multiples of grid={grid}")
+    if not 2 <= grid <= 3:
+        raise ValueError("grid must be 2 or 3")
+    b, c, h, w = images.shape
+    th, tw = h // grid, w // grid
+    tiles = images.reshape(b, c, grid, th, grid, tw).permute(0, 2, 4, 1, 3, 5)
+    tiles = tiles.reshape(b, grid * grid, c, th, tw)
+    orders = torch.tensor(list(itertools.permutations(range(grid * grid))))
+    labels = torch.randint(0, len(orders), (b,), generator=generator)
+    shuffled = tiles[torch.arange(b)[:, None], orders[labels]]
+    shuffled = shuffled.reshape(b, grid, grid, c, th, tw).permute(0, 3, 1, 4, 2, 5)
+    return shuffled.reshape(b, c, h, w), labels
