@@ -264,3 +264,42 @@ def test_adjustment_shapes_and_values_are_checked(gen):
         softmax_objective(q, r, inv_t, targets, normalize=True, adjust=wrong)
     with pytest.raises(ValueError, match="finite and non-negative"):
         SoftTargets(-torch.ones(N, M))
+
+
+def test_a_temperature_per_reference(gen):
+    q, r, targets, _, _ = _problem(gen)
+    tau_q = torch.linspace(0.3, 0.6, N, dtype=torch.float64)
+    tau_r = torch.linspace(0.5, 2.0, M, dtype=torch.float64)
+    labels = targets.query_labels, targets.reference_labels
+    unit_q, unit_r = (
+        torch.nn.functional.normalize(q, dim=1),
+        torch.nn.functional.normalize(r, dim=1),
+    )
+    logits = unit_q @ unit_r.T / tau_q[:, None] / tau_r[None, :]
+    positive = targets.dense().double()
+    expected = torch.logsumexp(logits, 1) - (positive * logits).sum(1) / positive.sum(1)
+    for execution in ("dense", "tiled"):
+        got = CF.info_nce(
+            q,
+            r,
+            labels=labels[0],
+            reference_labels=labels[1],
+            temperature=tau_q,
+            reference_temperature=tau_r,
+            reduction="none",
+            execution=execution,
+            tile_size=4,
+        )
+        torch.testing.assert_close(got, expected)
+    leaves = (q.clone().requires_grad_(), tau_r.clone().requires_grad_())
+
+    def loss(x, t):
+        return CF.info_nce(
+            x, r, labels=labels[0], reference_labels=labels[1], reference_temperature=t
+        )
+
+    assert torch.autograd.gradcheck(loss, leaves)
+    with pytest.raises(ValueError, match="one direction"):
+        CF.info_nce(q[:M], r, reference_temperature=tau_r, symmetric=True)
+    with pytest.raises(ValueError, match=r"shape \(9,\)"):
+        CF.info_nce(q, r, reference_temperature=tau_r[:3])

@@ -117,10 +117,9 @@ def proto_nce(
         L_i = 1/M sum_m -log( exp(z_i . mu_s / phi_s) / sum_j exp(z_i . mu_j / phi_j) )
 
     with ``s`` the sample's cluster, ``z`` and ``mu`` unit vectors and ``phi`` a
-    temperature per prototype (:func:`cluster_concentration`), every prototype compared
-    (PCL samples some of them). Add it to an InfoNCE term, as PCL does. The per-prototype
-    temperature is folded into the prototypes (``mu_j / phi_j`` with dot products), so the
-    engine's exact softmax applies. Li et al., ICLR 2021.
+    temperature per prototype (:func:`cluster_concentration`, InfoNCE's
+    ``reference_temperature``), every prototype compared (PCL samples some of them). Add it
+    to an InfoNCE term, as PCL does. Li et al., ICLR 2021.
 
     Example:
         >>> mu, assign = kmeans(all_features, 100)
@@ -138,15 +137,14 @@ def proto_nce(
         check_labels(assignments, n, "assignments")
         if concentration.shape != (k,) or not bool((concentration > 0).all()):
             raise ValueError(f"concentration must be ({k},) positive temperatures")
-        scaled = unit_rows(centroids.to(z)) / concentration.to(z).unsqueeze(1)
         outputs.append(
             info_nce(
                 z,
-                scaled,
+                centroids.to(z),
                 labels=assignments,
                 reference_labels=torch.arange(k, device=assignments.device),
                 temperature=1.0,
-                similarity="dot",
+                reference_temperature=concentration.to(z),
                 reduction="none",
                 return_output=True,
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from contrastor._validation import check_embeddings
+from contrastor._validation import all_finite, check_embeddings, require
 from contrastor.engine.blocks import rows_scaled
 from contrastor.engine.output import ContrastiveOutput, symmetric_result
 from contrastor.engine.precision import full_precision
@@ -30,6 +30,7 @@ def info_nce(
     reference: Tensor,
     *,
     temperature: float | Tensor = 0.07,
+    reference_temperature: Tensor | None = None,
     symmetric: bool = False,
     labels: Tensor | None = None,
     reference_labels: Tensor | None = None,
@@ -75,6 +76,9 @@ def info_nce(
     Args:
         query: ``(n, d)``; reference: ``(m, d)``.
         temperature: tau, a float, a scalar tensor (learnable) or one per query.
+        reference_temperature: ``(m,)`` a temperature per reference as well (the gathered
+            width across ranks), ``l_ij = s_ij / (tau_i tau'_j)`` (e.g. ProtoNCE's
+            per-prototype concentration); gradients reach it. One direction only.
         decoupled: drop positives from the denominator (DCL-style).
         negative_weights, margin: ``(n, m)`` matrices (the gathered width across ranks) or
             :class:`~contrastor.engine.Targets`; a margin may also be one number.
@@ -100,9 +104,11 @@ def info_nce(
         reference_labels=reference_labels,
         targets=targets,
         exchange=exchange,
-        fold=True,
+        fold=reference_temperature is None,
     )
     q, r, everyone = batch.query, batch.reference, batch.everyone
+    if reference_temperature is not None:
+        everyone = _per_reference(everyone, reference_temperature, symmetric)
     inv_t, target, ex = batch.inverse_temperature, batch.targets, batch.exchange
     n, m = q.shape[0], r.shape[0]
     adjust = adjustment(
@@ -156,6 +162,20 @@ def info_nce(
         backward = softmax_objective(r, queries, inv_t, reverse, **run)
     both = [finish(out, reduction, weights, True, ex) for out in (forward, backward)]
     return symmetric_result(*both, return_output)
+
+
+def _per_reference(everyone: Tensor, temperature: Tensor, symmetric: bool) -> Tensor:
+    """Prepared references divided by their own temperatures (``l_ij = s_ij / tau'_j``)."""
+    if symmetric:
+        raise ValueError("a temperature per reference is defined for one direction only")
+    if temperature.shape != (everyone.shape[0],):
+        raise ValueError(
+            f"reference_temperature must have shape ({everyone.shape[0]},), "
+            f"got {tuple(temperature.shape)}"
+        )
+    positive = all_finite(temperature) & (temperature > 0).all()
+    require((positive, "reference_temperature must be finite and > 0"))
+    return everyone / temperature.to(everyone.dtype).unsqueeze(1)
 
 
 def _add_anchor_negatives(
