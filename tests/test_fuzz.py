@@ -128,6 +128,14 @@ def _custom(module: type[nn.Module], call: Callable[[Trial], Tensor], **inputs: 
 FUZZ: dict[str, Maker] = {
     "cwcl": _custom(L.CWCL, lambda t: t.loss(t.z[0], t.z[1])),
     "one_to_k": _custom(L.OneToK, lambda t: t.loss(*t.z), list=True),
+    "gated_pair_contrast": _custom(
+        functools.partial(L.GatedPairContrast, classes=3),
+        lambda t: t.loss(
+            *t.z,
+            query_classes=torch.arange(len(t.z[0])) % 3,
+            reference_classes=torch.arange(len(t.z[1])) % 2,
+        ),
+    ),
     "proto_nce": _custom(L.PrototypicalContrast, lambda t: t.loss(*t.z, index=t.index)),
     "simctg": _custom(L.TokenContrastive, lambda t: t.loss(t.z[0]), embeddings=1, timestamps=True),
     "anchor_alignment": _custom(L.AnchorAlignment, lambda t: t.loss(*t.z), embeddings=3),

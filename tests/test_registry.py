@@ -58,6 +58,7 @@ def test_unfit_losses_say_why():
         "orthogonal_shared_unique",
         "simctg",
         "proto_nce",
+        "gated_pair_contrast",
     }
     assert all(lookup(name).unfit for name in unfit)
     assert set(trainable()) == set(names()) - unfit

@@ -56,8 +56,10 @@ TECHNIQUES: tuple[Technique, ...] = (
     _t(
         "T07",
         "Arbitrary-pair positives with class-pair gated subspaces (Hydra)",
-        MISSING,
-        note="needs a pluggable (gated subspace) similarity in the engine",
+        IMPLEMENTED,
+        "loss:gated_pair_contrast",
+        "contrastor.losses.ClassPairGates",
+        note="one learned gate per class pair, a ``score`` of the engine",
     ),
     _t(
         "T08",

@@ -21,7 +21,7 @@ of tiles. Matrix products follow :mod:`contrastor.engine.precision`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +48,8 @@ class Layout:
     references; ``shift``: ``M`` with ``|l_ij| <= M <= 40`` known on the host (``1/tau`` of
     cosine logits) for blocks that exclude no pair, so that a symmetric call takes both
     directions' sums from one ``exp(l - M)`` per block, forward and backward; ``adjust``:
-    weights, margins, top-k, positive mode and smoothing (:mod:`contrastor.engine.adjust`).
+    weights, margins, top-k, positive mode and smoothing (:mod:`contrastor.engine.adjust`);
+    ``score``: a user similarity in place of the dot product (:class:`ScoreOperands`).
     Derived: ``defined``, whether every query, and every reference as an anchor of the
     reverse direction, is known from the layout alone to be defined
     (:func:`_defined_everywhere`).
@@ -63,6 +64,7 @@ class Layout:
     shape: tuple[int, int]
     shift: float | None = None
     adjust: Adjust = NO_ADJUST
+    score: Callable[..., Tensor] | None = None
     defined: tuple[bool, bool] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -166,6 +168,82 @@ class Operands:
         if self.col is not None:
             x.mul_(self.col[None, c:d])
         return x
+
+
+class ScoreOperands:
+    """The operands of a user similarity ``score(q_rows, r_cols, rows, cols) -> (rows,
+    cols)``: logits ``l_ij = score_ij / tau_i``, each block computed without a graph in the
+    forward pass and differentiated on its own in the backward pass (with respect to the
+    embeddings, 1/tau and the score's ``params``), so the tiled path stays exact and linear
+    in memory whatever the similarity. ``rows`` and ``cols`` say which queries and
+    references a block holds (e.g. to look up their labels)."""
+
+    def __init__(self, query: Tensor, reference: Tensor, inv_t: Tensor, score: Callable) -> None:
+        self.query, self.reference, self.inv_t, self.score = query, reference, inv_t, score
+        self.row, self.col, self.q_norm = inv_t, None, None
+
+    low = False
+
+    def saved(self) -> tuple[Tensor | None, ...]:
+        padding = (None,) * (len(Operands.FIELDS) - 3)
+        return (self.query, self.reference, self.inv_t, *padding)
+
+    @classmethod
+    def restore(cls, saved: tuple[Tensor | None, ...], score: Callable) -> ScoreOperands:
+        return cls(saved[0], saved[1], saved[2], score)
+
+    def inverse_temperature(self, a: int, b: int) -> Tensor:
+        return _part(self.inv_t, a, b) if self.inv_t.ndim else self.inv_t
+
+    def scores(self, q: Tensor, r: Tensor, a: int, b: int, c: int, d: int) -> Tensor:
+        out = self.score(q, r, slice(a, b), slice(c, d))
+        if not isinstance(out, Tensor) or out.shape != (b - a, d - c):
+            raise ValueError(f"score must return a ({b - a}, {d - c}) tensor of similarities")
+        return out
+
+    def logits(self, a: int, b: int, c: int, d: int) -> Tensor:
+        with torch.no_grad():
+            s = self.scores(self.query[a:b], self.reference[c:d], a, b, c, d)
+        return rows_scaled(s.to(self.query.dtype), self.inverse_temperature(a, b))
+
+
+class _ScoreGradients:
+    """Gradients of a user similarity's inputs, 1/tau and parameters, summed over blocks:
+    each block's scores are recomputed with a graph and ``dL/ds = dL/dl / tau`` is pushed
+    through them (``dL/d(1/tau_i) = sum_j dL/dl_ij s_ij``)."""
+
+    def __init__(self, ops: ScoreOperands, params: tuple[Tensor, ...], want_t: bool) -> None:
+        self.ops, self.params, self.want_t = ops, params, want_t
+        self.q, self.r, self.t = _Sums(), _Sums(), _Sums()
+        self.param_grads: list[Tensor | None] = [None] * len(params)
+
+    def add(self, g: Tensor, a: int, b: int, c: int, d: int) -> None:
+        ops = self.ops
+        with torch.enable_grad():
+            q = ops.query[a:b].detach().requires_grad_(True)
+            r = ops.reference[c:d].detach().requires_grad_(True)
+            s = ops.scores(q, r, a, b, c, d)
+            upstream = rows_scaled(g, ops.inverse_temperature(a, b)).to(s.dtype)
+            grads = torch.autograd.grad(
+                s, (q, r, *self.params), upstream, allow_unused=True, materialize_grads=True
+            )
+        self.q.add(a, grads[0])
+        self.r.add(c, grads[1])
+        for k, grad in enumerate(grads[2:]):
+            old = self.param_grads[k]
+            self.param_grads[k] = grad if old is None else old + grad
+        if self.want_t:
+            along = (g * s.detach().to(g.dtype)).sum(1)
+            if ops.inv_t.ndim:
+                self.t.add(a, along)
+            else:
+                self.t.add(0, along.sum())
+
+    def result(
+        self, want_t: bool, q_dtype: torch.dtype, r_dtype: torch.dtype
+    ) -> tuple[Tensor | None, ...]:
+        grad_t = _cast(self.t.result(), self.ops.inv_t.dtype) if want_t else None
+        return _cast(self.q.result(), q_dtype), _cast(self.r.result(), r_dtype), grad_t
 
 
 @dataclass
@@ -623,9 +701,13 @@ class BlockSoftmax(torch.autograd.Function):
         inv_t: Tensor,
         layout: Layout,
         both: bool = False,
+        *params: Tensor,
     ) -> tuple[Tensor, ...]:
         n, m = query.shape[0], reference.shape[0]
-        ops = Operands(query, reference, inv_t, layout.normalize)
+        if layout.score is None:
+            ops = Operands(query, reference, inv_t, layout.normalize)
+        else:
+            ops = ScoreOperands(query, reference, inv_t, layout.score)
         adjust = layout.adjust
         if both and adjust.top_k is not None:
             raise ValueError("top-k negatives are selected per direction: call each one")
@@ -675,8 +757,8 @@ class BlockSoftmax(torch.autograd.Function):
             for direction in stats
             for k, stat in enumerate(direction)
         ]
-        ctx.save_for_backward(*ops.saved(), limits, *saved)
-        ctx.config = (layout, both, query.dtype, reference.dtype)
+        ctx.save_for_backward(*ops.saved(), limits, *saved, *params)
+        ctx.config = (layout, both, query.dtype, reference.dtype, len(params))
         ctx.kept = kept
         ctx.mark_non_differentiable(*outputs[3::4])
         ctx.set_materialize_grads(False)
@@ -684,11 +766,18 @@ class BlockSoftmax(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
-        layout, both, q_dtype, r_dtype = ctx.config
+        layout, both, q_dtype, r_dtype, n_params = ctx.config
         everywhere, smoothing = layout.defined, layout.adjust.smoothing
         saved = ctx.saved_tensors
+        params = saved[len(saved) - n_params :]
+        saved = saved[: len(saved) - n_params]
         fields = len(Operands.FIELDS)
-        ops, limits, saved = Operands.restore(saved[:fields]), saved[fields], saved[fields + 1 :]
+        limits = saved[fields]
+        if layout.score is None:
+            ops = Operands.restore(saved[:fields])
+        else:
+            ops = ScoreOperands.restore(saved[:fields], layout.score)
+        saved = saved[fields + 1 :]
         kept = iter(ctx.kept)
         lse, means, count, size = (saved[k::4] for k in range(4))
         tiny = torch.finfo(lse[0].dtype).tiny
@@ -715,10 +804,10 @@ class BlockSoftmax(torch.autograd.Function):
             per_target.append(mean_grad)
             uniform.append(spread)
         if all(g is None for g in (*g_lse, *per_target)):
-            return None, None, None, None, None
+            return (None,) * (5 + n_params)
         n, m = ops.query.shape[0], ops.reference.shape[0]
-        out = _Gradients(ops)
         want_t = ctx.needs_input_grad[2]
+        out = _Gradients(ops) if layout.score is None else _ScoreGradients(ops, params, want_t)
         margin_share = _Sums() if want_t and layout.adjust.margin is not None else None
         with no_autocast(ops.query.device.type):
             for a, b, c, d in _blocks(n, m, layout.tile):
@@ -752,7 +841,8 @@ class BlockSoftmax(torch.autograd.Function):
         grad_q, grad_r, grad_t = out.result(want_t, q_dtype, r_dtype)
         if margin_share is not None:
             grad_t = grad_t - _cast(margin_share.result(), grad_t.dtype)
-        return grad_q, grad_r, grad_t, None, None
+        extra = tuple(out.param_grads) if n_params else ()
+        return (grad_q, grad_r, grad_t, None, None, *extra)
 
 
 def _spanned(

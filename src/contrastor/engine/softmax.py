@@ -19,6 +19,8 @@ block (memory linear in ``n + m``); ``auto`` keeps them while they fit the budge
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -73,6 +75,7 @@ def softmax_objective(
     execution: str = "auto",
     tile_size: int | None = None,
     adjust: Adjust = NO_ADJUST,
+    score: Callable[..., Tensor] | None = None,
 ) -> ContrastiveOutput:
     """Per-anchor softmax contrastive loss (see the module docstring for the formula).
 
@@ -91,6 +94,9 @@ def softmax_objective(
             them in ``tile_size`` blocks (exact, memory linear in n + m); ``auto`` by size.
         adjust: negative weights, margins, top-k negatives, positive mode, label smoothing
             (:mod:`contrastor.engine.adjust`).
+        score: a similarity ``score(q_rows, r_cols, rows, cols)`` used instead of the dot
+            product on the raw rows (:class:`~contrastor.engine.blocks.ScoreOperands`); an
+            ``nn.Module``'s parameters receive gradients.
     """
     call = kernel_call(
         query,
@@ -103,8 +109,10 @@ def softmax_objective(
         decoupled=decoupled,
         normalize=normalize,
         adjust=adjust,
+        score=score,
     )
-    return _assemble(*BlockSoftmax.apply(*call), positive_weight, call[3].defined[0])
+    stats = BlockSoftmax.apply(*call, False, *score_parameters(score))
+    return _assemble(*stats, positive_weight, call[3].defined[0])
 
 
 def symmetric_softmax_objective(
@@ -119,6 +127,7 @@ def symmetric_softmax_objective(
     tile_size: int | None = None,
     logit_bound: float | None = None,
     adjust: Adjust = NO_ADJUST,
+    score: Callable[..., Tensor] | None = None,
 ) -> tuple[ContrastiveOutput, ContrastiveOutput]:
     """Both directions of a symmetric loss: queries against references with ``targets``, and
     references against queries with ``targets.T`` (and ``adjust.transpose()``). With one
@@ -138,8 +147,9 @@ def symmetric_softmax_objective(
             normalize=normalize,
             logit_bound=logit_bound,
             adjust=adjust,
+            score=score,
         )
-        stats = BlockSoftmax.apply(*call, True)
+        stats = BlockSoftmax.apply(*call, True, *score_parameters(score))
         complete = call[3].defined
         return _assemble(*stats[:4], None, complete[0]), _assemble(*stats[4:], None, complete[1])
     run = {
@@ -149,10 +159,17 @@ def symmetric_softmax_objective(
         "tile_size": tile_size,
     }
     forward = softmax_objective(
-        query, reference, inverse_temperature, targets, adjust=adjust, **run
+        query, reference, inverse_temperature, targets, adjust=adjust, score=score, **run
     )
+    backward_score = None if score is None else TransposedScore(score)
     return forward, softmax_objective(
-        reference, query, inverse_temperature, targets.transpose(), adjust=adjust.transpose(), **run
+        reference,
+        query,
+        inverse_temperature,
+        targets.transpose(),
+        adjust=adjust.transpose(),
+        score=backward_score,
+        **run,
     )
 
 
@@ -169,6 +186,7 @@ def kernel_call(
     normalize: bool = False,
     logit_bound: float | None = None,
     adjust: Adjust = NO_ADJUST,
+    score: Callable[..., Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Layout]:
     """The first arguments of a block kernel (:mod:`contrastor.engine.blocks`): queries,
     references (a distinct view when both are one tensor, as ``torch.compile`` needs), 1/tau
@@ -181,12 +199,35 @@ def kernel_call(
     if inv_t.dtype != query.dtype:
         inv_t = inv_t.to(query.dtype)
     # one exponential for both directions needs a small bound and blocks that exclude no pair
-    shareable = self_offset is None and not decoupled and not adjust.shifts_logits
+    shareable = self_offset is None and not decoupled and not adjust.shifts_logits and score is None
+    if score is not None and normalize:
+        raise ValueError("a score function receives the raw rows: normalise inside it")
     bounded = logit_bound is not None and logit_bound <= SHIFT_UP_TO
     shift = logit_bound if shareable and bounded else None
     adjust.check_shape((n, m))
-    layout = Layout(targets, self_offset, decoupled, tile, keep, normalize, (n, m), shift, adjust)
+    layout = Layout(
+        targets, self_offset, decoupled, tile, keep, normalize, (n, m), shift, adjust, score
+    )
     return query, reference, inv_t, layout
+
+
+def score_parameters(score: Callable[..., Tensor] | None) -> tuple[Tensor, ...]:
+    """The trainable tensors of a score function (an ``nn.Module``'s parameters)."""
+    if isinstance(score, torch.nn.Module):
+        return tuple(p for p in score.parameters() if p.requires_grad)
+    return ()
+
+
+class TransposedScore(torch.nn.Module):
+    """A score function seen from the references: ``s'(r, q, cols, rows) = s(q, r, rows,
+    cols)^T``, sharing the original's parameters."""
+
+    def __init__(self, score: Callable[..., Tensor]) -> None:
+        super().__init__()
+        self.inner = score
+
+    def forward(self, r: Tensor, q: Tensor, cols: slice, rows: slice) -> Tensor:
+        return self.inner(q, r, rows, cols).T
 
 
 def _assemble(

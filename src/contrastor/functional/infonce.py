@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -10,7 +12,11 @@ from contrastor.engine.blocks import rows_scaled
 from contrastor.engine.output import ContrastiveOutput, symmetric_result
 from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import prepare
-from contrastor.engine.softmax import softmax_objective, symmetric_softmax_objective
+from contrastor.engine.softmax import (
+    TransposedScore,
+    softmax_objective,
+    symmetric_softmax_objective,
+)
 from contrastor.engine.targets import Targets
 from contrastor.functional._common import (
     adjustment,
@@ -37,6 +43,7 @@ def info_nce(
     targets: Tensor | Targets | None = None,
     anchor_negatives: Tensor | None = None,
     similarity: str = "cosine",
+    score: Callable[..., Tensor] | None = None,
     decoupled: bool = False,
     negative_weights: Tensor | Targets | None = None,
     margin: float | Tensor | Targets | None = None,
@@ -79,6 +86,10 @@ def info_nce(
         reference_temperature: ``(m,)`` a temperature per reference as well (the gathered
             width across ranks), ``l_ij = s_ij / (tau_i tau'_j)`` (e.g. ProtoNCE's
             per-prototype concentration); gradients reach it. One direction only.
+        score: a similarity of your own, ``score(q_rows, r_cols, rows, cols) -> (rows, cols)``
+            on the raw rows (``rows``/``cols``: which queries and references a block holds),
+            replacing ``similarity``; computed block by block on both paths, an ``nn.Module``'s
+            parameters trained (e.g. :class:`~contrastor.losses.ClassPairGates`).
         decoupled: drop positives from the denominator (DCL-style).
         negative_weights, margin: ``(n, m)`` matrices (the gathered width across ranks) or
             :class:`~contrastor.engine.Targets`; a margin may also be one number.
@@ -95,6 +106,8 @@ def info_nce(
         >>> loss = info_nce(q, r, temperature=0.1, symmetric=True)
         >>> per_pair = info_nce(q, r, reduction="none")  # shape (8,)
     """
+    if score is not None:
+        similarity = "dot"  # the score function reads the raw rows
     batch = prepare_pair(
         query,
         reference,
@@ -104,7 +117,7 @@ def info_nce(
         reference_labels=reference_labels,
         targets=targets,
         exchange=exchange,
-        fold=reference_temperature is None,
+        fold=reference_temperature is None and score is None,
     )
     q, r, everyone = batch.query, batch.reference, batch.everyone
     if reference_temperature is not None:
@@ -126,8 +139,10 @@ def info_nce(
         "adjust": adjust,
     }
     if not symmetric:
-        output = softmax_objective(q, everyone, inv_t, target, **run)
+        output = softmax_objective(q, everyone, inv_t, target, score=score, **run)
         if anchor_negatives is not None:
+            if score is not None:
+                raise ValueError("anchor_negatives are compared by dot product, not a score")
             if adjust.top_k is not None or adjust.smoothing:
                 raise ValueError("anchor_negatives cannot combine with top-k or label smoothing")
             unit = prepare(q, similarity)
@@ -139,7 +154,7 @@ def info_nce(
         raise ValueError(f"symmetric InfoNCE needs as many references as queries, got {n} and {m}")
     if ex.world_size == 1:
         forward, backward = symmetric_softmax_objective(
-            q, r, inv_t, target, logit_bound=batch.logit_bound, **run
+            q, r, inv_t, target, logit_bound=batch.logit_bound, score=score, **run
         )
     else:
         if targets is not None:
@@ -157,9 +172,10 @@ def info_nce(
             targets=None,
             device=q.device,
         )
-        forward = softmax_objective(q, everyone, inv_t, target, **run)
+        forward = softmax_objective(q, everyone, inv_t, target, score=score, **run)
         queries = gather_prepared(ex, query, q, "dot" if batch.normalize else similarity)
-        backward = softmax_objective(r, queries, inv_t, reverse, **run)
+        flipped = None if score is None else TransposedScore(score)
+        backward = softmax_objective(r, queries, inv_t, reverse, score=flipped, **run)
     both = [finish(out, reduction, weights, True, ex) for out in (forward, backward)]
     return symmetric_result(*both, return_output)
 

@@ -7,6 +7,7 @@ from contrastor.losses.base import *
 from contrastor.losses.clustering import *
 from contrastor.losses.crossmodal import *
 from contrastor.losses.distillation import *
+from contrastor.losses.gated import *
 from contrastor.losses.geometry import *
 from contrastor.losses.global_contrastive import *
 from contrastor.losses.infonce import *
