@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 import contrastor.functional as CF
 from contrastor import losses as L
+from contrastor.engine import AngularMargin
 
 
 def _cosine(q, r, rows, cols):
@@ -103,3 +104,30 @@ def test_score_errors(gen):
         CF.info_nce(q, q, score=lambda a, b, rows, cols: a @ b[:2].T)
     with pytest.raises(ValueError, match="dot product"):
         CF.info_nce(q, q, score=_cosine, anchor_negatives=torch.randn(4, 2, 3))
+
+
+def test_angular_margin_is_arcface_on_positives(gen):
+    z = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+    anchors = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    y, classes = torch.tensor([0, 1, 2, 0, 1, 2]), torch.arange(3)
+    score = AngularMargin(y, classes, margin=0.3)
+    cos = F.normalize(z, dim=1) @ F.normalize(anchors, dim=1).T
+    got = score(z, anchors, slice(0, 6), slice(0, 3))
+    theta = torch.acos(cos)
+    expected = torch.where(y[:, None] == classes[None, :], torch.cos(theta + 0.3), cos)
+    torch.testing.assert_close(got, expected)
+    loss = CF.info_nce(
+        z,
+        anchors,
+        labels=y,
+        reference_labels=classes,
+        score=score,
+        temperature=0.1,
+        reduction="none",
+    )
+    logits = expected / 0.1
+    torch.testing.assert_close(loss, torch.logsumexp(logits, 1) - logits[torch.arange(6), y])
+    leaf = z.clone().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda x: CF.info_nce(x, anchors, labels=y, reference_labels=classes, score=score), (leaf,)
+    )

@@ -202,3 +202,20 @@ def test_pretext_tasks():
             for c in (0, 2)
         }
         assert tiles == got
+
+
+def test_growing_consistency_pulls_strong_views_to_weak_ones(gen):
+    views = [_randn(gen, 5, 4) for _ in range(3)]
+    queue = _randn(gen, 7, 4)
+    got = CF.growing_consistency(views, queue, temperature=0.5, reduction="none")
+    unit_q = F.normalize(queue, dim=1)
+    p = [torch.softmax(F.normalize(v, dim=1) @ unit_q.T / 0.5, dim=1) for v in views]
+    kl = [(p[k - 1] * (p[k - 1].log() - p[k].log())).sum(1) for k in (1, 2)]
+    torch.testing.assert_close(got, (kl[0] + kl[1]) / 2)
+    leaves = [v.clone().requires_grad_() for v in views]
+    CF.growing_consistency(leaves, queue).backward()
+    assert (
+        leaves[2].grad.abs().sum() > 0 and leaves[0].grad.abs().sum() == 0
+    )  # weakest: target only
+    with pytest.raises(ValueError, match="queue"):
+        CF.growing_consistency(views, queue[:, :3])

@@ -158,7 +158,13 @@ TECHNIQUES: tuple[Technique, ...] = (
         IMPLEMENTED,
         "contrastor.data.views.standardize_styles",
     ),
-    _t("T27", "Ordered growing augmentations with asymmetric consistency (HiCLR)", MISSING),
+    _t(
+        "T27",
+        "Ordered growing augmentations with asymmetric consistency (HiCLR)",
+        IMPLEMENTED,
+        "contrastor.functional.growing_consistency",
+        note="the asymmetric consistency; the growing skeleton augmentations are grade B",
+    ),
     _t(
         "T28",
         "Temporal-adjacency positives",
@@ -204,6 +210,8 @@ TECHNIQUES: tuple[Technique, ...] = (
         "Margin-enhanced contrast to semantic anchors",
         IMPLEMENTED,
         "loss:semantic_anchors",
+        "contrastor.engine.AngularMargin",
+        note="additive margin on the cosine; ArcFace's angular margin as a ``score``",
     ),
     _t(
         "T39",

@@ -10,6 +10,7 @@ from contrastor._validation import set_validation, validation
 from contrastor.engine.adjust import Adjust
 from contrastor.engine.output import ContrastiveOutput, reduce
 from contrastor.engine.precision import precision, set_precision
+from contrastor.engine.scores import AngularMargin
 from contrastor.engine.sigmoid import sigmoid_objective
 from contrastor.engine.similarity import SIMILARITIES, prepare, similarity_matrix
 from contrastor.engine.softmax import softmax_objective
@@ -33,6 +34,7 @@ __all__ = [
     "SIMILARITIES",
     "Adjust",
     "AlignedTargets",
+    "AngularMargin",
     "ClusterWeights",
     "ComparatorTargets",
     "ContrastiveOutput",

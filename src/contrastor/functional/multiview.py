@@ -8,12 +8,14 @@ from torch import Tensor
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.partition import log_partition
 from contrastor.engine.precision import full_precision
+from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.engine.temperature import inverse_temperature
+from contrastor.engine.views import stack_views
 from contrastor.functional._common import finish
 from contrastor.functional._views import Views, off_diagonal_mask, view_batch
 from contrastor.scale.distributed import Exchange
 
-__all__ = ["mv_dhel", "mv_info_nce"]
+__all__ = ["growing_consistency", "mv_dhel", "mv_info_nce"]
 
 
 def _finish_per_sample(
@@ -129,3 +131,43 @@ def mv_dhel(
             tile_size=tile_size,
         )
     return _finish_per_sample(alignment, uniformity, weights, reduction, return_output, ex)
+
+
+@full_precision
+def growing_consistency(
+    views: Views,
+    queue: Tensor,
+    *,
+    temperature: float = 0.1,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+) -> Tensor | ContrastiveOutput:
+    """Asymmetric consistency along views ordered from weak to strong augmentation: each
+    view's distribution of similarities to a memory ``queue``,
+    ``p_k = softmax(z_k . Q^T / tau)``, is pulled towards the previous (weaker) view's,
+
+        L_i = 1/(K - 1) sum_{k >= 1} KL( sg(p_{k-1}) || p_k )
+
+    so strongly augmented views move to the weak ones and not the reverse (directional
+    clustering). The loss of Zhang et al., "Hierarchical Consistent Contrastive Learning for
+    Skeleton-Based Action Recognition with Growing Augmentations" (HiCLR), AAAI 2023, in its
+    generic form; the growing skeleton augmentations are modality-bound and not included.
+
+    Args:
+        views: ``(n, K, d)`` or a list of K >= 2 ``(n, d)``, weakest first.
+        queue: ``(M, d)`` memory embeddings (e.g. a :class:`~contrastor.state.FeatureQueue`).
+    """
+    stacked, n, count = stack_views(views, "views")
+    if count < 2:
+        raise ValueError("growing consistency needs at least two ordered views")
+    if queue.ndim != 2 or queue.shape[1] != stacked.shape[1] or queue.shape[0] == 0:
+        raise ValueError(f"queue must be a non-empty (M, {stacked.shape[1]}) matrix")
+    dtype = compute_dtype(stacked.dtype)
+    z = unit_rows(stacked.to(dtype)).reshape(count, n, -1)
+    logp = torch.log_softmax(z @ unit_rows(queue.to(dtype)).T / temperature, dim=-1)
+    target = logp[:-1].detach()
+    kl = (target.exp() * (target - logp[1:])).sum(-1)  # (K - 1, n)
+    per_anchor = kl.mean(0)
+    output = ContrastiveOutput(per_anchor, torch.ones(n, dtype=torch.bool, device=z.device), {})
+    return finish(output, reduction, weights, return_output)

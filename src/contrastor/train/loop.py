@@ -23,6 +23,7 @@ from contrastor.eval import (
     embed_in_chunks,
     feature_accuracy,
     knn_accuracy,
+    per_query_auc,
     similarity_distribution,
     uniformity_score,
 )
@@ -164,6 +165,9 @@ class ImageTask:
             "uniformity": uniformity_score(torch.cat([a, b])),
             **quantiles,
             "view_pair_auc": spread["auc"],
+            "view_query_auc": float(
+                per_query_auc(a @ b.T, torch.eye(len(a), dtype=torch.bool)).nanmean()
+            ),
             "knn_accuracy": knn_accuracy(
                 train_f, data.train_labels, test_f, data.test_labels, k=cfg.knn_k
             ),

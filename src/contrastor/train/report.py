@@ -73,13 +73,19 @@ def _plots(result: RunResult, features: Tensor, labels: Tensor) -> list[tuple[st
             ax[0].plot(epochs, mid, color=colour, marker="o", ms=3, label=f"{kind} pairs")
         ax[0].set(xlabel="epoch", ylabel="cosine (median, 5-95%)", title="pair similarities")
         ax[0].legend()
-        ax[1].plot(epochs, [row["view_pair_auc"] for row in history], marker="o", ms=3)
+        ax[1].plot(
+            epochs, [row["view_pair_auc"] for row in history], marker="o", ms=3, label="all pairs"
+        )
+        ax[1].plot(
+            epochs, [row["view_query_auc"] for row in history], marker="o", ms=3, label="per query"
+        )
         ax[1].set(xlabel="epoch", ylabel="AUC", title="positive vs negative pairs")
+        ax[1].legend()
         save(
             fig,
             "similarities.png",
             "Cosine of held-out view pairs (positives) and of other pairs (negatives) over "
-            "epochs, and the AUC separating them",
+            "epochs, and the AUC separating them (over all pairs, and per query averaged)",
         )
 
     points = pca_2d(features).numpy()
