@@ -7,7 +7,7 @@ re-weighting and logging read these; no loss has to change for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -58,6 +58,23 @@ def average_directions(first: ContrastiveOutput, second: ContrastiveOutput) -> C
         terms=terms,
         loss=0.5 * (first.loss + second.loss),
         complete=first.complete and second.complete,
+    )
+
+
+def weighted_sum(
+    outputs: Sequence[ContrastiveOutput], weights: Sequence[float] | None = None
+) -> ContrastiveOutput:
+    """``sum_k w_k o_k`` of unreduced outputs over the same anchors (default: their mean):
+    per-anchor values and the terms all of them have; an anchor contributes where any
+    output has it."""
+    w = [1.0 / len(outputs)] * len(outputs) if weights is None else list(weights)
+    if len(w) != len(outputs) or not outputs:
+        raise ValueError("give one weight per output, and at least one output")
+    shared = set.intersection(*(set(o.terms) for o in outputs))
+    return ContrastiveOutput(
+        per_anchor=sum(wk * o.per_anchor for wk, o in zip(w, outputs, strict=True)),
+        mask=torch.stack([o.mask for o in outputs]).any(0),
+        terms={k: sum(wk * o.terms[k] for wk, o in zip(w, outputs, strict=True)) for k in shared},
     )
 
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_labels, check_positive
-from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.output import ContrastiveOutput, weighted_sum
 from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.engine.targets import ClusterWeights
@@ -149,12 +149,7 @@ def proto_nce(
                 return_output=True,
             )
         )
-    per_anchor = torch.stack([o.per_anchor for o in outputs]).mean(0)
-    terms = {
-        name: torch.stack([o.terms[name] for o in outputs]).mean(0) for name in outputs[0].terms
-    }
-    output = ContrastiveOutput(per_anchor, torch.ones_like(per_anchor, dtype=torch.bool), terms)
-    return finish(output, reduction, weights, return_output)
+    return finish(weighted_sum(outputs), reduction, weights, return_output)
 
 
 @torch.no_grad()

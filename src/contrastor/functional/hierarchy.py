@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contrastor._validation import check_embeddings, check_labels
-from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.output import ContrastiveOutput, weighted_sum
 from contrastor.engine.partition import log_partition
 from contrastor.engine.precision import full_precision
 from contrastor.engine.softmax import softmax_objective
@@ -235,14 +235,8 @@ def multilevel_supcon(
         "exchange": exchange,
     }
     outputs = [supcon(features, levels[:, level], **run) for level in range(count)]
-    per_anchor = sum(w * o.per_anchor for w, o in zip(lam, outputs, strict=True))
-    mask = torch.stack([o.mask for o in outputs]).any(0)
-    terms = {
-        name: sum(w * o.terms[name] for w, o in zip(lam, outputs, strict=True))
-        for name in outputs[0].terms
-    }
-    output = ContrastiveOutput(per_anchor, mask, terms)
-    n = per_anchor.shape[0]
+    output = weighted_sum(outputs, lam)
+    n = output.per_anchor.shape[0]
     if weights is not None:
-        weights = weights.reshape(n, 1).expand_as(per_anchor)
+        weights = weights.reshape(n, 1).expand_as(output.per_anchor)
     return finish(output, reduction, weights, return_output, exchange or LOCAL)

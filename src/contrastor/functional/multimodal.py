@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from contrastor._validation import check_embeddings
-from contrastor.engine.output import ContrastiveOutput
+from contrastor.engine.output import ContrastiveOutput, weighted_sum
 from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.functional._common import finish
@@ -29,13 +29,6 @@ def _same_shape(tensors: Sequence[Tensor], name: str, least: int) -> None:
     shapes = {tuple(x.shape) for x in tensors}
     if len(shapes) != 1:
         raise ValueError(f"all {name} must have the same shape, got {sorted(shapes)}")
-
-
-def _mean_of(outputs: list[ContrastiveOutput]) -> ContrastiveOutput:
-    """The per-anchor mean of several symmetric outputs over the same samples."""
-    per_anchor = torch.stack([o.per_anchor for o in outputs]).mean(0)
-    terms = {k: torch.stack([o.terms[k] for o in outputs]).mean(0) for k in outputs[0].terms}
-    return ContrastiveOutput(per_anchor, torch.ones_like(per_anchor, dtype=torch.bool), terms)
 
 
 @full_precision
@@ -75,7 +68,7 @@ def pairwise_clip(
         "exchange": exchange,
     }
     outputs = [info_nce(a, b, **run) for a, b in combinations(modalities, 2)]
-    return finish(_mean_of(outputs), reduction, weights, return_output, exchange or LOCAL)
+    return finish(weighted_sum(outputs), reduction, weights, return_output, exchange or LOCAL)
 
 
 @full_precision
@@ -124,7 +117,7 @@ def anchor_alignment(
         "exchange": exchange,
     }
     outputs = [info_nce(target, view, **run) for view in views]
-    return finish(_mean_of(outputs), reduction, weights, return_output, exchange or LOCAL)
+    return finish(weighted_sum(outputs), reduction, weights, return_output, exchange or LOCAL)
 
 
 @full_precision
