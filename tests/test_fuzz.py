@@ -158,6 +158,7 @@ FUZZ: dict[str, Maker] = {
     "supcon": _fed("labelled_views", labels=3),
     "supcon_in": _fed("labelled_views", labels=3),
     "triplet": _fed("labelled_views", labels=3),
+    "multi_similarity": _fed("labelled_views", labels=3),
     "nt_xent": _fed("views"),
     "swav": _fed("views"),
     "spectral_contrastive": _fed("pair"),

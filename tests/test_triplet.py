@@ -95,3 +95,33 @@ def test_triplet_module_views_and_errors(gen):
         CF.triplet_margin(x, torch.zeros(8, dtype=torch.long))
     with pytest.raises(ValueError, match="strategy"):
         CF.mine_triplets(x, y, strategy="hardest")
+
+
+def test_multi_similarity_matches_loops(gen):
+    x, y = _problem(gen)
+    alpha, beta, base, margin = 2.0, 10.0, 0.3, 0.2
+    unit = torch.nn.functional.normalize(x, dim=1)
+    s = (unit @ unit.T).tolist()
+    yl = y.tolist()
+    expected = []
+    for i in range(len(yl)):
+        pos = [s[i][k] for k in range(len(yl)) if k != i and yl[k] == yl[i]]
+        neg = [s[i][k] for k in range(len(yl)) if yl[k] != yl[i]]
+        kept_neg = [v for v in neg if v + margin > min(pos)]
+        kept_pos = [v for v in pos if v - margin < max(neg)]
+        if not kept_neg or not kept_pos:
+            expected.append(0.0)
+            continue
+        term_p = math.log(1 + sum(math.exp(-alpha * (v - base)) for v in kept_pos)) / alpha
+        term_n = math.log(1 + sum(math.exp(beta * (v - base)) for v in kept_neg)) / beta
+        expected.append(term_p + term_n)
+    got = CF.multi_similarity(
+        x, y, alpha=alpha, beta=beta, base=base, margin=margin, reduction="none"
+    )
+    torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float64))
+    leaf = x.clone().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda z: CF.multi_similarity(z, y, alpha=alpha, beta=beta, base=base, margin=margin),
+        (leaf,),
+    )
+    assert L.MultiSimilarity(reduction="none")(torch.stack([x, x], 1), y).shape == (8, 2)

@@ -1,5 +1,6 @@
-"""Triplet losses with in-batch mining, and the miner on its own: mined triplets can also
-restrict any softmax loss to the mined negatives (``negative_weights``)."""
+"""Metric-learning losses on in-batch pairs: the triplet loss with mining (and the miner on
+its own: mined triplets can restrict any softmax loss to the mined negatives through
+``negative_weights``), and the multi-similarity loss."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from torch import Tensor
 from contrastor._validation import check_embeddings, check_labels, check_positive
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.precision import full_precision
-from contrastor.engine.similarity import compute_dtype
+from contrastor.engine.similarity import compute_dtype, unit_rows
 from contrastor.functional._common import finish
 
-__all__ = ["Triplets", "mine_triplets", "triplet_margin"]
+__all__ = ["Triplets", "mine_triplets", "multi_similarity", "triplet_margin"]
 
 STRATEGIES = ("batch_hard", "semi_hard", "all")
 DISTANCES = ("euclidean", "cosine")
@@ -27,7 +28,7 @@ def _distances(x: Tensor, distance: str) -> Tensor:
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
     if distance == "cosine":
-        unit = F.normalize(x, dim=1)
+        unit = unit_rows(x)
         return 1.0 - unit @ unit.T
     squared = x.square().sum(1, keepdim=True) + x.square().sum(1) - 2.0 * x @ x.T
     # sqrt'(0) is infinite: distances below 1e-6 are floored there, with no gradient
@@ -143,3 +144,65 @@ def triplet_margin(
     per_anchor = torch.where(mask, total / count.clamp_min(1.0), 0.0)
     output = ContrastiveOutput(per_anchor, mask, {"negative": per_anchor})
     return finish(output, reduction, weights, return_output)
+
+
+@full_precision
+def multi_similarity(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    alpha: float = 2.0,
+    beta: float = 40.0,
+    base: float = 0.5,
+    margin: float = 0.1,
+    weights: Tensor | None = None,
+    reduction: str = "mean",
+    return_output: bool = False,
+) -> Tensor | ContrastiveOutput:
+    """Multi-similarity loss: with cosine similarities ``S``, each anchor keeps the
+    informative pairs (a negative above its hardest positive minus ``margin``, a positive
+    below its hardest negative plus ``margin``) and weighs them softly:
+
+        L_i = 1/alpha log(1 + sum_{k in P_i} e^{-alpha (S_ik - base)})
+            + 1/beta  log(1 + sum_{k in N_i} e^{ beta (S_ik - base)})
+
+    Wang et al., "Multi-Similarity Loss with General Pair Weighting for Deep Metric
+    Learning", CVPR 2019 (alpha 2, beta 40, base 0.5, margin 0.1 as in the authors' code).
+    Anchors left with no mined positive or negative contribute 0 and are left out.
+    Dense (``n x n`` similarities of the local batch).
+
+    Example:
+        >>> loss = multi_similarity(z, labels)
+    """
+    check_embeddings(embeddings, "embeddings")
+    check_labels(labels, embeddings.shape[0])
+    for name, value in (("alpha", alpha), ("beta", beta)):
+        check_positive(value, name)
+    z = unit_rows(embeddings.to(compute_dtype(embeddings.dtype)))
+    s = z @ z.T
+    n = s.shape[0]
+    y = labels.to(s.device)
+    same = y[:, None] == y[None, :] if y.ndim == 1 else (y.float() @ y.float().T) > 0
+    eye = torch.eye(n, dtype=torch.bool, device=s.device)
+    positive, negative = same & ~eye, ~same
+    with torch.no_grad():
+        hardest_positive = s.masked_fill(~positive, torch.inf).amin(1, keepdim=True)
+        hardest_negative = s.masked_fill(~negative, -torch.inf).amax(1, keepdim=True)
+    kept_neg = negative & (s + margin > hardest_positive)
+    kept_pos = positive & (s - margin < hardest_negative)
+    mask = kept_pos.any(1) & kept_neg.any(1)
+    if not bool(mask.any()):
+        raise ValueError("no anchor has an informative positive and negative pair")
+    zero = torch.zeros(n, 1, dtype=s.dtype, device=s.device)
+
+    def soft(pairs: Tensor, sign: float, scale: float) -> Tensor:
+        logits = (sign * scale * (s - base)).masked_fill(~pairs, -torch.inf)
+        return torch.logsumexp(torch.cat([zero, logits], 1), 1) / scale  # log(1 + sum e^x)
+
+    pos_term, neg_term = soft(kept_pos, -1.0, alpha), soft(kept_neg, 1.0, beta)
+    per_anchor = torch.where(mask, pos_term + neg_term, 0.0)
+    terms = {
+        "positive": torch.where(mask, pos_term, 0.0),
+        "negative": torch.where(mask, neg_term, 0.0),
+    }
+    return finish(ContrastiveOutput(per_anchor, mask, terms), reduction, weights, return_output)

@@ -1,4 +1,5 @@
-"""The triplet loss module with in-batch mining."""
+"""Metric-learning modules: the triplet loss with in-batch mining and the multi-similarity
+loss."""
 
 from __future__ import annotations
 
@@ -9,11 +10,26 @@ from torch import Tensor
 from contrastor.engine.output import ContrastiveOutput
 from contrastor.engine.views import stack_views
 from contrastor.functional.supcon import Views
-from contrastor.functional.triplet import triplet_margin
+from contrastor.functional.triplet import multi_similarity, triplet_margin
 from contrastor.losses.base import DeclaredLoss
 from contrastor.losses.registry import LossSpec, Task, register
 
-__all__ = ["TripletMargin"]
+__all__ = ["MultiSimilarity", "TripletMargin"]
+
+
+class _LabelledViews:
+    """Mixin: every view is an anchor carrying its sample's label and weight; per-anchor
+    values come back as ``(n, V)``, like :class:`SupCon`."""
+
+    def forward(self, embeddings: Views, labels: Tensor, **keywords: Any) -> Any:
+        stacked, n, views = stack_views(embeddings, "embeddings")
+        rows = labels.repeat(views, *([1] * (labels.ndim - 1)))
+        if keywords.get("weights") is not None:
+            keywords["weights"] = keywords["weights"].repeat(views)
+        out = super().forward(stacked, rows, **keywords)
+        if isinstance(out, ContrastiveOutput):
+            return out.map(lambda t: t.reshape(views, n).T)
+        return out.reshape(views, n).T if self.reduction == "none" else out
 
 
 @register(
@@ -34,7 +50,7 @@ __all__ = ["TripletMargin"]
         function=triplet_margin,
     ),
 )
-class TripletMargin(DeclaredLoss):
+class TripletMargin(_LabelledViews, DeclaredLoss):
     """Triplet loss over triplets mined in the batch (see
     :func:`contrastor.functional.triplet_margin`; the miner alone is
     :func:`contrastor.functional.mine_triplets`).
@@ -62,14 +78,40 @@ class TripletMargin(DeclaredLoss):
     def __init__(self, *, gather_distributed: bool = False, **options: Any) -> None:
         super().__init__(**options)
 
-    def forward(self, embeddings: Views, labels: Tensor, **keywords: Any) -> Any:
-        """Every view is an anchor carrying its sample's label and weight; per-anchor
-        values come back as ``(n, V)``, like :class:`SupCon`."""
-        stacked, n, views = stack_views(embeddings, "embeddings")
-        rows = labels.repeat(views, *([1] * (labels.ndim - 1)))
-        if keywords.get("weights") is not None:
-            keywords["weights"] = keywords["weights"].repeat(views)
-        out = super().forward(stacked, rows, **keywords)
-        if isinstance(out, ContrastiveOutput):
-            return out.map(lambda t: t.reshape(views, n).T)
-        return out.reshape(views, n).T if self.reduction == "none" else out
+
+@register(
+    LossSpec(
+        name="multi_similarity",
+        title="Multi-similarity",
+        inputs="embeddings (or views) + class ids",
+        positives="same class; informative pairs mined and weighted softly",
+        paper=(
+            "Wang et al. 2019, Multi-Similarity Loss with General Pair Weighting for Deep "
+            "Metric Learning"
+        ),
+        tiled=False,
+        ddp="per rank: pairs of the local batch",
+        supervised=True,
+        feed="labelled_views",
+        options=Task.gathered,
+        function=multi_similarity,
+    ),
+)
+class MultiSimilarity(_LabelledViews, DeclaredLoss):
+    """Multi-similarity loss (see :func:`contrastor.functional.multi_similarity`).
+
+    Inputs: ``embeddings`` ``(n, d)``, views ``(n, V, d)`` or a list of views, and
+    ``labels`` ``(n,)``.
+    Positives: same-label samples; pairs mined by the hardest opposite pair +- ``margin``.
+    Settings: ``alpha`` 2, ``beta`` 40, ``base`` 0.5, ``margin`` 0.1 (the authors' code).
+    Related: :class:`TripletMargin`, :class:`SupCon`.
+
+    Example:
+        >>> loss = MultiSimilarity()(z, labels)
+    """
+
+    function = staticmethod(multi_similarity)
+    defaults: ClassVar[dict[str, Any]] = {"alpha": 2.0, "beta": 40.0, "base": 0.5, "margin": 0.1}
+
+    def __init__(self, *, gather_distributed: bool = False, **options: Any) -> None:
+        super().__init__(**options)
