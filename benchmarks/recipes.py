@@ -52,6 +52,15 @@ HEAD_SELECTION: dict[str, dict[str, str]] = {
         }
         for w in (2, 4)
     },
+    **{
+        f"text-val-mrl-pca-1-kd{kd}": {
+            "methods": "matryoshka",
+            "matryoshka_head": "pca",
+            "head_lr_scale": "1",
+            "matryoshka_distill": kd,
+        }
+        for kd in ("1", "4")
+    },
     "text-val-mrl-pca-1-e2": {
         "methods": "matryoshka",
         "matryoshka_head": "pca",

@@ -605,3 +605,23 @@ def test_cutoffs_deeper_than_the_corpus(gen):
     run = {f"q{i}": {f"d{j}": float(scores[i, j]) for j in range(2)} for i in range(3)}
     expected = run_metrics(run, qrels, ks=(1, 10))
     assert all(math.isclose(got[k], expected[k], abs_tol=1e-9) for k in ("ndcg@10", "map@10"))
+
+
+def test_matryoshka_self_distillation_adds_the_prefix_kl(gen):
+    q = torch.randn(6, 8, generator=gen, dtype=torch.float64)
+    r = torch.randn(6, 8, generator=gen, dtype=torch.float64)
+    plain = L.Matryoshka(CF.info_nce, (8, 4, 2), (1.0, 1.0, 2.0))
+    kd = L.Matryoshka(
+        CF.info_nce, (8, 4, 2), (1.0, 1.0, 2.0), self_distill=0.5, distill_temperature=0.1
+    )
+
+    def log_p(dim):
+        a, b = (torch.nn.functional.normalize(x[:, :dim], dim=1) for x in (q, r))
+        return torch.log_softmax(a @ b.T / 0.1, dim=1)
+
+    teacher = log_p(8)
+    kl = [(teacher.exp() * (teacher - log_p(d))).sum(1).mean() for d in (4, 2)]
+    expected = plain(q, r) + 0.5 * (1.0 * kl[0] + 2.0 * kl[1])
+    torch.testing.assert_close(kd(q, r), expected)
+    with pytest.raises(ValueError, match="self_distill"):
+        L.Matryoshka(CF.info_nce, (8, 4), self_distill=-1.0)

@@ -37,11 +37,19 @@ class Matryoshka(nn.Module):
     weighted sum over dimensions). ``last_losses`` holds the latest value per dimension
     (detached tensors: reading them is the caller's host sync, not every step's).
 
+    ``self_distill`` > 0 adds, for every narrower dimension, the KL divergence from the full
+    width's in-batch retrieval distribution (the first two embedding inputs, query against
+    reference, ``softmax(cos / distill_temperature)``, held fixed) to the prefix's, times the
+    dimension's weight: the prefixes learn to rank as the full embedding does, not only to
+    find the positive (dense: one ``n x m`` score matrix per dimension).
+
     Args:
         loss: a loss module or function of embeddings.
         dims: the dimensions, e.g. ``(384, 128, 64, 32)``.
         weights: one per dimension (default all 1, as in the paper).
         positions: indices of the positional arguments that are embeddings.
+        self_distill: weight of the full-to-prefix distillation (0: off).
+        distill_temperature: temperature of the distilled distributions.
 
     Example:
         >>> loss_fn = Matryoshka(InfoNCE(0.05), dims=(384, 128, 64, 32))
@@ -55,6 +63,8 @@ class Matryoshka(nn.Module):
         weights: Sequence[float] | None = None,
         *,
         positions: Sequence[int] | None = None,
+        self_distill: float = 0.0,
+        distill_temperature: float = 0.05,
     ) -> None:
         super().__init__()
         dims = [int(d) for d in dims]
@@ -63,7 +73,13 @@ class Matryoshka(nn.Module):
         weights = [1.0] * len(dims) if weights is None else [float(w) for w in weights]
         if len(weights) != len(dims) or min(weights) < 0 or sum(weights) <= 0:
             raise ValueError("give one non-negative weight per dimension, not all zero")
+        if self_distill < 0 or distill_temperature <= 0:
+            raise ValueError("self_distill must be >= 0 and distill_temperature > 0")
         self.loss, self.dims, self.weights = loss, dims, weights
+        self.self_distill, self.distill_temperature = (
+            float(self_distill),
+            float(distill_temperature),
+        )
         self.positions = None if positions is None else set(positions)
         self.last_losses: dict[int, Tensor] = {}
 
@@ -88,14 +104,38 @@ class Matryoshka(nn.Module):
             loss = value.loss if isinstance(value, ContrastiveOutput) else value
             self.last_losses[dim] = loss.detach().mean()
             parts.append((weight, value))
+        distilled = self._distillation(inputs, embedded, width)
         if not keywords.get("return_output"):
-            return sum(w * value for w, value in parts)
+            return sum(w * value for w, value in parts) + distilled
         mask = torch.stack([value.mask for _, value in parts]).all(0)
         return ContrastiveOutput(
             per_anchor=sum(w * value.per_anchor for w, value in parts),
             mask=mask,
-            loss=sum(w * value.loss for w, value in parts),
+            loss=sum(w * value.loss for w, value in parts) + distilled,
         )
+
+    def _distillation(self, inputs: tuple, embedded: list[bool], width: int) -> Tensor | float:
+        """``self_distill * sum_k w_k KL(p_full || p_{d_k})`` over the narrower dimensions."""
+        if not self.self_distill:
+            return 0.0
+        pair = [x for x, e in zip(inputs, embedded, strict=True) if e and isinstance(x, Tensor)]
+        if len(pair) < 2 or pair[0].ndim != 2 or pair[1].ndim != 2:
+            raise ValueError("self_distill needs two (n, d) embedding inputs (query, reference)")
+        q, r = pair[0], pair[1]
+
+        def log_p(dim: int) -> Tensor:
+            a = torch.nn.functional.normalize(truncate(q, dim).float(), dim=1)
+            b = torch.nn.functional.normalize(truncate(r, dim).float(), dim=1)
+            return torch.log_softmax(a @ b.T / self.distill_temperature, dim=1)
+
+        teacher = log_p(width).detach()
+        total = 0.0
+        for dim, weight in zip(self.dims, self.weights, strict=True):
+            if dim < width:
+                student = log_p(dim)
+                kl = (teacher.exp() * (teacher - student)).sum(1).mean()
+                total = total + weight * kl
+        return self.self_distill * total
 
     def _is_embedding(self, position: int, x: Any, width: int) -> bool:
         if self.positions is not None:
@@ -105,7 +145,8 @@ class Matryoshka(nn.Module):
         return _wide(x, width)
 
     def extra_repr(self) -> str:
-        return f"dims={self.dims}, weights={self.weights}"
+        distill = f", self_distill={self.self_distill}" if self.self_distill else ""
+        return f"dims={self.dims}, weights={self.weights}{distill}"
 
 
 def _wide(x: Any, width: int) -> bool:

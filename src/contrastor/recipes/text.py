@@ -12,7 +12,8 @@ extra), built on the retrieval kit (:mod:`contrastor.retrieval`):
   dimensions ``matryoshka_dims`` weighted by ``matryoshka_weights`` (evaluated at each),
   with ``matryoshka_head=pca`` through a square head after the pooling that starts as the
   rotation onto the principal axes of the training texts' embeddings and trains at
-  ``head_lr_scale`` times the learning rate;
+  ``head_lr_scale`` times the learning rate, and ``matryoshka_distill`` > 0 distils the full
+  width's in-batch ranking into the prefixes (``Matryoshka(self_distill=...)``);
   ``distill``, windowed negatives plus Margin-MSE to the scores of a teacher (the in-batch
   model of the same run when it was trained first, else the untrained one); and as
   references, needing sentence-transformers,
@@ -108,6 +109,7 @@ class TextOptions(DataOptions):
     matryoshka_dims: str = "384,128,64,32"
     matryoshka_weights: str = ""
     matryoshka_head: str = "pca"
+    matryoshka_distill: float = 0.0
     head_lr_scale: float = 1.0
     report: str = "test"
     validation_fraction: float = 0.15
@@ -144,6 +146,8 @@ class TextOptions(DataOptions):
         weights = self.dim_weights()
         if weights is not None and (len(weights) != len(self.dims()) or min(weights) < 0):
             raise ValueError("matryoshka_weights must give one weight >= 0 per matryoshka_dims")
+        if self.matryoshka_distill < 0:
+            raise ValueError(f"matryoshka_distill must be >= 0, got {self.matryoshka_distill}")
         if self.matryoshka_head not in HEADS or self.head_lr_scale <= 0:
             raise ValueError(f"matryoshka_head must be one of {HEADS}, head_lr_scale > 0")
         if self.cached_chunk < 0:
@@ -347,7 +351,13 @@ def train_encoder(
     inner = (
         CF.info_nce
         if method != "matryoshka"
-        else Matryoshka(CF.info_nce, options.dims(), options.dim_weights())
+        else Matryoshka(
+            CF.info_nce,
+            options.dims(),
+            options.dim_weights(),
+            self_distill=options.matryoshka_distill,
+            distill_temperature=options.temperature,
+        )
     )
     if headed:
         encoder.rotate_to_principal_axes(embedded(encoder, queries + documents))
