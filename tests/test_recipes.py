@@ -15,6 +15,8 @@ import torch
 from contrastor.cli.main import main
 from contrastor.data.views.tabular import MarginalCorruption
 from contrastor.recipes import RECIPES, get_recipe, recipe_options, run_recipe
+from contrastor.recipes.captions import training_views
+from contrastor.recipes.crossmodal import CrossModalOptions, contrastive_loss
 from contrastor.recipes.tabular import labelled_rows
 from tests.resume import assert_resumes_exactly, weights
 
@@ -230,3 +232,17 @@ def test_every_recipe_runs_under_torchrun_with_two_processes(tmp_path, name):
     trained = [k for k in a if "running_" not in k and "num_batches" not in k]
     for key in trained:  # the running statistics are rank 0's halves: left out
         assert torch.allclose(a[key], b[key], atol=5e-3), key
+
+
+def test_crossmodal_improved_recipe_options():
+    options = CrossModalOptions(dataset="digits", label_smoothing=0.1, augment=True)
+    options.validate()
+    assert contrastive_loss(options, False).label_smoothing == 0.1
+    views = training_views(options)
+    images = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    first, again = views(images, 3, 0), views(images, 3, 0)
+    assert torch.equal(first, again) and not torch.equal(first, views(images, 3, 1))
+    plain = training_views(CrossModalOptions(dataset="digits"))
+    assert plain(images, 3, 0) is images
+    with pytest.raises(ValueError, match="label_smoothing applies to the clip loss"):
+        CrossModalOptions(dataset="digits", loss="siglip", label_smoothing=0.1).validate()

@@ -325,9 +325,11 @@ TECHNIQUES: tuple[Technique, ...] = (
     _t(
         "T72",
         "Improved CLIP training recipe",
-        PARTIAL,
+        IMPLEMENTED,
         "loss:clip",
-        note="label smoothing is an option; the augmentation presets are missing",
+        "contrastor.recipes.crossmodal.CrossModalOptions",
+        note="``label_smoothing`` and ``augment`` (image views) in the cross-modal recipe; "
+        "text augmentation of cached caption states is not offered",
     ),
     _t(
         "T73",

@@ -9,6 +9,7 @@ folder need not fit in memory."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from torch import Tensor, nn
 
 from contrastor.data.datasets import held_out_split
 from contrastor.data.folder import FolderImages, batch_of, read_image_captions
+from contrastor.data.views import ImageViews
 from contrastor.eval import embed_in_chunks, retrieval_metrics
 from contrastor.models import ContrastiveModel, SmallCNN
 from contrastor.models.text import TextEncoder
@@ -59,9 +61,24 @@ def both_ways(a: Tensor, b: Tensor, first: str = "image", second: str = "text") 
     return out
 
 
+def training_views(options: Any) -> Callable[[Tensor, int, int], Tensor]:
+    """``views(images, step, tower)``: the images as given, or with ``augment`` random
+    views drawn from a generator fixed by the seed, the step and the tower (so a resumed
+    run sees the same views)."""
+    if not options.augment:
+        return lambda images, step, tower: images
+    augment = ImageViews()
+
+    def views(images: Tensor, step: int, tower: int) -> Tensor:
+        seed = (options.seed * 1_000_003 + step) * 2 + tower
+        return augment(images, torch.Generator().manual_seed(seed))
+
+    return views
+
+
 def run_captions(options: Any, context: RunContext, loss: nn.Module) -> RecipeResult:
-    """Train both towers with ``loss`` on ``options.data`` and compare with the untrained
-    towers on the held-out pairs."""
+    """Train both towers with ``loss`` on ``options.data`` (the images through
+    :func:`training_views`) and compare with the untrained towers on the held-out pairs."""
     pairs, problems = read_image_captions(
         options.data,
         size=options.image_size,
@@ -93,11 +110,12 @@ def run_captions(options: Any, context: RunContext, loss: nn.Module) -> RecipeRe
     untrained.load_state_dict(towers.state_dict())
     states = cached_states(towers[1].text, captions)
     robust = PairRobustness(options, len(train), context.world > 1)
+    views = training_views(options)
 
     def step(index: Tensor, loop: Loop) -> Tensor:
         batch = batch_of(images, loop.plan, loop.step % loop.steps_per_epoch)
         mine = loop.share(index)
-        z_image = towers[0](loop.share(batch))
+        z_image = towers[0](views(loop.share(batch), loop.step, 0))
         z_text = towers[1]([states[i] for i in mine.tolist()])
         return robust.loss(mine, lambda **kw: loss(z_image, z_text, **kw))
 

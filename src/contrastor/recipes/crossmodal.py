@@ -18,7 +18,7 @@ from contrastor.eval import embed_in_chunks, retrieval_metrics
 from contrastor.losses import InfoNCE, SigLIP
 from contrastor.models import ContrastiveModel, SmallCNN
 from contrastor.recipes.base import Recipe, RecipeResult
-from contrastor.recipes.captions import both_ways, run_captions
+from contrastor.recipes.captions import both_ways, run_captions, training_views
 from contrastor.recipes.noisy_pairs import PairNoiseOptions, PairRobustness, noise_note
 from contrastor.run.loop import Loop, RunContext
 
@@ -58,7 +58,10 @@ class CrossModalOptions(PairNoiseOptions, DataOptions):
     ``workers`` processes; captions cut at ``max_length`` tokens, the top
     ``trainable_layers`` blocks of MiniLM (or of the ``text_model`` folder) trained.
     ``pair_noise``, ``robust``, ``robust_warmup``: mismatched training pairs, simulated and
-    trained through (:mod:`contrastor.recipes.noisy_pairs`)."""
+    trained through (:mod:`contrastor.recipes.noisy_pairs`). The improved CLIP recipe's parts
+    (Fini et al., "Improved baselines for vision-language pre-training", TMLR 2023):
+    ``label_smoothing`` of the CLIP targets, and ``augment``, random image views
+    (:class:`~contrastor.data.views.ImageViews`) of every training image at every step."""
 
     dataset: str = "mnist"
     loss: str = "clip"
@@ -75,10 +78,16 @@ class CrossModalOptions(PairNoiseOptions, DataOptions):
     max_length: int = 32
     trainable_layers: int = 1
     text_model: str = ""
+    label_smoothing: float = 0.0
+    augment: bool = False
     seed: int = 0
 
     def validate(self) -> None:
         super().validate()
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.label_smoothing and self.loss != "clip":
+            raise ValueError("label_smoothing applies to the clip loss")
         self.validate_data("image_text")
         if self.dataset not in LOADERS:
             raise ValueError(f"dataset must be one of {sorted(LOADERS)}, got {self.dataset!r}")
@@ -94,6 +103,7 @@ def contrastive_loss(options: CrossModalOptions, distributed: bool) -> nn.Module
             symmetric=True,
             learnable_temperature=options.learnable_temperature,
             gather_distributed=distributed,
+            label_smoothing=options.label_smoothing,
         )
     return SigLIP(
         options.temperature,
@@ -119,11 +129,12 @@ def run(options: CrossModalOptions, context: RunContext) -> RecipeResult:
 
     robust = PairRobustness(options, len(top), distributed)
 
+    views = training_views(options)
+
     def step(index: Tensor, loop: Loop) -> Tensor:
         mine = loop.share(index)
-        return robust.loss(
-            mine, lambda **kw: loss(towers[0](top[mine]), towers[1](bottom[mine]), **kw)
-        )
+        first, second = views(top[mine], loop.step, 0), views(bottom[mine], loop.step, 1)
+        return robust.loss(mine, lambda **kw: loss(towers[0](first), towers[1](second), **kw))
 
     label = f"{options.loss} on {options.dataset} halves"
     history = robust.fit({"towers": towers, "loss": loss}, len(top), step, options, context, label)
