@@ -19,6 +19,7 @@ def test_every_entry_point_exists_and_statuses_are_consistent():
         assert t.grade in ("A", "B") and t.status in T.STATUSES, t.id
         assert t.status == T.MISSING or t.entry, f"{t.id} is {t.status} without an entry point"
         assert t.status != T.PARTIAL or t.note, f"{t.id} is partial without saying what is missing"
+        assert t.status != T.MISSING or t.note, f"{t.id} is missing without saying why"
         for entry in t.entry:
             assert T.resolve(entry) is not None
     with pytest.raises(ValueError, match="no such entry point"):
