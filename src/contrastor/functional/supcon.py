@@ -195,8 +195,8 @@ def hard_contrastive(
     with ``N_K(a)`` the K negatives of largest ``s_ak`` (ties at the K-th all kept). The
     explicit form of the hardness-awareness that the temperature controls: with a small K a
     larger temperature can be used while keeping the penalty on hard negatives.
-    Wang & Liu, "Understanding the Behaviour of Contrastive Loss", CVPR 2021 (K = 4,095 of
-    a 16,384 memory, a quarter). DDP: the K hardest among all ranks' views.
+    Wang & Liu, "Understanding the Behaviour of Contrastive Loss", CVPR 2021 (the hardest
+    negatives of a memory bank). DDP: the K hardest among all ranks' views.
 
     Example:
         >>> loss = hard_contrastive([v1, v2], top_k_negatives=64, temperature=0.2)

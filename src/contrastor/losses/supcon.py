@@ -178,7 +178,8 @@ class DCLW(_ViewsLoss):
 
 
 def _quarter_of_the_negatives(task: Task) -> dict[str, Any]:
-    """The image task's options: a quarter of an anchor's negatives, as the paper keeps."""
+    """The image task's options: a quarter of an anchor's negatives (our default; choose K
+    on a validation split)."""
     negatives = task.views * task.batch_size - task.views
     return {**task.tempered(), "top_k_negatives": max(1, negatives // 4)}
 
@@ -202,9 +203,9 @@ class HardContrastive(_ViewsLoss):
 
     Inputs: V >= 2 views, ``(n, d)`` each (or one ``(n, V, d)``).
     Positives: the other views of the sample; negatives: the K most similar other views.
-    Settings: K about a quarter of the negatives (the paper keeps 4,095 of a 16,384-sample
-    memory); the explicit selection of hard negatives lets a larger temperature keep the
-    penalty on them, which is the paper's point.
+    Settings: K a fraction of the negatives (a quarter on the image task, our default);
+    the explicit selection of hard negatives lets a larger temperature keep the penalty on
+    them, which is the paper's point.
     Related: :class:`NTXent` (every negative), :class:`DebiasedContrastive` (HCL's soft
     hardness weights), :class:`MoCHi` (synthetic hard negatives).
 
