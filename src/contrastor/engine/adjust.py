@@ -30,6 +30,11 @@ an :class:`Adjust` changes the objective of :mod:`contrastor.engine.softmax` as 
 Gradients stay exact: margins and weights shift logits by constants (a margin's share of
 ``d/d(1/tau)`` is added back), the top-k selection and the exclusions are masks, as in the
 rest of the kernel.
+
+Across ranks (a loss's ``gather_distributed``), the local queries meet the references of
+every rank: weight and margin matrices are given against that gathered width, the top-k
+negatives are the hardest among all ranks' references, and the result equals the
+single-process loss of the concatenated batch for each local anchor.
 """
 
 from __future__ import annotations
