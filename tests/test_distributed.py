@@ -88,6 +88,14 @@ def _loss_modules(gather: bool) -> dict[str, nn.Module]:
         "global_isogclr_tiled": L.GlobalContrastive(
             N, 0.3, individual_temperature=True, execution="tiled", tile_size=5, **g
         ),
+        "infonce_adjusted": L.InfoNCE(0.2, margin=0.1, top_k_negatives=5, label_smoothing=0.1, **g),
+        "clip_top_k_tiled": L.CLIPLoss(
+            top_k_negatives=4, margin=0.05, execution="tiled", tile_size=5, **g
+        ),
+        "hard_contrastive": L.HardContrastive(0.2, top_k_negatives=6, **g),
+        "supcon_in": L.SupCon(0.2, positive_mode="in", **g),
+        "spectral": L.SpectralContrastive(**g),
+        "pairwise_clip": L.PairwiseCLIP(**g),
     }
 
 
