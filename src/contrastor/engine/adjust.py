@@ -17,7 +17,8 @@ an :class:`Adjust` changes the objective of :mod:`contrastor.engine.softmax` as 
   graded margins, "Dynamic Contrastive Learning for Hierarchical Retrieval").
 - ``top_k``: the denominator keeps the positives and the ``k`` largest negative terms of
   each anchor (the hard contrastive loss of Wang & Liu, "Understanding the Behaviour of
-  Contrastive Loss", CVPR 2021); ties at the k-th value are all kept.
+  Contrastive Loss", CVPR 2021); ties at the k-th value are all kept. The selection costs
+  one more pass over the score blocks in the forward pass (memory ``n x k``).
 - ``positive_mode="in"``: several positives enter inside the logarithm,
   ``-log sum_j Pn_ij exp(l_ij)`` instead of the average ``-sum_j Pn_ij l_ij`` ("out"),
   SupCon's ``L_in`` (Khosla et al., NeurIPS 2020) and the 1-to-K loss ("Improving the
