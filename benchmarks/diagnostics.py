@@ -8,7 +8,11 @@ packages), written to ``docs/diagnostics.md``. Deterministic (no training), so o
   over all pairs and per query;
 - how three losses on the same score matrix weigh the pairs (:func:`pair_gradients`): the
   softmax (InfoNCE), per-pair binary cross-entropy (the "SFT-like" pointwise objective) and
-  the Mann-Whitney (AUC) loss.
+  the Mann-Whitney (AUC) loss;
+- zero-shot classification of docstrings into their top-level package from package-name
+  prompts, one prompt and a prompt ensemble (:func:`zero_shot_accuracy`);
+- minimal-pair scores (:func:`minimal_pair_scores`) over pairs of functions of one module,
+  each docstring with its own code against the other's.
 
     python benchmarks/diagnostics.py          # writes docs/diagnostics.md
 """
@@ -26,10 +30,12 @@ import torch.nn.functional as F
 from contrastor.data.codesearch import split_by_module, stdlib_code_pairs
 from contrastor.eval import (
     isotropy,
+    minimal_pair_scores,
     pair_gradients,
     partition_isotropy,
     per_query_auc,
     similarity_distribution,
+    zero_shot_accuracy,
 )
 from contrastor.models.text import TextEncoder
 
@@ -37,6 +43,12 @@ HERE = Path(__file__).parent
 OUT = HERE.parent / "docs" / "diagnostics.md"
 PAIRS = 256
 TAU = 0.05
+PROMPTS = (
+    "{}",
+    "Python standard library module {}",
+    "a function from the {} package",
+    "documentation of the {} library",
+)
 
 
 @torch.no_grad()
@@ -89,6 +101,8 @@ def measure(pairs: int = PAIRS) -> dict[str, object]:
     scores = (F.normalize(q.double(), dim=1) @ F.normalize(d.double(), dim=1).T).float()
     eye = torch.eye(len(q), dtype=torch.bool)
     query_auc = float(per_query_auc(scores, eye).nanmean())
+    zero_shot = _zero_shot(encoder, test)
+    minimal = _minimal_pairs(test, q, d)
     weights = {}
     for name, loss in _losses(len(q)).items():
         report = pair_gradients(loss, scores.double(), eye)
@@ -99,7 +113,33 @@ def measure(pairs: int = PAIRS) -> dict[str, object]:
         "distribution": spread,
         "query_auc": query_auc,
         "weights": weights,
+        "zero_shot": zero_shot,
+        "minimal": minimal,
     }
+
+
+def _zero_shot(encoder: TextEncoder, test: list) -> dict[str, dict[str, float]]:
+    packages = sorted({p.module.split(".")[0] for p in test})
+    labels = torch.tensor([packages.index(p.module.split(".")[0]) for p in test])
+    docs = _sentences(encoder, [p.query for p in test])
+    prompts = [[t.format(name) for t in PROMPTS] for name in packages]
+    flat = _sentences(encoder, [t for group in prompts for t in group])
+    ensemble = flat.reshape(len(packages), len(PROMPTS), -1)
+    return {
+        "classes": {"count": float(len(packages))},
+        "package name alone": zero_shot_accuracy(docs, labels, ensemble[:, 0], ks=(1, 5)),
+        f"ensemble of {len(PROMPTS)} prompts": zero_shot_accuracy(
+            docs, labels, ensemble, ks=(1, 5)
+        ),
+    }
+
+
+def _minimal_pairs(test: list, q: torch.Tensor, d: torch.Tensor) -> dict[str, float]:
+    """Consecutive functions of one module as 2 x 2 items: (code a, code b) vs (doc a, doc b)."""
+    first = [i for i in range(len(test) - 1) if test[i].module == test[i + 1].module][::2]
+    index = torch.tensor([[i, i + 1] for i in first])
+    scores = minimal_pair_scores(d[index], q[index])
+    return {"items": float(len(first)), **scores}
 
 
 def render(result: dict[str, object], seconds: float) -> str:
@@ -143,7 +183,28 @@ def render(result: dict[str, object], seconds: float) -> str:
             f"| {name} | {row['positive_weight']:.3e} | {row['negative_weight']:.3e} | "
             f"{row['hard_negative_share']:.3f} | {row['expected_direction']:.3f} |"
         )
+    zs = result["zero_shot"]
     lines += [
+        "",
+        f"## Zero-shot: docstring to its package ({zs['classes']['count']:.0f} packages)",
+        "",
+        "| class embeddings | top-1 | top-5 |",
+        "| --- | --- | --- |",
+    ]
+    for name, row in zs.items():
+        if name != "classes":
+            lines.append(f"| {name} | {row['top1']:.4f} | {row['top5']:.4f} |")
+    mp = result["minimal"]
+    lines += [
+        "",
+        f"## Minimal pairs: two functions of one module ({mp['items']:.0f} items)",
+        "",
+        "| text score | input (code) score | group score |",
+        "| --- | --- | --- |",
+        f"| {mp['text']:.4f} | {mp['input']:.4f} | {mp['group']:.4f} |",
+        "",
+        "Text score: each code's own docstring ranks above the other's; input score: each",
+        "docstring's own code ranks above the other's; group: both (Winoground's scores).",
         "",
         f"Measured on {platform.machine()}, torch {torch.__version__}, in {seconds:.0f} s.",
         "",
