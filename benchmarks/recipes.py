@@ -33,8 +33,8 @@ SELECTION: dict[str, dict[str, str]] = {
     "text-val-w3-30-m0": {"methods": "windowed", "window": "3,30", "margin": "0"},
     "text-val-w0-30-m0.05": {"methods": "windowed", "window": "0,30", "margin": "0.05"},
 }
-#: the Matryoshka head, its learning-rate multiplier and the dimensions' weights tried on the
-#: validation split
+#: the Matryoshka head, its learning-rate multiplier, the dimensions' weights and the
+#: full-to-prefix self-distillation tried on the validation split
 HEAD_SELECTION: dict[str, dict[str, str]] = {
     "text-val-mrl-none": {"methods": "matryoshka", "matryoshka_head": "none"},
     "text-val-mrl-pca-1": {"methods": "matryoshka", "matryoshka_head": "pca", "head_lr_scale": "1"},
@@ -267,7 +267,9 @@ def _setting(options: dict[str, str]) -> str:
     if "matryoshka_head" in options:
         head = f"{options['matryoshka_head']} head at {options['head_lr_scale']}x the learning rate"
         weights = options.get("matryoshka_weights", "1,1,1,1")
-        return f"{head}, weights {weights}, {options.get('epochs', '1')} epoch(s)"
+        distill = options.get("matryoshka_distill")
+        distilled = f", self-distillation {distill}" if distill else ""
+        return f"{head}, weights {weights}{distilled}, {options.get('epochs', '1')} epoch(s)"
     return "top ranks"
 
 
@@ -291,7 +293,7 @@ SELECTIONS = [
         "text",
         "Text retrieval: the Matryoshka head and weights",
         "--set methods=matryoshka --set matryoshka_head=none|pca --set head_lr_scale=s "
-        "[--set matryoshka_weights=w] [--set epochs=e]",
+        "[--set matryoshka_weights=w] [--set matryoshka_distill=k] [--set epochs=e]",
         "among the settings at the one-epoch budget of every other text row, the one with "
         "the best validation MRR@10 at 64 dimensions gives the defaults of the runs below, "
         "unless it leads by less than the test runs' spread at 64 dimensions (0.004): then it "
