@@ -12,8 +12,9 @@ extra), built on the retrieval kit (:mod:`contrastor.retrieval`):
   dimensions ``matryoshka_dims`` weighted by ``matryoshka_weights`` (evaluated at each),
   with ``matryoshka_head=pca`` through a square head after the pooling that starts as the
   rotation onto the principal axes of the training texts' embeddings and trains at
-  ``head_lr_scale`` times the learning rate, and ``matryoshka_distill`` > 0 distils the full
-  width's in-batch ranking into the prefixes (``Matryoshka(self_distill=...)``);
+  ``head_lr_scale`` times the learning rate, and ``matryoshka_distill`` (1, chosen on the
+  validation split; 0: off) distils the full width's in-batch ranking into the prefixes
+  (``Matryoshka(self_distill=...)``);
   ``distill``, windowed negatives plus Margin-MSE to the scores of a teacher (the in-batch
   model of the same run when it was trained first, else the untrained one); and as
   references, needing sentence-transformers,
@@ -109,7 +110,7 @@ class TextOptions(DataOptions):
     matryoshka_dims: str = "384,128,64,32"
     matryoshka_weights: str = ""
     matryoshka_head: str = "pca"
-    matryoshka_distill: float = 0.0
+    matryoshka_distill: float = 1.0
     head_lr_scale: float = 1.0
     report: str = "test"
     validation_fraction: float = 0.15
