@@ -128,6 +128,15 @@ def _custom(module: type[nn.Module], call: Callable[[Trial], Tensor], **inputs: 
 FUZZ: dict[str, Maker] = {
     "cwcl": _custom(L.CWCL, lambda t: t.loss(t.z[0], t.z[1])),
     "one_to_k": _custom(L.OneToK, lambda t: t.loss(*t.z), list=True),
+    "proxy_contrast": _custom(
+        functools.partial(L.ProxyContrast, classes=3),
+        lambda t: t.loss(t.z[0], t.labels),
+        embeddings=1,
+        labels="ids",
+    ),
+    "multilevel_supcon": _custom(
+        L.MultilevelSupCon, lambda t: t.loss(t.z, t.labels), labels="paths"
+    ),
     "gated_pair_contrast": _custom(
         functools.partial(L.GatedPairContrast, classes=3),
         lambda t: t.loss(

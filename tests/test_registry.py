@@ -59,6 +59,8 @@ def test_unfit_losses_say_why():
         "simctg",
         "proto_nce",
         "gated_pair_contrast",
+        "proxy_contrast",
+        "multilevel_supcon",
     }
     assert all(lookup(name).unfit for name in unfit)
     assert set(trainable()) == set(names()) - unfit

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import contrastor.functional as CF
+from contrastor import losses as L
 from contrastor.data.views import jigsaw_task, rotation_task, standardize_styles
 from contrastor.engine import WindowTargets
 from contrastor.eval import (
@@ -53,6 +54,10 @@ def test_proxy_contrast_uses_the_classes_in_the_batch(gen):
     torch.testing.assert_close(got, torch.tensor(expected, dtype=torch.float64))
     with pytest.raises(ValueError, match="lie in"):
         CF.proxy_contrast(z, y + 2, proxies)
+    module = L.ProxyContrast(classes=6, dim=4, temperature=0.3).double()
+    with torch.no_grad():
+        module.proxies.copy_(proxies)
+    torch.testing.assert_close(module(z, y), got.mean())
 
 
 def test_multilevel_supcon_is_the_weighted_sum_of_levels(gen):

@@ -208,7 +208,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "T37",
         "Proxy-based contrastive replay (PCR / HPCR)",
         IMPLEMENTED,
-        "contrastor.functional.proxy_contrast",
+        "loss:proxy_contrast",
         note="PCR; HPCR's extra terms are not included",
     ),
     _t(
@@ -661,7 +661,7 @@ TECHNIQUES: tuple[Technique, ...] = (
         "T128",
         "Multi-level (hierarchical) positives for medical time series (COMET)",
         IMPLEMENTED,
-        "contrastor.functional.multilevel_supcon",
+        "loss:multilevel_supcon",
         "loss:hierarchical_supcon",
     ),
     # grade B: tied to an architecture or a large model; the generic core is named

@@ -97,7 +97,10 @@ def proxy_contrast(
     if labels.ndim != 1 or labels.is_floating_point():
         raise ValueError("labels must be integer class ids, one per sample")
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= proxies.shape[0]):
-        raise ValueError(f"labels must lie in [0, {proxies.shape[0]}), the rows of proxies")
+        raise ValueError(
+            f"labels must lie in [0, {proxies.shape[0]}): "
+            "a label beyond the proxies has no positive"
+        )
     present = torch.unique(labels)
     return info_nce(
         embeddings,

@@ -1,4 +1,5 @@
-"""Modules that contrast samples with prototypes: semantic anchors with a margin (FedSA)."""
+"""Modules that contrast samples with prototypes: semantic anchors with a margin (FedSA) and
+learned class proxies restricted to the batch's classes (PCR)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from contrastor.functional.prototypes import class_prototypes, semantic_anchor_contrast
+from contrastor.functional.prototypes import (
+    class_prototypes,
+    proxy_contrast,
+    semantic_anchor_contrast,
+)
 from contrastor.losses.base import TemperatureLoss
 from contrastor.losses.registry import LossSpec, register
 
-__all__ = ["SemanticAnchors"]
+__all__ = ["ProxyContrast", "SemanticAnchors"]
 
 
 @register(
@@ -100,3 +105,49 @@ class SemanticAnchors(TemperatureLoss):
     def extra_repr(self) -> str:
         classes, dim = self.anchors.shape
         return f"classes={classes}, dim={dim}, margin={self.margin}"
+
+
+@register(
+    LossSpec(
+        name="proxy_contrast",
+        title="Proxy-based contrast (PCR)",
+        inputs="embeddings + class ids",
+        positives="the learned proxy of the sample's class, against the batch's classes only",
+        paper=(
+            "Lin et al. 2023, PCR: Proxy-based Contrastive Replay for Online Class-Incremental "
+            "Continual Learning"
+        ),
+        tiled=False,
+        ddp="per rank: each sample against the proxies of its batch's classes",
+        state="learned class proxies",
+        views=(2, 2),
+        supervised=True,
+        feed=None,
+        unfit="needs the number of classes to build its proxies",
+        function=proxy_contrast,
+    ),
+)
+class ProxyContrast(TemperatureLoss):
+    """Contrast with learned class proxies, only those of the classes in the batch (see
+    :func:`contrastor.functional.proxy_contrast`). Lin et al., CVPR 2023.
+
+    Inputs: ``embeddings`` ``(n, d)`` and ``labels`` ``(n,)`` in ``[0, classes)``.
+    Positives: the proxy of the sample's class; negatives: the other classes present.
+    Settings: ``classes`` and ``dim`` size the proxies (trained with the model, e.g. the
+    classifier's weights in continual learning); temperature 0.1.
+    Related: :class:`SemanticAnchors` (every class, a margin), :class:`SupCon`.
+
+    Example:
+        >>> loss = ProxyContrast(classes=100, dim=128)(z, labels)
+    """
+
+    function = staticmethod(proxy_contrast)
+
+    def __init__(self, temperature: float | None = None, *, classes: int, dim: int, **kwargs: Any):
+        super().__init__(temperature, **kwargs)
+        if classes < 2 or dim < 1:
+            raise ValueError(f"need at least 2 classes and dim >= 1, got {classes} and {dim}")
+        self.proxies = nn.Parameter(torch.randn(classes, dim) / dim**0.5)
+
+    def forward(self, embeddings: Tensor, labels: Tensor, **keywords: Any) -> Tensor:
+        return proxy_contrast(embeddings, labels, self.proxies, **keywords, **self.call_options())

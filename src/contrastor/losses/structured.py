@@ -10,7 +10,12 @@ from torch import Tensor, nn
 
 from contrastor._validation import check_same_length
 from contrastor.engine.output import ContrastiveOutput
-from contrastor.functional.hierarchy import hierarchical_supcon, sbcl, subclass_labels
+from contrastor.functional.hierarchy import (
+    hierarchical_supcon,
+    multilevel_supcon,
+    sbcl,
+    subclass_labels,
+)
 from contrastor.functional.multihead import amcl
 from contrastor.functional.regression import conr, supremix
 from contrastor.functional.supcon import Views
@@ -20,7 +25,15 @@ from contrastor.losses.registry import LOCAL_GATHERED, LossSpec, Task, register
 from contrastor.losses.supcon import _ViewsLoss
 from contrastor.state.per_sample import PerSampleState
 
-__all__ = ["AMCL", "SBCL", "ConR", "HierarchicalSupCon", "SupReMix", "WhitenedContrastive"]
+__all__ = [
+    "AMCL",
+    "SBCL",
+    "ConR",
+    "HierarchicalSupCon",
+    "MultilevelSupCon",
+    "SupReMix",
+    "WhitenedContrastive",
+]
 
 
 def _whitened_options(task: Task) -> dict[str, Any]:
@@ -66,6 +79,40 @@ class HierarchicalSupCon(TemperatureLoss):
     """
 
     function = staticmethod(hierarchical_supcon)
+
+
+@register(
+    LossSpec(
+        name="multilevel_supcon",
+        title="SupCon over nested grouping levels (COMET)",
+        inputs="views + a group id per level and sample",
+        positives="samples sharing the group at each level, each level weighted",
+        paper=(
+            "Wang et al. 2023, Contrast Everything: A Hierarchical Contrastive Framework for "
+            "Medical Time-Series"
+        ),
+        tiled=True,
+        feed=None,
+        unfit="needs group ids at several levels (sample, trial, patient)",
+        function=multilevel_supcon,
+    ),
+)
+class MultilevelSupCon(TemperatureLoss):
+    """SupCon summed over grouping levels (see
+    :func:`contrastor.functional.multilevel_supcon`). Wang et al., NeurIPS 2023.
+
+    Inputs: ``features`` ``(n, V, d)`` or a list of views, and ``levels`` ``(n, L)`` group
+    ids (e.g. recording, trial, patient).
+    Positives: at each level, the other views of samples in the same group.
+    Settings: temperature 0.1; ``level_weights`` (default equal).
+    Related: :class:`HierarchicalSupCon` (graded positives from one hierarchy).
+
+    Example:
+        >>> loss = MultilevelSupCon(level_weights=(0.5, 0.3, 0.2))(z, levels)
+    """
+
+    function = staticmethod(multilevel_supcon)
+    defaults: ClassVar[dict[str, Any]] = {"level_weights": None}
 
 
 @register(
