@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+import contrastor.functional as CF
 from contrastor.data.codesearch import split_by_module, stdlib_code_pairs
 from contrastor.eval import (
     isotropy,
@@ -71,15 +72,11 @@ def _losses(n: int) -> dict[str, object]:
         "binary cross-entropy per pair": lambda s: F.binary_cross_entropy_with_logits(
             s / TAU, eye.double()
         ),
-        "Mann-Whitney (AUC)": lambda s: _mann_whitney(s, eye),
+        # the library's AUC loss on the scores: identity queries against the scores' columns
+        "Mann-Whitney (AUC)": lambda s: CF.mann_whitney(
+            torch.eye(n, dtype=s.dtype), s.T, similarity="dot", temperature=TAU
+        ),
     }
-
-
-def _mann_whitney(s: torch.Tensor, eye: torch.Tensor) -> torch.Tensor:
-    """:func:`contrastor.functional.mann_whitney`'s formula on a score matrix: the mean
-    ``softplus((s_ik - s_ii) / tau)`` over each query's negatives."""
-    positive = s.diagonal().unsqueeze(1)
-    return F.softplus((s - positive) / TAU).masked_fill(eye, 0.0).sum(1).mean() / (len(s) - 1)
 
 
 def measure(pairs: int = PAIRS) -> dict[str, object]:

@@ -9,7 +9,7 @@ type checks always run).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -134,6 +134,16 @@ def check_same_dim(a: Tensor, b: Tensor, names: tuple[str, str]) -> None:
             f"{names[0]} and {names[1]} have different embedding sizes: "
             f"{a.shape[-1]} vs {b.shape[-1]}"
         )
+
+
+def check_embedding_list(tensors: Sequence[Tensor], name: str, *, values: bool = True) -> None:
+    """Check a list of embedding tensors (as :func:`check_embeddings`, each named
+    ``name[k]``) that must all have one shape."""
+    for k, x in enumerate(tensors):
+        check_embeddings(x, f"{name}[{k}]", values=values)
+    shapes = {tuple(x.shape) for x in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"all {name} must have the same shape, got {sorted(shapes)}")
 
 
 def check_same_length(a: Tensor, b: Tensor, names: tuple[str, str]) -> None:

@@ -180,9 +180,6 @@ class ScoreOperands:
 
     def __init__(self, query: Tensor, reference: Tensor, inv_t: Tensor, score: Callable) -> None:
         self.query, self.reference, self.inv_t, self.score = query, reference, inv_t, score
-        self.row, self.col, self.q_norm = inv_t, None, None
-
-    low = False
 
     def saved(self) -> tuple[Tensor | None, ...]:
         padding = (None,) * (len(Operands.FIELDS) - 3)
@@ -192,8 +189,7 @@ class ScoreOperands:
     def restore(cls, saved: tuple[Tensor | None, ...], score: Callable) -> ScoreOperands:
         return cls(saved[0], saved[1], saved[2], score)
 
-    def inverse_temperature(self, a: int, b: int) -> Tensor:
-        return _part(self.inv_t, a, b) if self.inv_t.ndim else self.inv_t
+    inverse_temperature = Operands.inverse_temperature
 
     def scores(self, q: Tensor, r: Tensor, a: int, b: int, c: int, d: int) -> Tensor:
         out = self.score(q, r, slice(a, b), slice(c, d))
@@ -233,11 +229,7 @@ class _ScoreGradients:
             old = self.param_grads[k]
             self.param_grads[k] = grad if old is None else old + grad
         if self.want_t:
-            along = (g * s.detach().to(g.dtype)).sum(1)
-            if ops.inv_t.ndim:
-                self.t.add(a, along)
-            else:
-                self.t.add(0, along.sum())
+            _add_temperature_share(self.t, ops.inv_t, a, (g * s.detach().to(g.dtype)).sum(1))
 
     def result(
         self, want_t: bool, q_dtype: torch.dtype, r_dtype: torch.dtype
@@ -497,6 +489,15 @@ def _local(offsets: tuple[int, ...], a: int, b: int, c: int, d: int) -> tuple[in
     """Block-local offsets of the diagonals that cross the block ``[a:b, c:d]``."""
     found = (_diagonal(k, a, b, c, d) for k in offsets)
     return tuple(k for k in found if k is not None)
+
+
+def _add_temperature_share(sums: _Sums, inv_t: Tensor, start: int, per_row: Tensor) -> None:
+    """Fold a block's per-row share of ``d/d(1/tau)`` into ``sums``: row by row for a
+    temperature per query (rows from ``start``), summed for a shared one."""
+    if inv_t.ndim:
+        sums.add(start, per_row)
+    else:
+        sums.add(0, per_row.sum())
 
 
 def _part(x: Tensor | None, a: int, b: int) -> Tensor | None:
@@ -833,10 +834,7 @@ class BlockSoftmax(torch.autograd.Function):
                 if smoothing:
                     g = block.add_uniform_grad(g, *_spanned(uniform, spans))
                 if margin_share is not None:
-                    share = (g * block.margins).sum(1)
-                    margin_share.add(
-                        a if ops.inv_t.ndim else 0, share if ops.inv_t.ndim else share.sum()
-                    )
+                    _add_temperature_share(margin_share, ops.inv_t, a, (g * block.margins).sum(1))
                 out.add(g, a, b, c, d)
         grad_q, grad_r, grad_t = out.result(want_t, q_dtype, r_dtype)
         if margin_share is not None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from contrastor._validation import check_embeddings
+from contrastor._validation import check_embedding_list, check_embeddings
 
 
 def stack_views(
@@ -26,9 +26,5 @@ def stack_views(
         return views.transpose(0, 1).reshape(v * n, views.shape[2]), n, v
     if len(views) == 0:
         raise ValueError(f"{name} is empty: give at least one view")
-    for k, x in enumerate(views):
-        check_embeddings(x, f"{name}[{k}]", values=values)
-    shapes = {tuple(x.shape) for x in views}
-    if len(shapes) != 1:
-        raise ValueError(f"all {name} must have the same shape, got {sorted(shapes)}")
+    check_embedding_list(views, name, values=values)
     return torch.cat(list(views), 0), views[0].shape[0], len(views)

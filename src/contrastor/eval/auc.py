@@ -66,11 +66,14 @@ def per_query_auc(scores: Tensor, relevant: Tensor) -> Tensor:
     if not bool(torch.isfinite(scores).all()):
         raise ValueError("scores contain NaN or inf values")
     s, r = scores.detach().double().cpu(), relevant.bool().cpu()
-    out = torch.full((s.shape[0],), torch.nan, dtype=torch.float64)
-    for i in range(s.shape[0]):
-        if bool(r[i].any()) and not bool(r[i].all()):
-            out[i] = auroc(s[i], r[i])
-    return out
+    ordered = s.sort(1).values
+    below = torch.searchsorted(ordered, s, right=False)
+    up_to = torch.searchsorted(ordered, s, right=True)
+    ranks = below + (up_to - below + 1) / 2  # 1-based, ties share their mean rank
+    positives = r.sum(1).double()
+    negatives = r.shape[1] - positives
+    u = (ranks * r).sum(1) - positives * (positives + 1) / 2  # Mann-Whitney, row by row
+    return torch.where((positives > 0) & (negatives > 0), u / (positives * negatives), torch.nan)
 
 
 def average_precision(scores: Tensor, positive: Tensor) -> float:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from contrastor._validation import check_embeddings, check_same_length
+from contrastor._validation import check_embedding_list, check_embeddings, check_same_length
 from contrastor.engine.output import ContrastiveOutput, check_reduction
 from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype, unit_rows
@@ -175,11 +175,7 @@ def symile(
     """
     if len(modalities) < 3:
         raise ValueError(f"Symile needs at least three modalities, got {len(modalities)}")
-    for k, x in enumerate(modalities):
-        check_embeddings(x, f"modalities[{k}]")
-    shapes = {tuple(x.shape) for x in modalities}
-    if len(shapes) != 1:
-        raise ValueError(f"all modalities must have the same shape, got {sorted(shapes)}")
+    check_embedding_list(modalities, "modalities")
     n, count = modalities[0].shape[0], len(modalities)
     xs = [unit_rows(x.to(compute_dtype(x.dtype))) for x in modalities]
     if present is not None:

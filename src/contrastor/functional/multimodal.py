@@ -10,7 +10,7 @@ from itertools import combinations
 import torch
 from torch import Tensor
 
-from contrastor._validation import check_embeddings
+from contrastor._validation import check_embedding_list, check_embeddings
 from contrastor.engine.output import ContrastiveOutput, weighted_sum
 from contrastor.engine.precision import full_precision
 from contrastor.engine.similarity import compute_dtype, unit_rows
@@ -24,11 +24,7 @@ __all__ = ["anchor_alignment", "mixup_contrastive", "orthogonal_shared_unique", 
 def _same_shape(tensors: Sequence[Tensor], name: str, least: int) -> None:
     if len(tensors) < least:
         raise ValueError(f"{name} needs at least {least} tensors, got {len(tensors)}")
-    for k, x in enumerate(tensors):
-        check_embeddings(x, f"{name}[{k}]")
-    shapes = {tuple(x.shape) for x in tensors}
-    if len(shapes) != 1:
-        raise ValueError(f"all {name} must have the same shape, got {sorted(shapes)}")
+    check_embedding_list(tensors, name)
 
 
 @full_precision
