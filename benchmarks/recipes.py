@@ -60,6 +60,13 @@ HEAD_SELECTION: dict[str, dict[str, str]] = {
         }
         for kd in ("1", "4")
     },
+    "text-val-mrl-pca-1-kd1-l4": {
+        **_MRL,
+        "matryoshka_head": "pca",
+        "head_lr_scale": "1",
+        "matryoshka_distill": "1",
+        "trainable_layers": "4",
+    },
     "text-val-mrl-pca-1-e2": {
         **_MRL,
         "matryoshka_head": "pca",
@@ -280,7 +287,14 @@ def _setting(options: dict[str, str]) -> str:
         weights = options.get("matryoshka_weights", "1,1,1,1")
         distill = float(options.get("matryoshka_distill", "0"))
         distilled = f", self-distillation {distill:g}" if distill else ""
-        return f"{head}, weights {weights}{distilled}, {options.get('epochs', '1')} epoch(s)"
+        layers = (
+            f", {options['trainable_layers']} trained blocks"
+            if "trainable_layers" in options
+            else ""
+        )
+        return (
+            f"{head}, weights {weights}{distilled}{layers}, {options.get('epochs', '1')} epoch(s)"
+        )
     return "top ranks"
 
 
