@@ -187,7 +187,13 @@ def _run(world: int, mode: str) -> dict:
 
 @pytest.mark.parametrize(
     ("world", "mode"),
-    [(2, "ddp"), (4, "ddp"), (2, "cached"), (4, "cached"), (2, "cached_ddp")],
+    [
+        (2, "ddp"),
+        pytest.param(4, "ddp", marks=pytest.mark.slow),
+        (2, "cached"),
+        pytest.param(4, "cached", marks=pytest.mark.slow),
+        (2, "cached_ddp"),
+    ],
 )
 def test_distributed_gradients_equal_single_process(world, mode):
     """Every loss's gradients over ranks equal one process's on the whole batch: under DDP,

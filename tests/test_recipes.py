@@ -166,7 +166,18 @@ def test_series_views_and_encoder_respect_each_series_length():
         views(x, lengths[:2], g)
 
 
-@pytest.mark.parametrize("name", sorted(RECIPES))
+#: recipes whose exact resumption is checked in ``make test-slow`` (the image job's also by
+#: ``test_resume_after_kill_gives_identical_weights``), to keep ``make test`` short
+SLOW_TO_RESUME = ("image", "simcse", "text", "timeseries")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n in SLOW_TO_RESUME else n
+        for n in sorted(RECIPES)
+    ],
+)
 def test_every_recipe_resumes_to_the_same_weights(tmp_path, monkeypatch, request, name):
     """A recipe stopped mid-run and run again with ``resume`` ends with the weights and
     history of an uninterrupted run."""
@@ -196,8 +207,9 @@ def test_a_recipe_trains_under_bf16_autocast(tmp_path):
         run_recipe(recipe, tmp_path / "bad", progress=False, precision="fp8", **recipe.tiny)
 
 
-#: the text recipes load MiniLM in each process: their torchrun runs are in ``make test-slow``
-SLOW_UNDER_TORCHRUN = ("simcse", "text")
+#: the text recipes load MiniLM in each process, and the image job's torchrun run is also
+#: checked by ``test_torchrun_two_processes_on_cpu``: these runs are in ``make test-slow``
+SLOW_UNDER_TORCHRUN = ("crossmodal", "image", "simcse", "text", "timeseries")
 
 
 @pytest.mark.parametrize(

@@ -104,16 +104,19 @@ def test_losses_that_do_not_fit_the_task_are_refused_with_a_reason(tmp_path):
 @pytest.mark.parametrize(
     "loss, extra",
     [
-        ("isogclr", {}),
-        ("mochi", {}),
-        ("directpred", {}),
-        ("sbcl", {}),
-        ("nt_xent", {"robust": "loss_weight", "robust_warmup": 1, "label_noise": 0.3}),
+        pytest.param("isogclr", {}, id="isogclr"),
+        pytest.param("mochi", {}, id="mochi", marks=pytest.mark.slow),
+        pytest.param("directpred", {}, id="directpred", marks=pytest.mark.slow),
+        pytest.param("sbcl", {}, id="sbcl", marks=pytest.mark.slow),
+        pytest.param(
+            "nt_xent",
+            {"robust": "loss_weight", "robust_warmup": 1, "label_noise": 0.3},
+            id="robust",
+        ),
     ],
-    ids=["isogclr", "mochi", "directpred", "sbcl", "robust"],
 )
 def test_resume_restores_the_state_of_stateful_losses(tmp_path, loss, extra):
-    common = {"loss": loss, "epochs": 2, **extra}
+    common = {"loss": loss, "epochs": 2, "baselines": False, **extra}
     whole = train(_tiny(tmp_path, "whole", **common))
     # stop a run mid-epoch after a checkpoint, as a crash would, then resume it
     loop = Run(_tiny(tmp_path, "part", **common)).loop
