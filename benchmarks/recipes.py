@@ -60,12 +60,15 @@ HEAD_SELECTION: dict[str, dict[str, str]] = {
         }
         for kd in ("1", "4")
     },
-    "text-val-mrl-pca-1-kd1-l4": {
-        **_MRL,
-        "matryoshka_head": "pca",
-        "head_lr_scale": "1",
-        "matryoshka_distill": "1",
-        "trainable_layers": "4",
+    **{
+        f"text-val-mrl-pca-1-kd{kd}-l{layers}": {
+            **_MRL,
+            "matryoshka_head": "pca",
+            "head_lr_scale": "1",
+            "matryoshka_distill": kd,
+            "trainable_layers": layers,
+        }
+        for kd, layers in (("1", "4"), ("2", "4"), ("1", "6"))
     },
     "text-val-mrl-pca-1-e2": {
         **_MRL,
