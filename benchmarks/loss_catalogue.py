@@ -10,6 +10,7 @@ the mean and spread over seeds.
 
     python benchmarks/loss_catalogue.py --dataset digits          # sweep (resumable)
     python benchmarks/loss_catalogue.py --dataset mnist
+    python benchmarks/loss_catalogue.py --dataset mnist --published  # the papers' projectors
     python benchmarks/loss_catalogue.py --report                  # docs/losses.md
 """
 
@@ -34,18 +35,43 @@ BUDGET = {
     "mnist": {"epochs": 10, "batch_size": 256},
     "digits": {"epochs": 30, "batch_size": 128, "width": 16},
 }
+#: the projector and predictor each non-contrastive method's paper trains with, fixed from
+#: the papers before any run (never chosen on the held-out split): loss -> (what, options)
+PUBLISHED = {
+    "byol": (
+        "projector 4096-256 and predictor 4096 wide (Grill et al. 3.3)",
+        {"head_hidden": 4096, "embedding_dim": 256, "predictor_hidden": 4096},
+    ),
+    "simsiam": (
+        "3-layer projector 2048 wide, predictor bottleneck 512 (Chen & He 4.1, CIFAR)",
+        {"head_layers": 3, "head_hidden": 2048, "embedding_dim": 2048, "predictor_hidden": 512},
+    ),
+    "barlow_twins": (
+        "3-layer projector 2048 wide (the paper: 8192 on ImageNet, quality rising with width)",
+        {"head_layers": 3, "head_hidden": 2048, "embedding_dim": 2048},
+    ),
+    "vicreg": (
+        "3-layer projector 2048 wide (the paper: 8192 on ImageNet, quality rising with width)",
+        {"head_layers": 3, "head_hidden": 2048, "embedding_dim": 2048},
+    ),
+}
 
 
-def sweep(dataset: str, losses: list[str]) -> None:
-    results = Results(RESULTS, ("dataset", "loss", "seed"))
+def sweep(dataset: str, losses: list[str], published: bool = False) -> None:
+    """Each loss at the shared budget; ``published``: the losses of :data:`PUBLISHED` with
+    their papers' projectors instead (rows marked ``setting="published"``)."""
+    results = Results(RESULTS, ("dataset", "loss", "seed", "setting"))
+    setting = "published" if published else None
     for seed in SEEDS:
-        for loss in losses:
-            if results.has(dataset=dataset, loss=loss, seed=seed):
+        for loss in [n for n in losses if n in PUBLISHED] if published else losses:
+            if results.has(dataset=dataset, loss=loss, seed=seed, setting=setting):
                 continue
             options = {**BUDGET[dataset], "dataset": dataset, "loss": loss, "seed": seed}
             options["views"] = lookup(loss).views[0]
+            if published:
+                options.update(PUBLISHED[loss][1])
             row = {"dataset": dataset, "loss": loss, "seed": seed, **train_run(options)}
-            results.add(row)
+            results.add({**row, "setting": setting} if published else row)
             print(f"{dataset} {loss} seed {seed}: kNN {row['knn']:.4f} probe {row['probe']:.4f}")
 
 
@@ -100,21 +126,29 @@ def report(path: Path) -> None:
             "| loss | kNN accuracy | linear probe accuracy |",
             "| --- | --- | --- |",
         ]
+        groups: dict[tuple[str, str], list[dict]] = {}
+        for r in mine:
+            groups.setdefault((r["loss"], r.get("setting") or ""), []).append(r)
         order = sorted(
-            {r["loss"] for r in mine},
-            key=lambda n: (
-                -round(statistics.fmean(r["knn"] for r in mine if r["loss"] == n), 6),
-                n,
-            ),
+            groups, key=lambda g: (-round(statistics.fmean(r["knn"] for r in groups[g]), 6), g)
         )
-        for name in order:
-            runs = [r for r in mine if r["loss"] == name]
+        for name, setting in order:
+            runs = groups[name, setting]
             tag = " (labels)" if lookup(name).supervised else ""
+            if setting:
+                tag += f", {setting}: {PUBLISHED[name][0]}"
             lines.append(
                 f"| {lookup(name).title} (`{name}`){tag} | {mean_spread([r['knn'] for r in runs])}"
                 f" | {mean_spread([r['probe'] for r in runs])} |"
             )
-        missing = [name for name in trainable() if name not in order]
+        if any(setting for _, setting in order):
+            lines += [
+                "",
+                "Rows marked published train with the projector (and predictor) of the"
+                " method's paper, fixed before any run (`--published`); the other rows use the"
+                " shared 2-layer head of `embedding_dim` 64.",
+            ]
+        missing = [name for name in trainable() if name not in {n for n, _ in order}]
         if missing:
             lines += [
                 "",
@@ -147,11 +181,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", choices=sorted(BUDGET))
     parser.add_argument("--losses", nargs="*", default=list(trainable()))
+    parser.add_argument(
+        "--published", action="store_true", help="the papers' projectors (PUBLISHED) instead"
+    )
     parser.add_argument("--report", action="store_true", help="write docs/losses.md")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "losses.md")
     args = parser.parse_args()
     if args.dataset:
-        sweep(args.dataset, args.losses)
+        sweep(args.dataset, args.losses, args.published)
     if args.report:
         report(args.out)
 

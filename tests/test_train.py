@@ -15,10 +15,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from contrastor.data.datasets import load_image_dataset
 from contrastor.losses.registry import lookup, names, trainable
 from contrastor.run.checkpoint import read_metadata
 from contrastor.train.config import load_config
-from contrastor.train.loop import CHECKPOINT, Run, train
+from contrastor.train.loop import CHECKPOINT, Run, build_model, train
+from contrastor.train.objectives import build_objective
 
 TINY = dict(dataset="digits", width=4, embedding_dim=16, batch_size=64, lr=3e-3, progress=False)
 
@@ -193,6 +195,27 @@ def test_config_file_and_validation(tmp_path):
     path.write_text("- a list\n")
     with pytest.raises(ValueError, match="mapping"):
         load_config(path)
+
+
+def test_projector_and_predictor_widths_follow_the_config(tmp_path):
+    config = _tiny(
+        tmp_path, "wide", loss="byol", head_layers=3, head_hidden=48, predictor_hidden=24
+    )
+    model = build_model(config, load_image_dataset("digits"))
+    linears = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)]
+    widths = [(m.in_features, m.out_features) for m in linears]
+    assert widths == [(model.encoder.feature_dim, 48), (48, 48), (48, 16)]
+    predictor = build_objective(config, model, 100).predictor
+    widths = [
+        (m.in_features, m.out_features) for m in predictor.modules() if hasattr(m, "in_features")
+    ]
+    assert widths == [(16, 24), (24, 16)]
+    default = build_model(_tiny(tmp_path, "default"), load_image_dataset("digits"))
+    assert default.head.net[0].out_features == max(default.encoder.feature_dim, 16)
+    with pytest.raises(ValueError, match="head_hidden must be >= 0"):
+        load_config(None, head_hidden=-1)
+    with pytest.raises(ValueError, match="predictor_hidden must be >= 0"):
+        load_config(None, predictor_hidden=-2)
 
 
 def test_atomic_checkpoint_leaves_no_temporary_files(tmp_path):

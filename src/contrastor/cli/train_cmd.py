@@ -31,6 +31,8 @@ HELP = {
     "model": "image encoder: small_cnn, or a local transformers image-model folder (ViT, "
     "ResNet...; weights when present, else random from its config.json)",
     "head_layers": "projection head depth (0: none, 1: linear, 2: SimCLR MLP)",
+    "head_hidden": "projection head hidden width (0: the wider of features and embedding)",
+    "predictor_hidden": "hidden width of the BYOL/SimSiam predictor (0: 256)",
     "dataset": f"bundled offline dataset ({', '.join(DATASETS)}; a recipe's own otherwise)",
     "loss": "loss by registry name, any spelling (docs/losses.md); supervised ones use the labels",
     "temperature": "softmax temperature tau (SigLIP: 1 / logit scale)",

@@ -33,17 +33,23 @@ class ProjectionHead(nn.Module):
 
 
 class ContrastiveModel(nn.Module):
-    """``encoder`` followed by a :class:`ProjectionHead` of ``head_layers`` layers.
+    """``encoder`` followed by a :class:`ProjectionHead` of ``head_layers`` layers, ``hidden``
+    units wide (0: the wider of ``feature_dim`` and ``embedding_dim``).
 
     ``forward`` gives projections (for the loss); :meth:`features` the encoder output (for
     evaluation and transfer)."""
 
     def __init__(
-        self, encoder: nn.Module, feature_dim: int, embedding_dim: int = 64, head_layers: int = 2
+        self,
+        encoder: nn.Module,
+        feature_dim: int,
+        embedding_dim: int = 64,
+        head_layers: int = 2,
+        hidden: int = 0,
     ) -> None:
         super().__init__()
         self.encoder = encoder
-        hidden = max(feature_dim, embedding_dim)
+        hidden = hidden or max(feature_dim, embedding_dim)
         self.head = ProjectionHead(feature_dim, hidden, embedding_dim, head_layers)
 
     def features(self, x: Tensor) -> Tensor:

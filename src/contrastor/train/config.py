@@ -30,7 +30,9 @@ class TrainConfig(DataOptions):
     (0: the first image's size) by ``workers`` decoding processes. ``model``: the built-in
     ``small_cnn`` or a local transformers image-model folder
     (:class:`~contrastor.models.vision.VisionBackbone`); ``head_layers``: the projection
-    head's depth (0: none, 1: linear, 2: SimCLR's MLP).
+    head's depth (0: none, 1: linear, 2: SimCLR's MLP) and ``head_hidden`` its hidden width
+    (0: the wider of the features and ``embedding_dim``); ``predictor_hidden``: the hidden
+    width of the predictor of BYOL and SimSiam (0: 256).
     """
 
     dataset: str = "mnist"
@@ -38,6 +40,8 @@ class TrainConfig(DataOptions):
     workers: int = 2
     model: str = "small_cnn"
     head_layers: int = 2
+    head_hidden: int = 0
+    predictor_hidden: int = 0
     loss: str = "nt_xent"
     temperature: float = 0.2
     learnable_temperature: bool = False
@@ -98,6 +102,8 @@ class TrainConfig(DataOptions):
             problems.append(str(error))
         positive("image_size", int, allow_zero=True)
         positive("head_layers", int, allow_zero=True)
+        positive("head_hidden", int, allow_zero=True)
+        positive("predictor_hidden", int, allow_zero=True)
         try:
             if self.model != "small_cnn":
                 model_folder(self.model)

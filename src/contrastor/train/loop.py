@@ -60,7 +60,9 @@ def build_model(config: TrainConfig, dataset: ImageDataset) -> ContrastiveModel:
         encoder: nn.Module = SmallCNN(dataset.image_shape[0], config.width)
     else:
         encoder = VisionBackbone(config.model)
-    return ContrastiveModel(encoder, encoder.feature_dim, config.embedding_dim, config.head_layers)
+    return ContrastiveModel(
+        encoder, encoder.feature_dim, config.embedding_dim, config.head_layers, config.head_hidden
+    )
 
 
 def embed(

@@ -177,7 +177,7 @@ def build_objective(
     e = config.embedding_dim
     predictor = {
         None: None,
-        "head": lambda: ProjectionHead(e, 256, e),
+        "head": lambda: ProjectionHead(e, config.predictor_hidden or 256, e),
         "directpred": lambda: L.DirectPredictor(e, gather_distributed=distributed),
     }[spec.predictor]
     objective = Objective(
