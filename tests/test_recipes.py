@@ -166,9 +166,44 @@ def test_series_views_and_encoder_respect_each_series_length():
         views(x, lengths[:2], g)
 
 
+def test_timeseries_evaluates_the_average_of_every_step(monkeypatch):
+    """With ``average`` the pre-trained encoder is the equal-weight mean of the initial and
+    every later iterate (TS2Vec's evaluated weights); without, the last iterate."""
+    import contrastor.recipes.timeseries as ts
+    from contrastor.data.timeseries import load_series
+    from contrastor.run.loop import RunContext
+
+    data = load_series("gunpoint")
+    seen, trained = [], {}
+    fit = ts.fit
+
+    def recording_fit(parts, batches, step, **kw):
+        def recorded(index, loop):
+            seen.append({k: v.clone() for k, v in parts["model"].state_dict().items()})
+            return step(index, loop)
+
+        history = fit(parts, batches, recorded, **kw)
+        trained.update({k: v.clone() for k, v in parts["model"].state_dict().items()})
+        return history
+
+    monkeypatch.setattr(ts, "fit", recording_fit)
+    tiny = {**get_recipe("timeseries").tiny, "datasets": "gunpoint", "epochs": 2}
+    _, averaged, _ = ts.pretrain(data, ts.TimeSeriesOptions(**tiny), RunContext(progress=False))
+    iterates = [*seen, trained]
+    assert len(iterates) == 2 * (len(data.train.x) // 8) + 1
+    for key, value in averaged.state_dict().items():
+        mean = torch.stack([w[key].double() for w in iterates]).mean(0)
+        assert torch.allclose(value.double(), mean, atol=1e-6), key
+    assert not torch.allclose(averaged.project.weight, trained["project.weight"])
+    seen.clear()
+    options = ts.TimeSeriesOptions(**tiny, average=False)
+    _, last, _ = ts.pretrain(data, options, RunContext(progress=False))
+    assert all(torch.equal(v, trained[k]) for k, v in last.state_dict().items())
+
+
 #: recipes whose exact resumption is checked in ``make test-slow`` (the image job's also by
 #: ``test_resume_after_kill_gives_identical_weights``), to keep ``make test`` short
-SLOW_TO_RESUME = ("image", "simcse", "text", "timeseries")
+SLOW_TO_RESUME = ("image", "simcse", "text")
 
 
 @pytest.mark.parametrize(

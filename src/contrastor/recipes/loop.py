@@ -22,12 +22,14 @@ class FunctionTask:
     """A :class:`~contrastor.run.loop.Task` from a recipe's parts: the ``parts`` it trains or
     keeps state in, ``draw(epoch, generator)`` for the plan of an epoch and
     ``loss(batch, loop)`` for a batch's loss; ``end(epoch)``, if given, after every epoch
-    (True stops the run: early stopping)."""
+    (True stops the run: early stopping); ``after()``, if given, after every optimiser step.
+    """
 
     parts: dict[str, nn.Module]
     draw: Batches
     loss: Step
     end: Callable[[int], bool] | None = None
+    after: Callable[[], None] | None = None
 
     def modules(self) -> dict[str, nn.Module]:
         return self.parts
@@ -40,6 +42,10 @@ class FunctionTask:
 
     def end_epoch(self, epoch: int) -> bool:
         return self.end is not None and self.end(epoch)
+
+    def after_step(self) -> None:
+        if self.after is not None:
+            self.after()
 
 
 def fit(
@@ -56,17 +62,19 @@ def fit(
     label: str = "train",
     lr_scales: dict[str, float] | None = None,
     end_epoch: Callable[[int], bool] | None = None,
+    after_step: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``modules`` for ``epochs`` (AdamW, linear warm-up then cosine decay): each epoch
     draws its ``batches(epoch, generator)``, ``step(batch, loop)`` returns the batch loss.
     ``label`` names the progress bar and the checkpoint in the ``context``'s run folder;
     ``lr_scales``: learning-rate multipliers by parameter-name prefix (:class:`Schedule`);
     ``end_epoch(epoch)`` after every epoch, True to stop early
-    (:class:`~contrastor.run.early_stopping.EarlyStopping`). Returns the history, one row
-    per epoch. Deterministic for a ``seed``."""
+    (:class:`~contrastor.run.early_stopping.EarlyStopping`); ``after_step()`` after every
+    optimiser step (e.g. a weight average; keep its state in ``modules`` so that it resumes).
+    Returns the history, one row per epoch. Deterministic for a ``seed``."""
     schedule = Schedule(epochs, lr, weight_decay, warmup_epochs, seed, dict(lr_scales or {}))
     context = context or RunContext(progress=False)
-    task = FunctionTask(modules, batches, step, end_epoch)
+    task = FunctionTask(modules, batches, step, end_epoch, after_step)
     return Loop(task, schedule, context, name=label).fit()
 
 

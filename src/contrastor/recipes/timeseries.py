@@ -1,5 +1,6 @@
 """Time-series recipe: TS2Vec pre-training (Yue et al., AAAI 2022: overlapping crops,
-timestamp masking, the hierarchical contrastive loss, a dilated convolutional encoder) on
+timestamp masking, the hierarchical contrastive loss, a dilated convolutional encoder whose
+weights are averaged over every step, as the authors' code evaluates them) on
 each UCR/UEA set's training split, evaluated with the field's protocol on its official test
 split: 1-nearest-neighbour and an RBF SVM (C by cross-validation on the training split) on
 the frozen representations, beside 1-NN with Euclidean distance and with dynamic time
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from torch.optim.swa_utils import AveragedModel
 
 import contrastor.functional as CF
 from contrastor.data.files import DataOptions
@@ -33,16 +35,20 @@ class TimeSeriesOptions(DataOptions):
     basic_motions, japanese_vowels``; each is pre-trained and evaluated on its own; ``data``:
     your own series file instead (``test_fraction`` held out). TS2Vec's published settings:
     ``iterations`` steps of ``batch_size`` series (``epochs`` > 0 sets the epochs instead),
-    AdamW at ``lr``, an encoder of ``hidden`` channels, ``depth`` dilated blocks and
-    ``embedding_dim`` outputs per step, each projected step zeroed with probability
-    ``mask``, ``alpha`` between the instance and temporal terms. ``baselines``: also the
-    slower reference rows (1-NN DTW and ROCKET)."""
+    AdamW at ``lr`` with ``weight_decay``, an encoder of ``hidden`` channels, ``depth``
+    dilated blocks and ``embedding_dim`` outputs per step, each projected step zeroed with
+    probability ``mask``, ``alpha`` between the instance and temporal terms; ``average``:
+    evaluate the equal-weight average of the encoder's weights over the initial and every
+    later step (stochastic weight averaging, as the authors' code does), not the last step's.
+    ``baselines``: also the slower reference rows (1-NN DTW and ROCKET)."""
 
     datasets: str = ",".join(UCR)
     iterations: int = 200
     epochs: int = 0
     batch_size: int = 8
     lr: float = 1e-3
+    weight_decay: float = 1e-2
+    average: bool = True
     hidden: int = 64
     depth: int = 10
     embedding_dim: int = 320
@@ -62,6 +68,8 @@ class TimeSeriesOptions(DataOptions):
             raise ValueError(f"datasets must be names from {list(UCR)}, got {self.datasets!r}")
         if self.iterations < 1 or self.epochs < 0 or self.batch_size < 2:
             raise ValueError("iterations must be >= 1, epochs >= 0 and batch_size >= 2")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.mask < 1 or not 0 <= self.alpha <= 1:
             raise ValueError("mask must be in [0, 1) and alpha in [0, 1]")
 
@@ -79,10 +87,16 @@ def _features(model: DilatedConvEncoder, split: SeriesSplit) -> Tensor:
 def pretrain(
     data: SeriesDataset, options: TimeSeriesOptions, context: RunContext
 ) -> tuple[DilatedConvEncoder, DilatedConvEncoder, list[dict[str, float]]]:
-    """The untrained and the pre-trained encoder (same initialisation) and the history."""
+    """The untrained and the pre-trained encoder (same initialisation; with ``average``
+    its weight average) and the history."""
     torch.manual_seed(options.seed)
     untrained, model = _encoder(data, options), _encoder(data, options)
     model.load_state_dict(untrained.state_dict())
+    parts: dict[str, torch.nn.Module] = {"model": model}
+    if options.average:
+        parts["average"] = average = AveragedModel(model)
+        average.requires_grad_(False)
+        average.update_parameters(model)
     train, crops = data.train, OverlappingCrops()
     batch = min(options.batch_size, len(train.x))
     epochs = options.epochs or math.ceil(options.iterations / (len(train.x) // batch))
@@ -97,17 +111,19 @@ def pretrain(
         return CF.hierarchical_contrastive(first, second, alpha=options.alpha)
 
     history = fit(
-        {"model": model},
+        parts,
         shuffled_batches(len(train.x), batch),
         step,
         epochs=epochs,
         lr=options.lr,
+        weight_decay=options.weight_decay,
         warmup_epochs=0.0,
         seed=options.seed,
         context=context,
         label=f"TS2Vec on {data.name}",
+        after_step=(lambda: average.update_parameters(model)) if options.average else None,
     )
-    return untrained, model, history
+    return untrained, average.module if options.average else model, history
 
 
 def _datasets(options: TimeSeriesOptions, notes: list[str]) -> list[SeriesDataset]:
