@@ -120,8 +120,8 @@ RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
         for pct in (5, 10)
     },
     "recommendation": ("recommendation", {"epochs": "200"}, (0, 1, 2)),
-    "crossmodal-clip": ("crossmodal", {"loss": "clip"}, (0,)),
-    "crossmodal-siglip": ("crossmodal", {"loss": "siglip"}, (0,)),
+    "crossmodal-clip": ("crossmodal", {"loss": "clip"}, (0, 1, 2)),
+    "crossmodal-siglip": ("crossmodal", {"loss": "siglip"}, (0, 1, 2)),
     "images-bundled": ("image", {"dataset": "digits"}, (0, 1, 2)),
     "images-folder": ("image", {"data": "digits_png/"}, (0, 1, 2)),
 }

@@ -10,10 +10,12 @@ import torch
 from contrastor.eval import (
     alignment_score,
     effective_rank,
+    first_hit_spread,
     knn_accuracy,
     knn_predict,
     linear_probe,
     retrieval_metrics,
+    ridge_map,
     similarity_gap,
     uniformity_score,
 )
@@ -151,3 +153,72 @@ def test_geometry_diagnostics(gen):
     assert math.isclose(paired["positive_similarity"], float(cross.diag().mean()), rel_tol=1e-9)
     off = (cross.sum() - cross.diag().sum()) / (50 * 49)
     assert math.isclose(paired["negative_similarity"], float(off), rel_tol=1e-9)
+
+
+def _ridge_by_solving(x, y, alpha):
+    """Weights and intercept of ridge with an unpenalised intercept, from the normal
+    equations of the augmented design."""
+    design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
+    penalty = torch.eye(design.shape[1], dtype=x.dtype) * alpha
+    penalty[-1, -1] = 0.0
+    solution = torch.linalg.solve(design.T @ design + penalty, design.T @ y)
+    return solution[:-1], solution[-1]
+
+
+def test_ridge_map_leave_one_out_matches_refitting_without_each_pair(gen):
+    x = torch.randn(14, 5, generator=gen, dtype=torch.float64)
+    y = x @ torch.randn(5, 3, generator=gen, dtype=torch.float64) + 0.3
+    y = y + 0.5 * torch.randn(14, 3, generator=gen, dtype=torch.float64)
+    alphas = [0.01, 1.0, 30.0, 1000.0]
+    errors = []
+    for alpha in alphas:
+        residuals = []
+        for i in range(len(x)):
+            keep = torch.arange(len(x)) != i
+            w, b = _ridge_by_solving(x[keep], y[keep], alpha)
+            residuals.append(y[i] - (x[i] @ w + b))
+        errors.append(float(torch.stack(residuals).square().mean()))
+    fitted = ridge_map(x, y, alphas)
+    best = min(range(len(alphas)), key=errors.__getitem__)
+    assert fitted.alpha == alphas[best]
+    assert math.isclose(fitted.loo_error, errors[best], rel_tol=1e-9)
+    w, b = _ridge_by_solving(x, y, fitted.alpha)
+    assert torch.allclose(fitted.weight, w, atol=1e-10)
+    assert torch.allclose(fitted(x.float()).double(), x @ w + b, atol=1e-5)
+    # images are flattened; the default grid scales with the inputs
+    images = x.reshape(14, 1, 5, 1)
+    assert ridge_map(images, y).weight.shape == (5, 3)
+    assert ridge_map(x * 100, y).alpha == pytest.approx(ridge_map(x, y).alpha * 1e4)
+    with pytest.raises(ValueError, match="at least 3"):
+        ridge_map(x[:2], y[:2])
+    with pytest.raises(ValueError, match="alphas must be positive"):
+        ridge_map(x, y, [0.0])
+    with pytest.raises(ValueError):
+        ridge_map(x, y[:5])
+    with pytest.raises(ValueError):
+        ridge_map(x.clone().index_fill_(0, torch.tensor([3]), float("nan")), y)
+
+
+def test_first_hit_spread_of_degenerate_and_distinct_rankings(gen):
+    gallery = torch.randn(8, 4, generator=gen)
+    own = first_hit_spread(gallery + 0.01 * torch.randn(8, 4, generator=gen), gallery)
+    assert own == {"hub share": 1 / 8, "tied at top": 0.0}
+    # every query closest to one item: one hub
+    same = first_hit_spread(
+        gallery[2].repeat(6, 1) + 1e-3 * torch.randn(6, 4, generator=gen), gallery
+    )
+    assert same["hub share"] == 1.0
+    # a gallery with a duplicate: queries pointing at it are decided by the tie-break
+    doubled = torch.cat([gallery, gallery[:1]])
+    queries = torch.stack([gallery[0], gallery[0] * 2, gallery[5]])
+    spread = first_hit_spread(queries, doubled)
+    assert spread["tied at top"] == pytest.approx(2 / 3)
+    assert spread["hub share"] == pytest.approx(2 / 3)
+    # agrees with a plain loop over dot-product scores
+    q = torch.randn(9, 4, generator=gen)
+    scores = q @ gallery.T
+    firsts = scores.argmax(1)
+    hub = max((firsts == j).sum().item() for j in range(8)) / 9
+    assert first_hit_spread(q, gallery, similarity="dot")["hub share"] == pytest.approx(hub)
+    with pytest.raises(ValueError, match="at least 2"):
+        first_hit_spread(q, gallery[:1])

@@ -293,3 +293,17 @@ def test_crossmodal_improved_recipe_options():
     assert plain(images, 3, 0) is images
     with pytest.raises(ValueError, match="label_smoothing applies to the clip loss"):
         CrossModalOptions(dataset="digits", loss="siglip", label_smoothing=0.1).validate()
+
+
+def test_crossmodal_table_has_the_pixel_baseline_and_the_ranking_spread(tmp_path):
+    recipe = get_recipe("crossmodal")
+    table = run_recipe(recipe, tmp_path / "run", progress=False, **recipe.tiny).result.table
+    assert list(table) == ["pixels, ridge map", "untrained encoders", "trained encoders"]
+    columns = set(table["trained encoders"])
+    assert {"top→bottom hub share", "top→bottom tied@1", "bottom→top recall@1"} <= columns
+    n = 360  # the digits' held-out images (20%)
+    for row in table.values():
+        assert set(row) == columns
+        assert 1 / n - 1e-9 <= row["top→bottom hub share"] <= 1.0
+    # a linear map between the halves' pixels finds partners far above chance (1/n)
+    assert table["pixels, ridge map"]["top→bottom recall@5"] > 10 * 5 / n

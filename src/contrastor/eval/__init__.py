@@ -1,5 +1,6 @@
 """Evaluation: kNN accuracy, linear probe, chunked retrieval metrics, geometry diagnostics,
-STS correlation, zero-shot classification and threshold-free AUC diagnostics."""
+STS correlation, zero-shot classification, threshold-free AUC diagnostics and a ridge-map
+baseline for cross-modal retrieval."""
 
 from contrastor.eval.auc import per_query_auc, roc_curve
 from contrastor.eval.frozen import embed_in_chunks, feature_accuracy, view_geometry
@@ -13,9 +14,10 @@ from contrastor.eval.geometry import (
     uniformity_score,
 )
 from contrastor.eval.knn import knn_accuracy, knn_predict
+from contrastor.eval.linear_map import RidgeMap, ridge_map
 from contrastor.eval.linear_probe import linear_probe
 from contrastor.eval.linkage import link_records, pool_modalities
-from contrastor.eval.retrieval import mean_rank_variance, retrieval_metrics
+from contrastor.eval.retrieval import first_hit_spread, mean_rank_variance, retrieval_metrics
 from contrastor.eval.scores import (
     centroid_scores,
     minimal_pair_scores,
@@ -26,11 +28,13 @@ from contrastor.eval.similarity import sts_correlation
 from contrastor.eval.zero_shot import prompt_ensemble, zero_shot_accuracy
 
 __all__ = [
+    "RidgeMap",
     "alignment_score",
     "centroid_scores",
     "effective_rank",
     "embed_in_chunks",
     "feature_accuracy",
+    "first_hit_spread",
     "isotropy",
     "knn_accuracy",
     "knn_predict",
@@ -45,6 +49,7 @@ __all__ = [
     "pool_modalities",
     "prompt_ensemble",
     "retrieval_metrics",
+    "ridge_map",
     "roc_curve",
     "similarity_distribution",
     "similarity_gap",

@@ -165,3 +165,39 @@ def mean_rank_variance(
         right = scores.gather(1, owner[rows, None])
         ranks[rows] = (scores >= right).sum(1).to(torch.float64)
     return float(ranks.reshape(n, k).var(1, correction=0).mean())
+
+
+@torch.no_grad()
+def first_hit_spread(
+    queries: Tensor,
+    gallery: Tensor,
+    *,
+    similarity: str = "cosine",
+    tolerance: float = 1e-6,
+    gallery_chunk: int = 8192,
+) -> dict[str, float]:
+    """How degenerate a ranking is, beside its recall: ``hub share``, the largest share of
+    queries whose first hit is one and the same gallery item (``1/n`` when every query has
+    its own, 1 when all rank the same item first), and ``tied at top``, the share of queries
+    whose two best scores differ by at most ``tolerance`` times the best's magnitude (at
+    least 1), so that the first hit is decided by the tie-break, not the model.
+
+    Example:
+        >>> first_hit_spread(untrained_queries, gallery)["hub share"]  # 1.0: degenerate
+    """
+    check_embeddings(queries, "queries")
+    check_embeddings(gallery, "gallery")
+    check_same_dim(queries, gallery, ("queries", "gallery"))
+    if gallery.shape[0] < 2:
+        raise ValueError("first_hit_spread needs a gallery of at least 2 items")
+    n = queries.shape[0]
+    firsts, tied = [], 0
+    for rows in query_chunks(n, 2 + gallery_chunk, None):
+        values, idx = chunked_topk(
+            queries[rows], gallery, 2, similarity=similarity, gallery_chunk=gallery_chunk
+        )
+        gap = (values[:, 0] - values[:, 1]).abs()
+        tied += int((gap <= tolerance * values[:, 0].abs().clamp_min(1.0)).sum())
+        firsts.append(idx[:, 0])
+    hub = int(torch.bincount(torch.cat(firsts)).max())
+    return {"hub share": hub / n, "tied at top": tied / n}
