@@ -10,7 +10,12 @@ import torch
 
 import contrastor.functional as CF
 from contrastor.data.views.timeseries import OverlappingCrops
-from contrastor.eval.series import dtw_distances, nearest_neighbour_accuracy, svm_accuracy
+from contrastor.eval.series import (
+    dtw_distances,
+    leave_one_out_accuracy,
+    nearest_neighbour_accuracy,
+    svm_accuracy,
+)
 from contrastor.models.temporal import DilatedConvEncoder
 from tests import reference as ref
 
@@ -151,3 +156,53 @@ def test_hierarchical_loss_is_the_same_inside_autocast_and_with_half_inputs(gen)
         a.bfloat16(), b.bfloat16(), similarity="cosine", temperature=0.2
     )
     assert torch.allclose(half.float(), exact, rtol=1e-2)
+
+
+def test_leave_one_out_accuracy_classifies_each_sample_by_its_nearest_other(gen):
+    x = torch.randn(12, 3, generator=gen)
+    y = torch.randint(0, 3, (12,), generator=gen)
+    hits = 0
+    for i in range(12):
+        others = [j for j in range(12) if j != i]
+        nearest = min(others, key=lambda j: (float((x[i] - x[j]).norm()), j))
+        hits += int(y[nearest] == y[i])
+    assert leave_one_out_accuracy(x, y) == pytest.approx(hits / 12)
+    # a sample's own label never counts: duplicated points with two labels score 0
+    twins = torch.tensor([[0.0], [0.0], [5.0], [5.0]])
+    assert leave_one_out_accuracy(twins, torch.tensor([0, 1, 0, 1])) == 0.0
+    with pytest.raises(ValueError, match="at least 2"):
+        leave_one_out_accuracy(x[:1], y[:1])
+    with pytest.raises(ValueError):
+        leave_one_out_accuracy(x, y[:5])
+
+
+def test_time_series_candidates_are_chosen_on_the_training_split(monkeypatch):
+    import contrastor.recipes.timeseries as ts
+    from contrastor.data.timeseries import load_series
+    from contrastor.recipes import get_recipe
+    from contrastor.run.loop import RunContext
+
+    tiny = {**get_recipe("timeseries").tiny, "datasets": "gunpoint", "epochs": 1}
+    options = ts.TimeSeriesOptions(**tiny, candidates="mask=0.25; lr=0.01,alpha=1")
+    labels = [label for label, _ in options.alternatives()]
+    assert labels == ["as given", "mask=0.25", "lr=0.01,alpha=1"]
+    assert options.alternatives()[2][1].lr == 0.01 and options.alternatives()[2][1].alpha == 1
+    for bad in ("mask", "seed=3", "nope=1", "mask=1.5"):
+        with pytest.raises(ValueError):
+            ts.TimeSeriesOptions(**tiny, candidates=bad).validate()
+    # the scores are the training labels' leave-one-out accuracy; a tie keeps the earlier
+    scores = iter([0.5, 0.9, 0.9])
+    seen = []
+
+    def score(x, y):
+        seen.append(y)
+        return next(scores)
+
+    monkeypatch.setattr(ts, "leave_one_out_accuracy", score)
+    data = load_series("gunpoint")
+    context = RunContext(progress=False)
+    _, chosen, _, note = ts.pretrain_and_choose(data, options, context)
+    assert all(torch.equal(y, data.train.y) for y in seen) and len(seen) == 3
+    assert note.startswith("gunpoint: mask=0.25 chosen") and "as given 0.500" in note
+    _, direct, _ = ts.pretrain(data, options.alternatives()[1][1], context)
+    assert all(torch.equal(v, direct.state_dict()[k]) for k, v in chosen.state_dict().items())

@@ -52,6 +52,20 @@ def nearest_neighbour_accuracy(
     return float((predicted == test_labels.long()).double().mean())
 
 
+@torch.no_grad()
+def leave_one_out_accuracy(x: Tensor, labels: Tensor) -> float:
+    """Leave-one-out accuracy of the Euclidean 1-nearest-neighbour classifier on one labelled
+    set (each sample classified by its nearest other sample; a tie goes to the first): the
+    UCR archive's way to choose a setting on the training split alone."""
+    check_embeddings(x, "x")
+    check_labels(labels, x.shape[0], "labels")
+    if x.shape[0] < 2:
+        raise ValueError("leave_one_out_accuracy needs at least 2 samples")
+    d = torch.cdist(x.double().flatten(1), x.double().flatten(1))
+    d.fill_diagonal_(float("inf"))
+    return float((labels.long()[d.argmin(1)] == labels.long()).double().mean())
+
+
 def dtw_distances(
     a: Tensor, b: Tensor, a_lengths: Tensor | None = None, b_lengths: Tensor | None = None
 ) -> Tensor:

@@ -11,9 +11,10 @@ uniformity and effective rank of held-out series against a view)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
+import yaml
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel
 
@@ -22,7 +23,11 @@ from contrastor.data.files import DataOptions
 from contrastor.data.timeseries import UCR, SeriesDataset, SeriesSplit, load_series, read_series
 from contrastor.data.views.timeseries import OverlappingCrops, SeriesViews
 from contrastor.eval import embed_in_chunks, view_geometry
-from contrastor.eval.series import nearest_neighbour_accuracy, svm_accuracy
+from contrastor.eval.series import (
+    leave_one_out_accuracy,
+    nearest_neighbour_accuracy,
+    svm_accuracy,
+)
 from contrastor.models.temporal import DilatedConvEncoder
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import fit, merge_histories, shuffled_batches
@@ -40,7 +45,12 @@ class TimeSeriesOptions(DataOptions):
     probability ``mask``, ``alpha`` between the instance and temporal terms; ``average``:
     evaluate the equal-weight average of the encoder's weights over the initial and every
     later step (stochastic weight averaging, as the authors' code does), not the last step's.
-    ``baselines``: also the slower reference rows (1-NN DTW and ROCKET)."""
+    ``baselines``: also the slower reference rows (1-NN DTW and ROCKET). ``candidates``:
+    other settings to choose from on the training split alone, ``;``-separated, each a
+    ``,``-separated list of ``option=value`` (``"mask=0.25;iterations=600,mask=0.25"``):
+    every dataset is pre-trained with these options and with each candidate, and the
+    encoder whose training representations give the best leave-one-out 1-NN accuracy on the
+    training labels is evaluated (a tie keeps the earlier one, these options first)."""
 
     datasets: str = ",".join(UCR)
     iterations: int = 200
@@ -55,11 +65,33 @@ class TimeSeriesOptions(DataOptions):
     mask: float = 0.5
     alpha: float = 0.5
     baselines: bool = True
+    candidates: str = ""
     test_fraction: float = 0.3
     seed: int = 0
 
     def names(self) -> list[str]:
         return [n.strip() for n in self.datasets.split(",") if n.strip()]
+
+    def alternatives(self) -> list[tuple[str, TimeSeriesOptions]]:
+        """These options (labelled ``as given``) and each of ``candidates``, validated."""
+        out: list[tuple[str, TimeSeriesOptions]] = [("as given", self)]
+        names = {f.name for f in fields(self)} - {"candidates", "datasets", "data", "seed"}
+        for text in (c.strip() for c in self.candidates.split(";")):
+            if not text:
+                continue
+            changes = {}
+            for item in text.split(","):
+                key, sep, value = item.partition("=")
+                if not sep or key.strip() not in names:
+                    raise ValueError(
+                        f"candidate {text!r}: each item must be option=value with an option "
+                        f"of {sorted(names)}"
+                    )
+                changes[key.strip()] = yaml.safe_load(value)
+            candidate = replace(self, candidates="", **changes)
+            candidate.validate()
+            out.append((text, candidate))
+        return out
 
     def validate(self) -> None:
         self.validate_data("series")
@@ -72,6 +104,7 @@ class TimeSeriesOptions(DataOptions):
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.mask < 1 or not 0 <= self.alpha <= 1:
             raise ValueError("mask must be in [0, 1) and alpha in [0, 1]")
+        self.alternatives()
 
 
 def _encoder(data: SeriesDataset, options: TimeSeriesOptions) -> DilatedConvEncoder:
@@ -85,7 +118,7 @@ def _features(model: DilatedConvEncoder, split: SeriesSplit) -> Tensor:
 
 
 def pretrain(
-    data: SeriesDataset, options: TimeSeriesOptions, context: RunContext
+    data: SeriesDataset, options: TimeSeriesOptions, context: RunContext, tag: str = ""
 ) -> tuple[DilatedConvEncoder, DilatedConvEncoder, list[dict[str, float]]]:
     """The untrained and the pre-trained encoder (same initialisation; with ``average``
     its weight average) and the history."""
@@ -120,10 +153,36 @@ def pretrain(
         warmup_epochs=0.0,
         seed=options.seed,
         context=context,
-        label=f"TS2Vec on {data.name}",
+        label=f"TS2Vec on {data.name}{tag}",
         after_step=(lambda: average.update_parameters(model)) if options.average else None,
     )
     return untrained, average.module if options.average else model, history
+
+
+def pretrain_and_choose(
+    data: SeriesDataset, options: TimeSeriesOptions, context: RunContext
+) -> tuple[DilatedConvEncoder, DilatedConvEncoder, list[dict[str, float]], str]:
+    """:func:`pretrain` with ``options`` and with each of its ``candidates``; the encoder with
+    the best leave-one-out 1-NN accuracy of its training representations is kept (the
+    training labels only). Returns it as :func:`pretrain` does, and a note of the scores
+    (empty without candidates)."""
+    settings = options.alternatives()
+    if len(settings) == 1:
+        return (*pretrain(data, options, context), "")
+    if data.train.y is None:
+        raise ValueError("candidates are chosen with the training labels: this data has none")
+    runs = []
+    for i, (label, candidate) in enumerate(settings):
+        untrained, model, history = pretrain(data, candidate, context, f" candidate {i}")
+        score = leave_one_out_accuracy(_features(model, data.train), data.train.y)
+        runs.append((score, -i, label, untrained, model, history))
+    _, _, label, untrained, model, history = max(runs, key=lambda run: run[:2])
+    scores = "; ".join(f"{run[2]} {run[0]:.3f}" for run in runs)
+    note = (
+        f"{data.name}: {label} chosen by leave-one-out 1-NN accuracy on the training split "
+        f"({scores})."
+    )
+    return untrained, model, history, note
 
 
 def _datasets(options: TimeSeriesOptions, notes: list[str]) -> list[SeriesDataset]:
@@ -196,7 +255,8 @@ def run(options: TimeSeriesOptions, context: RunContext) -> RecipeResult:
     modules, notes = {}, []
     for data in _datasets(options, notes):
         name = data.name
-        untrained, model, histories[name] = pretrain(data, options, context)
+        untrained, model, histories[name], chosen = pretrain_and_choose(data, options, context)
+        notes += [chosen] if chosen else []
         modules[name] = model
         train, test = data.train, data.test
         nets = {"untrained encoder": untrained, "trained encoder": model}
