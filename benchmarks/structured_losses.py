@@ -229,6 +229,7 @@ def transfer(method: str, data: ImageDataset, seed: int) -> dict[str, float]:
     # the frozen modality's similarities crowd around their mean (other digits' median
     # cosine 0.26: CWCL weights 0.6-0.9 for nearly every pair); centred, they spread
     weighting = guide - guide.mean(0) if method == "cwcl_centred" else guide
+    same, other = target_weights(weighting, data.train_labels) if method != "clip" else (0, 0)
 
     def step(idx: Tensor, g: torch.Generator) -> Tensor:
         q = net(views(top[idx], g))
@@ -243,7 +244,19 @@ def transfer(method: str, data: ImageDataset, seed: int) -> dict[str, float]:
     return {
         "recall@1": retrieval_metrics(q, r, ks=(1,), map_at_r=False)["recall@1"],
         "knn": knn_accuracy(train_features, data.train_labels, test_features, data.test_labels),
+        "weight_same": same,
+        "weight_other": other,
     }
+
+
+def target_weights(guide: Tensor, labels: Tensor) -> tuple[float, float]:
+    """Median CWCL weight ``(1 + cos) / 2`` of the training pairs of the same digit (each
+    sample's own pair left out) and of different digits (CLIP's: 0 and 0)."""
+    g = F.normalize(guide, dim=1)
+    weights = (1 + g @ g.T) / 2
+    same = labels[:, None] == labels[None]
+    own = torch.eye(len(g), dtype=torch.bool)
+    return float(weights[same & ~own].median()), float(weights[~same].median())
 
 
 TASKS: dict[str, tuple[Callable[..., dict[str, float]], tuple[str, ...]]] = {
@@ -256,7 +269,12 @@ METRICS = {
     "graded": (("knn", "digit kNN"), ("group_knn", "group kNN"), ("ndcg@10", "graded nDCG@10")),
     "classify": (("accuracy", "test accuracy"),),
     "regress": (("mae", "MAE (degrees)"), ("rare_mae", "MAE on rare angles > 20")),
-    "transfer": (("recall@1", "cross-modal Recall@1"), ("knn", "top-half digit kNN")),
+    "transfer": (
+        ("recall@1", "cross-modal Recall@1"),
+        ("knn", "top-half digit kNN"),
+        ("weight_same", "median target weight, same digit"),
+        ("weight_other", "median target weight, other digits"),
+    ),
 }
 TITLES = {
     "graded": "Graded relevance from a label hierarchy",
