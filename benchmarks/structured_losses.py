@@ -352,6 +352,10 @@ def _transfer_note(rows: list[dict]) -> list[str]:
     if not all(any(r["method"] == m for r in rows) for m in ("clip", "cwcl", "cwcl_centred")):
         return []
     best = max(("cwcl", "cwcl_centred"), key=lambda m: mean(m, "knn"))
+    # the own partner's share of a row's target in a batch of ten balanced digits
+    same_digit = BATCH / 10 - 1
+    mass = 1 + same_digit * mean("cwcl", "weight_same")
+    share = 1 / (mass + (BATCH - 1 - same_digit) * mean("cwcl", "weight_other"))
     verdict = "at or above" if mean(best, "knn") >= mean("clip", "knn") else "below"
     return [
         "",
@@ -360,7 +364,7 @@ def _transfer_note(rows: list[dict]) -> list[str]:
         " exact-partner recall, which CWCL does not aim at. Its weights (1 + cos) / 2 leave the"
         f" target nearly flat: a pair of different digits weighs {mean('cwcl', 'weight_other'):.2f}"
         f" (median) against {mean('cwcl', 'weight_same'):.2f} for the same digit, so in a batch"
-        f" of {BATCH} the own partner gets about 1% of a row's target; centring the frozen"
+        f" of {BATCH} the own partner gets about {share:.1%} of a row's target; centring the frozen"
         f" embeddings spreads them ({mean('cwcl_centred', 'weight_other'):.2f} against"
         f" {mean('cwcl_centred', 'weight_same'):.2f}) and is the setting to use with a guide"
         " whose cosines crowd together.",
