@@ -99,6 +99,7 @@ RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
         (0, 1, 2),
     ),
     "text-matryoshka": ("text", {"methods": "matryoshka"}, (0, 1, 2)),
+    "text-matryoshka-l4": ("text", {"methods": "matryoshka", "trainable_layers": "4"}, (0, 1, 2)),
     "text-matryoshka-no-distill": (
         "text",
         {"methods": "matryoshka", "matryoshka_distill": "0"},
@@ -135,7 +136,9 @@ FOLDERS = {"digits_png/": "the 1,797 scikit-learn digits as 8x8 PNG files, one f
 TITLES = {
     "text": "Text retrieval: docstring to code, MiniLM fine-tuned with the retrieval kit",
     "text-matryoshka": "Text retrieval: Matryoshka through a principal-axes head, "
-    "with self-distillation (the validation choice)",
+    "with self-distillation, two trained blocks (the earlier validation choice)",
+    "text-matryoshka-l4": "Text retrieval: Matryoshka through a principal-axes head, "
+    "with self-distillation, four trained blocks (the validation choice)",
     "text-matryoshka-no-distill": "Text retrieval: Matryoshka through a principal-axes head, "
     "without self-distillation (the previous default)",
     "text-mnrl": "Text retrieval: sentence-transformers' MNRL and its miner (same data, budget)",
