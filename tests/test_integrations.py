@@ -239,6 +239,11 @@ def test_lightning_module_gradients_and_training(tmp_path):
     assert after < 0.7 * before
 
 
+#: in make test-slow: under CPU contention a spawned rank can abort in gloo's teardown after
+#: training has ended ("terminate called without an active exception"), which fails the run
+#: although the step was exact; the gather's DDP gradients are also checked in
+#: tests/test_distributed.py
+@pytest.mark.slow
 def test_lightning_ddp_with_the_gather_equals_one_process(tmp_path):
     lightning = pytest.importorskip("lightning")
     from contrastor.integrations.lightning import ContrastiveModule
