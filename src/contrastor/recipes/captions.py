@@ -51,14 +51,19 @@ def image_tower(channels: int, width: int, dim: int) -> ContrastiveModel:
     return ContrastiveModel(SmallCNN(channels, width, 128), 128, dim)
 
 
+def partner_recalls(directions: dict[str, tuple[Tensor, Tensor]]) -> dict[str, float]:
+    """Recall@1/5 of each query's own partner (row i of the gallery), per named direction
+    of ``(queries, gallery)``."""
+    out = {}
+    for name, (q, g) in directions.items():
+        metrics = retrieval_metrics(q, g, ks=(1, 5), map_at_r=False)
+        out |= {f"{name} recall@{k}": metrics[f"recall@{k}"] for k in (1, 5)}
+    return out
+
+
 def both_ways(a: Tensor, b: Tensor, first: str = "image", second: str = "text") -> dict[str, float]:
     """Recall@1/5 of each item's own partner, from ``a`` to ``b`` and back."""
-    out = {}
-    for name, (q, g) in {f"{first}→{second}": (a, b), f"{second}→{first}": (b, a)}.items():
-        metrics = retrieval_metrics(q, g, ks=(1, 5), map_at_r=False)
-        out[f"{name} recall@1"] = metrics["recall@1"]
-        out[f"{name} recall@5"] = metrics["recall@5"]
-    return out
+    return partner_recalls({f"{first}→{second}": (a, b), f"{second}→{first}": (b, a)})
 
 
 def training_views(options: Any) -> Callable[[Tensor, int, int], Tensor]:

@@ -19,7 +19,7 @@ from contrastor.eval import embed_in_chunks, first_hit_spread, retrieval_metrics
 from contrastor.losses import InfoNCE, SigLIP
 from contrastor.models import ContrastiveModel, SmallCNN
 from contrastor.recipes.base import Recipe, RecipeResult
-from contrastor.recipes.captions import run_captions, training_views
+from contrastor.recipes.captions import partner_recalls, run_captions, training_views
 from contrastor.recipes.noisy_pairs import PairNoiseOptions, PairRobustness, noise_note
 from contrastor.run.loop import Loop, RunContext
 
@@ -47,10 +47,7 @@ def retrieval_row(
     same-digit rate of the first hit and how degenerate the ranking is
     (:func:`~contrastor.eval.first_hit_spread`: the largest share of queries with one same
     first hit, and the share whose first hit is a tie)."""
-    out = {}
-    for name, (q, g) in {"top→bottom": down, "bottom→top": up}.items():
-        metrics = retrieval_metrics(q, g, ks=(1, 5), map_at_r=False)
-        out |= {f"{name} recall@{k}": metrics[f"recall@{k}"] for k in (1, 5)}
+    out = partner_recalls({"top→bottom": down, "bottom→top": up})
     same = retrieval_metrics(*down, labels, labels, ks=(1,), map_at_r=False)
     spread = first_hit_spread(*down)
     out["top→bottom same digit@1"] = same["precision@1"]

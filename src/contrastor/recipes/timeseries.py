@@ -14,7 +14,6 @@ import math
 from dataclasses import dataclass, fields, replace
 
 import torch
-import yaml
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel
 
@@ -74,6 +73,8 @@ class TimeSeriesOptions(DataOptions):
 
     def alternatives(self) -> list[tuple[str, TimeSeriesOptions]]:
         """These options (labelled ``as given``) and each of ``candidates``, validated."""
+        import yaml
+
         out: list[tuple[str, TimeSeriesOptions]] = [("as given", self)]
         names = {f.name for f in fields(self)} - {"candidates", "datasets", "data", "seed"}
         for text in (c.strip() for c in self.candidates.split(";")):
