@@ -77,6 +77,22 @@ HEAD_SELECTION: dict[str, dict[str, str]] = {
         "head_lr_scale": "1",
         "epochs": "2",
     },
+    "text-val-mrl-pca-1-kd1-l4-w2": {
+        **_MRL,
+        "matryoshka_head": "pca",
+        "head_lr_scale": "1",
+        "matryoshka_distill": "1",
+        "trainable_layers": "4",
+        "matryoshka_weights": "1,1,2,2",
+    },
+    "text-val-mrl-pca-1-kd1-l4-e2": {
+        **_MRL,
+        "matryoshka_head": "pca",
+        "head_lr_scale": "1",
+        "matryoshka_distill": "1",
+        "trainable_layers": "4",
+        "epochs": "2",
+    },
 }
 #: SimGCL's and XSimGCL's contrastive weight lambda tried on the validation split, at the
 #: published noise (epsilon 0.1) and temperature (0.2), each early-stopped on validation
