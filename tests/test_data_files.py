@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from contrastor.cli.main import main
+from contrastor.data.datasets import validation_split
 from contrastor.data.files import KINDS, RECIPE_OF, detect_kind
 from contrastor.data.folder import read_image_captions, read_image_folder
 from contrastor.data.interactions import Interactions, hold_out, read_interactions
@@ -221,6 +222,11 @@ def test_an_image_folder_reports_bad_files_and_reads_like_a_tensor(tmp_path):
     assert torch.equal(images.batch(plan, 1), whole[plan[1]])  # a jump (resume) restarts it
     small, _ = read_image_folder(root, 0.25, 0, size=6, skip_bad_rows=True)
     assert small.train_images[:2].shape == (2, 1, 6, 6)
+    held = validation_split(data, 1 / 3, 0)  # the folder's files, still unread
+    assert isinstance(held.test_images, type(images)) and held.classes == data.classes
+    assert sorted(held.train_images.paths + held.test_images.paths) == sorted(images.paths)
+    assert set(held.test_images.paths).isdisjoint(data.test_images.paths)
+    assert torch.bincount(held.test_labels).tolist() == [1, 1, 1]
 
 
 def test_image_caption_rows_name_the_line_of_a_missing_image(tmp_path):

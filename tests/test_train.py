@@ -15,7 +15,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from contrastor.data.datasets import load_image_dataset
+from contrastor.data.datasets import load_image_dataset, stratified_split
 from contrastor.losses.registry import lookup, names, trainable
 from contrastor.run.checkpoint import read_metadata
 from contrastor.train.config import load_config
@@ -216,6 +216,37 @@ def test_projector_and_predictor_widths_follow_the_config(tmp_path):
         load_config(None, head_hidden=-1)
     with pytest.raises(ValueError, match="predictor_hidden must be >= 0"):
         load_config(None, predictor_hidden=-2)
+
+
+def test_momentum_option_sets_the_target_base_and_keeps_the_ramp(tmp_path):
+    data = load_image_dataset("digits")
+    for momentum, expected in ((0.0, lookup("byol").momentum[0]), (0.9, 0.9)):
+        config = _tiny(tmp_path, f"m{momentum}", loss="byol", momentum=momentum, epochs=3)
+        target = build_objective(config, build_model(config, data), 640).target
+        assert target.momentum == expected and target.total_steps == 3 * (640 // 64)
+    with pytest.raises(ValueError, match="momentum must be in"):
+        load_config(None, loss="byol", momentum=1.0)
+    with pytest.raises(ValueError, match="loss 'nt_xent' has none"):
+        load_config(None, loss="nt_xent", momentum=0.9)
+
+
+def test_validation_report_holds_out_part_of_the_training_split(tmp_path):
+    data = load_image_dataset("digits", 0.2, 0)
+    run = Run(_tiny(tmp_path, "val", epochs=1, report="validation"))
+    held, kept = run.data.test_images, run.data.train_images
+    assert len(held) + len(kept) == len(data.train_images)
+    assert (
+        torch.bincount(run.data.test_labels).tolist()
+        == torch.bincount(
+            data.train_labels[stratified_split(data.train_labels.numpy(), 0.2, 0)[1]]
+        ).tolist()
+    )
+    rows = {tuple(x.flatten().tolist()) for x in data.train_images}
+    tests = {tuple(x.flatten().tolist()) for x in data.test_images}
+    assert all(tuple(x.flatten().tolist()) in rows for x in held)
+    assert not any(tuple(x.flatten().tolist()) in tests - rows for x in [*held, *kept])
+    with pytest.raises(ValueError, match="report must be one of"):
+        load_config(None, report="train")
 
 
 def test_atomic_checkpoint_leaves_no_temporary_files(tmp_path):

@@ -13,6 +13,7 @@ from contrastor.train.config import (
     DEVICES,
     NOISE_KINDS,
     PRECISIONS,
+    REPORTS,
     ROBUST,
     TrainConfig,
 )
@@ -33,6 +34,7 @@ HELP = {
     "head_layers": "projection head depth (0: none, 1: linear, 2: SimCLR MLP)",
     "head_hidden": "projection head hidden width (0: the wider of features and embedding)",
     "predictor_hidden": "hidden width of the BYOL/SimSiam predictor (0: 256)",
+    "momentum": "base momentum of a momentum target, BYOL/MoCo (0: the loss's published one)",
     "dataset": f"bundled offline dataset ({', '.join(DATASETS)}; a recipe's own otherwise)",
     "loss": "loss by registry name, any spelling (docs/losses.md); supervised ones use the labels",
     "temperature": "softmax temperature tau (SigLIP: 1 / logit scale)",
@@ -46,6 +48,8 @@ HELP = {
     "embedding_dim": "projection (loss) dimension",
     "views": "augmented views per image",
     "test_fraction": "held-out share of the data used for evaluation",
+    "report": "test, or validation: score on a held-out share of the training split "
+    "(for choosing settings; the test split is not read)",
     "seed": "seed of the split, the initialisation, the shuffles and the views",
     "precision": "fp32, or bf16 autocast",
     "device": "where to train",
@@ -66,6 +70,7 @@ CHOICES = {
     "device": DEVICES,
     "label_noise_kind": NOISE_KINDS,
     "robust": ROBUST,
+    "report": REPORTS,
 }
 
 

@@ -1,7 +1,12 @@
 """Datasets (bundled, or your own files: :mod:`.files`), views and batch plans (samplers)."""
 
 from contrastor.data.codesearch import CodePair, split_by_module, stdlib_code_pairs
-from contrastor.data.datasets import ImageDataset, load_image_dataset, stratified_split
+from contrastor.data.datasets import (
+    ImageDataset,
+    load_image_dataset,
+    stratified_split,
+    validation_split,
+)
 from contrastor.data.files import KINDS, detect_kind
 from contrastor.data.folder import FolderImages, read_image_captions, read_image_folder
 from contrastor.data.samplers import MPerClass, NoDuplicates, PerSource, RankBatches, key_labels
@@ -25,4 +30,5 @@ __all__ = [
     "split_by_module",
     "stdlib_code_pairs",
     "stratified_split",
+    "validation_split",
 ]

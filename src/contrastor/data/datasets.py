@@ -105,6 +105,28 @@ def held_out_split(
     return np.sort(order[cut:]), np.sort(order[:cut])
 
 
+def validation_split(data: ImageDataset, fraction: float, seed: int) -> ImageDataset:
+    """``data`` with a class-stratified ``fraction`` of its training split held out in place
+    of the test split (the test images are dropped), for choosing settings."""
+    labels = data.train_labels.numpy()
+    train, held = stratified_split(labels, fraction, seed)
+    images = data.train_images
+    return ImageDataset(
+        data.name,
+        _rows(images, train),
+        data.train_labels[train],
+        _rows(images, held),
+        data.train_labels[held],
+        data.classes,
+    )
+
+
+def _rows(images: Any, index: np.ndarray) -> Any:
+    """Rows ``index`` of a tensor, or the same files of a folder (kept unread)."""
+    subset = getattr(images, "subset", None)
+    return subset(index) if subset is not None else images[torch.from_numpy(index)]
+
+
 def load_image_dataset(name: str, test_fraction: float = 0.2, seed: int = 0) -> ImageDataset:
     """Load ``mnist`` (5,000 images) or ``digits`` (1,797) with a stratified held-out split."""
     if name not in LOADERS:

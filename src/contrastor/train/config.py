@@ -19,6 +19,7 @@ DATASETS = ("mnist", "digits")
 PRECISIONS = ("fp32", "bf16")
 NOISE_KINDS = ("symmetric", "asymmetric")
 ROBUST = tuple(STRATEGIES)
+REPORTS = ("test", "validation")
 
 
 @dataclass
@@ -32,7 +33,11 @@ class TrainConfig(DataOptions):
     (:class:`~contrastor.models.vision.VisionBackbone`); ``head_layers``: the projection
     head's depth (0: none, 1: linear, 2: SimCLR's MLP) and ``head_hidden`` its hidden width
     (0: the wider of the features and ``embedding_dim``); ``predictor_hidden``: the hidden
-    width of the predictor of BYOL and SimSiam (0: 256).
+    width of the predictor of BYOL and SimSiam (0: 256); ``momentum``: the base momentum of
+    a momentum target (BYOL, MoCo; 0: the loss's published one), ramped to 1 where the loss
+    ramps it. ``report="validation"`` scores every held-out figure on a stratified
+    ``test_fraction`` of the training split instead of the test split, for choosing
+    settings; the test images are not read.
     """
 
     dataset: str = "mnist"
@@ -42,6 +47,7 @@ class TrainConfig(DataOptions):
     head_layers: int = 2
     head_hidden: int = 0
     predictor_hidden: int = 0
+    momentum: float = 0.0
     loss: str = "nt_xent"
     temperature: float = 0.2
     learnable_temperature: bool = False
@@ -54,6 +60,7 @@ class TrainConfig(DataOptions):
     embedding_dim: int = 64
     views: int = 2
     test_fraction: float = 0.2
+    report: str = "test"
     seed: int = 0
     precision: str = "fp32"
     device: str = "auto"
@@ -117,6 +124,11 @@ class TrainConfig(DataOptions):
         choice("device", DEVICES)
         choice("label_noise_kind", NOISE_KINDS)
         choice("robust", ROBUST)
+        choice("report", REPORTS)
+        if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:
+            problems.append(f"momentum must be in [0, 1) (got {self.momentum!r})")
+        elif self.momentum > 0 and spec is not None and not spec.target:
+            problems.append(f"momentum sets a momentum target; loss {self.loss!r} has none")
         if not isinstance(self.label_noise, (int, float)) or not 0 <= self.label_noise < 1:
             problems.append(f"label_noise must be in [0, 1) (got {self.label_noise!r})")
         positive("robust_warmup", int, allow_zero=True)

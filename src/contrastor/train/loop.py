@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from contrastor.data import ImageDataset, ImageViews, load_image_dataset
+from contrastor.data import ImageDataset, ImageViews, load_image_dataset, validation_split
 from contrastor.data.datasets import pixels
 from contrastor.data.folder import batch_of, read_image_folder
 from contrastor.eval import (
@@ -95,6 +95,8 @@ class ImageTask:
             self.notes += problems.notes()
         else:
             self.data = load_image_dataset(config.dataset, config.test_fraction, config.seed)
+        if config.report == "validation":
+            self.data = validation_split(self.data, config.test_fraction, config.seed)
         self.noisy = torch.zeros(len(self.data.train_labels), dtype=torch.bool)
         if config.label_noise > 0:
             corruption = corrupt_labels(

@@ -156,10 +156,12 @@ def task_of(config: TrainConfig, dataset_size: int, distributed: bool = False) -
 def _target(
     spec: LossSpec, model: nn.Module, config: TrainConfig, dataset_size: int
 ) -> MomentumEncoder | None:
-    """The momentum target the spec asks for, its momentum ramped to 1 over the run if so."""
+    """The momentum target the spec asks for (base momentum ``config.momentum``, or the
+    spec's when 0), its momentum ramped to 1 over the run if the spec says so."""
     if not spec.target:
         return None
     base, ramp = spec.momentum
+    base = config.momentum or base
     steps = config.epochs * max(1, dataset_size // config.batch_size) if ramp else None
     return MomentumEncoder(model, momentum=base, total_steps=steps)
 
