@@ -68,6 +68,16 @@ CHOSEN = {
         "the target's base momentum: the paper's 0.996 is for about 300k steps, and 0.99 for"
         " shorter schedules; this budget has 150, over which a 0.996 target barely moves",
     ),
+    **{
+        loss: (
+            "lr",
+            (5e-4, 1e-3, 2e-3),
+            "the peak AdamW learning rate: the paper trains with LARS or SGD at its own rate,"
+            " and with the wide projector one of three test seeds at the shared rate (2e-3)"
+            " collapsed",
+        )
+        for loss in ("vicreg", "simsiam")
+    },
 }
 #: the rows of a validation choice carry this prefix in ``setting``
 VALIDATION = "validation: "
