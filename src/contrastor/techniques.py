@@ -714,9 +714,9 @@ TECHNIQUES: tuple[Technique, ...] = (
     _t(
         "T126",
         "SVD-based global view for interaction graphs (LightGCL)",
-        PARTIAL,
+        IMPLEMENTED,
         "contrastor.models.graph.low_rank_factors",
-        note="the low-rank propagation exists; LightGCL's loss is not wired",
+        "contrastor.recipes.recommendation.train_method",
         **_B,
     ),
     _t("T127", "Graph/recommendation contrastive pipelines", MISSING, **_B),
