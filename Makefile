@@ -43,6 +43,8 @@ bench: $(STAMP)
 bench-losses: $(STAMP)
 	$(PY) benchmarks/loss_catalogue.py --dataset digits
 	$(PY) benchmarks/loss_catalogue.py --dataset mnist
+	$(PY) benchmarks/loss_catalogue.py --dataset mnist --published
+	$(PY) benchmarks/loss_catalogue.py --dataset mnist --choose
 	$(PY) benchmarks/structured_losses.py
 	$(PY) benchmarks/loss_catalogue.py --report
 	$(PY) benchmarks/global_contrastive.py
