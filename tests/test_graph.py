@@ -77,3 +77,19 @@ def test_recommendation_options_refuse_negative_weights():
 
     with pytest.raises(ValueError, match="svd_weight must be >= 0"):
         recipe_options(get_recipe("recommendation"), {"svd_weight": -1.0})
+
+
+def test_embedding_geometry_reads_norms_and_the_shared_direction():
+    from contrastor.data.interactions import Interactions
+    from contrastor.recipes.recommendation import embedding_geometry
+
+    data = Interactions(3, 4, EDGES, EDGES[:1])
+    torch.manual_seed(4)
+    model = LightGCN(3, 4, dim=2, layers=1, include_input=False)
+    z = (_dense_adjacency(3, 4).float() @ model.embedding.weight).detach()
+    users, items = z[:3], z[3:]
+    cosine = torch.nn.functional.cosine_similarity(users, users.mean(0, keepdim=True)).mean()
+    got = embedding_geometry(model, data)
+    assert got["user_norm"] == pytest.approx(float(users.norm(dim=1).mean()), rel=1e-5)
+    assert got["item_norm"] == pytest.approx(float(items.norm(dim=1).mean()), rel=1e-5)
+    assert got["user_mean_cosine"] == pytest.approx(float(cosine), rel=1e-5)

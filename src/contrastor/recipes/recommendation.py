@@ -229,6 +229,22 @@ def user_item_scores(model: LightGCN, data: Interactions) -> Tensor:
     return z[: data.users] @ z[data.users :].T
 
 
+@torch.no_grad()
+def embedding_geometry(model: LightGCN, data: Interactions) -> dict[str, float]:
+    """How the propagated embeddings sit: the mean norm of users and of items, and the
+    users' mean cosine to their mean direction (near 1: one shared direction, as BPR's
+    popularity signal gives; near 0: spread out, as a uniformity term pushes them)."""
+    adjacency = normalized_adjacency(data.users, data.items, data.train)
+    z, _ = model(adjacency)
+    users, items = z[: data.users], z[data.users :]
+    mean = F.normalize(users.mean(0), dim=0)
+    return {
+        "user_norm": float(users.norm(dim=1).mean()),
+        "item_norm": float(items.norm(dim=1).mean()),
+        "user_mean_cosine": float((F.normalize(users, dim=1) @ mean).mean()),
+    }
+
+
 def run(options: RecommendationOptions, context: RunContext) -> RecipeResult:
     notes, source = [], "MovieLens-100k"
     if options.data:
@@ -260,9 +276,12 @@ def run(options: RecommendationOptions, context: RunContext) -> RecipeResult:
         table[f"LightGCN + {method}"] = ranking_metrics(
             user_item_scores(model, fitting), scored, options.top_k
         )
+        shape = embedding_geometry(model, fitting)
         notes.append(
             f"{method}: best validation Recall@{options.top_k} {stop['best']:.4f} at epoch"
-            f" {stop['best_epoch']} of {stop['epochs_run']} run (of at most {options.epochs})."
+            f" {stop['best_epoch']} of {stop['epochs_run']} run (of at most {options.epochs});"
+            f" mean norm of users {shape['user_norm']:.3f}, of items {shape['item_norm']:.3f},"
+            f" users' mean cosine to their mean {shape['user_mean_cosine']:.2f}."
         )
     history = merge_histories(histories)
     notes.append(
