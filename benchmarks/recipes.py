@@ -99,7 +99,7 @@ HEAD_SELECTION: dict[str, dict[str, str]] = {
 REC_SELECTION: dict[str, dict[str, str]] = {
     f"rec-val-{method}-{weight}": {"methods": method, "cl_weight": weight, "epochs": "200"}
     for method in ("simgcl", "xsimgcl")
-    for weight in ("0.005", "0.02", "0.1", "0.5")
+    for weight in ("0.001", "0.005", "0.02", "0.1", "0.5")
 }
 RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
     **{
