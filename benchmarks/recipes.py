@@ -4,6 +4,7 @@
 
     python benchmarks/recipes.py                 # every run not recorded yet
     python benchmarks/recipes.py --runs tabular-wine timeseries
+    python benchmarks/recipes.py --runs text --seeds 1   # one seed (e.g. runs side by side)
     python benchmarks/recipes.py --report        # docs/recipes.md
 """
 
@@ -204,17 +205,20 @@ def command(run: str, seed: int | None = None, folders: dict[str, Path] | None =
     return args if seed is None else [*args, "--seed", str(seed)]
 
 
-def sweep(runs: list[str]) -> None:
+def sweep(runs: list[str], seeds: list[int] | None = None) -> None:
+    """Every seed of each run not recorded yet (``seeds``: only those of them)."""
     results = Results(RESULTS, ("run", "seed"))
     with tempfile.TemporaryDirectory() as scratch:
         folders = {"digits_png/": write_digits_png(Path(scratch) / "digits_png")}
         for run in runs:
-            _sweep_run(run, results, folders)
+            _sweep_run(run, results, folders, seeds)
 
 
-def _sweep_run(run: str, results: Results, folders: dict[str, Path]) -> None:
+def _sweep_run(
+    run: str, results: Results, folders: dict[str, Path], seeds: list[int] | None
+) -> None:
     for seed in RUNS[run][2]:
-        if results.has(run=run, seed=seed):
+        if results.has(run=run, seed=seed) or (seeds is not None and seed not in seeds):
             continue
         with tempfile.TemporaryDirectory() as out:
             args = [sys.executable, "-m", *command(run, seed, folders), "--out", out]
@@ -432,13 +436,14 @@ def _selection(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", nargs="*", default=list(RUNS), choices=list(RUNS))
+    parser.add_argument("--seeds", nargs="*", type=int, help="only these of each run's seeds")
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "recipes.md")
     args = parser.parse_args()
     if args.report:
         report(args.out)
     else:
-        sweep(args.runs)
+        sweep(args.runs, args.seeds)
 
 
 if __name__ == "__main__":
