@@ -222,21 +222,23 @@ def train_method(
 
 
 @torch.no_grad()
+def propagated(model: LightGCN, data: Interactions) -> tuple[Tensor, Tensor]:
+    """The users' and the items' embeddings propagated over the graph of ``data.train``."""
+    z, _ = model(normalized_adjacency(data.users, data.items, data.train))
+    return z[: data.users], z[data.users :]
+
+
 def user_item_scores(model: LightGCN, data: Interactions) -> Tensor:
     """Every user's score of every item, propagated over the graph of ``data.train``."""
-    adjacency = normalized_adjacency(data.users, data.items, data.train)
-    z, _ = model(adjacency)
-    return z[: data.users] @ z[data.users :].T
+    users, items = propagated(model, data)
+    return users @ items.T
 
 
-@torch.no_grad()
 def embedding_geometry(model: LightGCN, data: Interactions) -> dict[str, float]:
     """How the propagated embeddings sit: the mean norm of users and of items, and the
     users' mean cosine to their mean direction (near 1: one shared direction, as BPR's
     popularity signal gives; near 0: spread out, as a uniformity term pushes them)."""
-    adjacency = normalized_adjacency(data.users, data.items, data.train)
-    z, _ = model(adjacency)
-    users, items = z[: data.users], z[data.users :]
+    users, items = propagated(model, data)
     mean = F.normalize(users.mean(0), dim=0)
     return {
         "user_norm": float(users.norm(dim=1).mean()),
