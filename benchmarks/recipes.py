@@ -282,6 +282,8 @@ def report(path: Path) -> None:
             continue
         lines += _table([r["table"] for r in mine])
         lines += _kept([r["table"] for r in mine])
+        if run in AGAINST:
+            lines += _against([r["table"] for r in mine], *AGAINST[run])
         notes = " ".join(mine[0].get("notes", []))
         minutes = max(r["seconds"] for r in mine) / 60
         lines += [
@@ -290,6 +292,29 @@ def report(path: Path) -> None:
         ]
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")
+
+
+#: run -> (the baseline row, the metric) each other trained row is compared with
+AGAINST = {"recommendation": ("LightGCN + bpr", "recall@20")}
+
+
+def _against(tables: list[dict[str, dict[str, float]]], base: str, metric: str) -> list[str]:
+    """Each row's ``metric`` relative to row ``base``: the mean (and sd) over seeds of the
+    per-seed change, next to the baseline's own spread as a share of its mean."""
+    values = [t[base][metric] for t in tables]
+    spread = statistics.stdev(values) / statistics.fmean(values) if len(values) > 1 else 0.0
+    parts = []
+    for name in tables[0]:
+        if name == base or not name.startswith(base.split(" + ")[0] + " + "):
+            continue
+        change = [100 * (t[name][metric] / t[base][metric] - 1) for t in tables]
+        sd = statistics.stdev(change) if len(change) > 1 else 0.0
+        parts.append(f"{name} {statistics.fmean(change):+.1f}% ± {sd:.1f}")
+    return [
+        "",
+        f"{metric} relative to `{base}` (per seed, then mean ± sd): {'; '.join(parts)}."
+        f" The baseline's own spread over seeds is {100 * spread:.1f}% of its mean.",
+    ]
 
 
 def _kept(tables: list[dict[str, dict[str, float]]], metric: str = "mrr@10") -> list[str]:
@@ -383,8 +408,10 @@ SELECTIONS = [
         "first scoring (epoch 5), below the most-popular floor, and falls from there: on "
         "this dense set BPR builds one shared (popularity) direction, which the uniformity "
         "term of the contrastive loss takes apart, and the propagated embeddings shrink "
-        "until the fixed noise (epsilon 0.1) outweighs them. The notes of the runs below give "
-        "each method's norms and the users' mean cosine to their mean direction",
+        "until the fixed noise (epsilon 0.1) outweighs them: at lambda 0.1 SimGCL's users "
+        "have a mean norm of 0.055 and a mean cosine of 0.04 to their mean direction, "
+        "against 2.05 and 0.69 at lambda 0.001 (and BPR's 2.2-2.4 and 0.71-0.74 in the "
+        "runs below, whose notes give each method's)",
     ),
 ]
 
