@@ -100,16 +100,12 @@ def choose(dataset: str, losses: list[str]) -> None:
         option, candidates, published, _ = CHOSEN[loss]
         scores = {}
         for value in candidates:
-            setting = f"{VALIDATION}published, {option} {value}"
-            found = [
-                r
-                for r in results.rows()
-                if (r["dataset"], r["loss"], r.get("setting")) == (dataset, loss, setting)
-            ]
+            key = {"dataset": dataset, "loss": loss, "seed": 0}
+            key["setting"] = f"{VALIDATION}published, {option} {value}"
+            found = results.find(**key)
             if not found:
                 options = {**_options(dataset, loss, 0, True), option: value}
-                found = [{"dataset": dataset, "loss": loss, "seed": 0, "setting": setting}]
-                found[0].update(train_run({**options, "report": "validation"}))
+                found = [{**key, **train_run({**options, "report": "validation"})}]
                 results.add(found[0])
             scores[value] = found[0]["knn"]
             print(f"{dataset} {loss} {option}={value} validation kNN {scores[value]:.4f}")
@@ -255,13 +251,13 @@ def _choices(chosen: dict[str, list[dict]]) -> list[str]:
     lines = []
     for loss, rows in chosen.items():
         option, candidates, published, why = CHOSEN[loss]
-        scores = {r["setting"].rsplit(" ", 1)[1]: r["knn"] for r in rows}
+        scores = {r["options"][option]: r["knn"] for r in rows}
         best = max(scores, key=scores.__getitem__)
         tried = ", ".join(f"{value} {knn:.4f}" for value, knn in scores.items())
-        missing = [str(v) for v in candidates if str(v) not in scores]
+        missing = [str(v) for v in candidates if v not in scores]
         if missing:
             row = f"the choice waits for {', '.join(missing)}"
-        elif float(best) == published:
+        elif best == published:
             row = f"{best} chosen, and the published row already has it"
         else:
             row = f"{best} chosen, and the `published, {option} {best}` row runs it"

@@ -40,6 +40,14 @@ SELECTION: dict[str, dict[str, str]] = {
 #: the Matryoshka setting every selection run starts from (no self-distillation: the
 #: settings were compared before it existed, and the "kd" runs add it)
 _MRL = {"methods": "matryoshka", "matryoshka_distill": "0"}
+#: the chosen setting (four trained blocks, self-distillation 1), which later runs build on
+_MRL_CHOSEN = {
+    **_MRL,
+    "matryoshka_head": "pca",
+    "head_lr_scale": "1",
+    "matryoshka_distill": "1",
+    "trainable_layers": "4",
+}
 HEAD_SELECTION: dict[str, dict[str, str]] = {
     "text-val-mrl-none": {**_MRL, "matryoshka_head": "none"},
     "text-val-mrl-pca-1": {**_MRL, "matryoshka_head": "pca", "head_lr_scale": "1"},
@@ -78,22 +86,8 @@ HEAD_SELECTION: dict[str, dict[str, str]] = {
         "head_lr_scale": "1",
         "epochs": "2",
     },
-    "text-val-mrl-pca-1-kd1-l4-w2": {
-        **_MRL,
-        "matryoshka_head": "pca",
-        "head_lr_scale": "1",
-        "matryoshka_distill": "1",
-        "trainable_layers": "4",
-        "matryoshka_weights": "1,1,2,2",
-    },
-    "text-val-mrl-pca-1-kd1-l4-e2": {
-        **_MRL,
-        "matryoshka_head": "pca",
-        "head_lr_scale": "1",
-        "matryoshka_distill": "1",
-        "trainable_layers": "4",
-        "epochs": "2",
-    },
+    "text-val-mrl-pca-1-kd1-l4-w2": {**_MRL_CHOSEN, "matryoshka_weights": "1,1,2,2"},
+    "text-val-mrl-pca-1-kd1-l4-e2": {**_MRL_CHOSEN, "epochs": "2"},
 }
 #: SimGCL's and XSimGCL's contrastive weight lambda tried on the validation split, at the
 #: published noise (epsilon 0.1) and temperature (0.2), each early-stopped on validation

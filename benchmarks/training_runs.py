@@ -59,8 +59,12 @@ class Results:
             return []
         return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
 
+    def find(self, **key) -> list[dict]:
+        """The rows whose key fields equal ``key``'s."""
+        return [r for r in self.rows() if all(r.get(k) == key[k] for k in self.keys)]
+
     def has(self, **key) -> bool:
-        return any(all(r.get(k) == key[k] for k in self.keys) for r in self.rows())
+        return bool(self.find(**key))
 
     def add(self, row: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
