@@ -111,17 +111,7 @@ def targets() -> list[str]:
                 f" ({'met' if later >= 0.95 else 'missed'})"
             )
         lines.append(text + ".")
-    labels = Results(label_noise.RESULTS, ()).rows()
-    base = next((r for r in labels if r["noise"] == 0), None)
-    at40 = [r for r in labels if r["noise"] == 0.4 and r["kind"] == "symmetric"]
-    if base and at40:
-        best = max(at40, key=lambda r: r["knn"])
-        gap = 100 * (base["knn"] - best["knn"])
-        lines.append(
-            f"- Benchmark 3, 40% symmetric label noise: SupCon with `{best['robust']}` is"
-            f" {gap:.1f} points of kNN accuracy below clean ({best['knn']:.3f} vs"
-            f" {base['knn']:.3f}; target within 2: {'met' if gap <= 2 else 'missed'})."
-        )
+    lines += label_noise.summary(Results(label_noise.RESULTS, ()).rows())
     path = HERE / "results" / "noise_code_search.jsonl"
     code = latest_settings([r for r in Results(path, ()).rows() if "seed" in r])
     untrained = next((r["mrr@10"] for r in code if r["strategy"] == "untrained"), None)

@@ -32,10 +32,16 @@ def train_run(options: dict) -> dict:
             raise RuntimeError(f"{options} failed:\n{done.stderr[-2000:]}")
         results = json.loads((Path(out) / "results.json").read_text())
     trained = results["table"]["trained encoder"]
+    kept = results["table"].get("trained encoder, kept labels")
     detector = results.get("noise", {}).get("detector", {})
     return {
         "knn": trained["knn_accuracy"],
         "probe": trained["linear_probe_accuracy"],
+        **(
+            {"knn_kept": kept["knn_accuracy"], "probe_kept": kept["linear_probe_accuracy"]}
+            if kept
+            else {}
+        ),
         **({"detector_auroc": detector["auroc"]} if detector else {}),
         "seconds": round(seconds, 1),
         "options": options,

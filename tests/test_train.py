@@ -293,6 +293,46 @@ def test_label_noise_and_robust_training(tmp_path, robust):
     assert abs(noise["label_noise_rate"] - 0.4) < 0.01
     assert 0.0 <= noise["detector"]["auroc"] <= 1.0
     assert all(torch.isfinite(torch.tensor(result.step_losses)))
+    kept = result.table["trained encoder, kept labels"]
+    assert set(kept) == set(result.table["trained encoder"])
+
+
+def test_kept_labels_fit_the_evaluation_on_the_samples_the_detector_keeps(tmp_path, monkeypatch):
+    """The kept-labels row is the frozen evaluation refitted on exactly the samples whose
+    clean probability (refreshed on the trained encoder) reaches 0.5; a warm-up as long as
+    the training filters only at the end, and no strategy gives no such row."""
+    from contrastor.eval.frozen import feature_accuracy
+    from contrastor.train import loop
+
+    seen = []
+
+    def spy(train_f, train_y, test_f, test_y, k):
+        seen.append(len(train_y))
+        return feature_accuracy(train_f, train_y, test_f, test_y, k)
+
+    monkeypatch.setattr(loop, "feature_accuracy", spy)
+    config = _tiny(
+        tmp_path,
+        "posthoc",
+        loss="supcon",
+        epochs=2,
+        label_noise=0.4,
+        robust="knn_drop",
+        robust_warmup=2,
+    )
+    run = Run(config)
+    run.loop.fit()
+    table, _ = run.task.final_table()
+    robust = run.task.loss.robust
+    assert int(robust.epoch) == 2  # refreshed once more after the last epoch
+    expected = int((robust.clean >= 0.5).sum())
+    assert 0 < expected < len(run.data.train_labels)
+    assert seen[-1] == expected and seen[-2] == len(run.data.train_labels)
+    assert "trained encoder, kept labels" in table
+
+    plain = Run(_tiny(tmp_path, "plain", loss="supcon", epochs=1, label_noise=0.4))
+    plain.loop.fit()
+    assert "trained encoder, kept labels" not in plain.task.final_table()[0]
 
 
 def test_robust_training_is_refused_for_losses_without_per_sample_values(tmp_path):

@@ -71,6 +71,13 @@ class RobustTraining(nn.Module):
     def observe(self, index: Tensor, per_anchor: Tensor) -> None:
         self.history.update(index.cpu(), per_anchor, exchange_for(self.distributed))
 
+    def kept(self) -> Tensor | None:
+        """The samples whose clean probability reaches 0.5 (what ``drop`` keeps), or ``None``
+        before the strategy has started."""
+        if int(self.epoch) < self.warmup:
+            return None
+        return clean_weights(self.clean, epoch=int(self.epoch), mode="drop").bool()
+
 
 class CoDivide(nn.Module):
     """Two networks that divide the data for each other: each keeps the loss history of the

@@ -209,7 +209,29 @@ class ImageTask:
             )
             table[name] = feature_accuracy(tr, data.train_labels, te, data.test_labels, k)
             features[name] = te
+        kept = self.kept_labels()
+        if kept is not None:
+            table["trained encoder, kept labels"] = feature_accuracy(
+                tr[kept], data.train_labels[kept], te, data.test_labels, k
+            )
         return table, features["trained encoder"]
+
+    def kept_labels(self) -> Tensor | None:
+        """With a robust strategy: its detector refreshed once more on the trained encoder,
+        and the training samples it keeps (clean probability >= 0.5), on which the
+        ``kept labels`` row fits its kNN and probe. ``--robust-warmup`` equal to the epochs
+        trains plainly and cleans the labels only at the end (a post-hoc filter)."""
+        robust = self.loss.robust
+        if robust is None:
+            return None
+        data = self.data
+        robust.refresh(
+            self.config.epochs,
+            lambda: embed(self.model, data.train_images, self.device, head=True),
+            data.train_labels.to(self.device),
+        )
+        kept = robust.kept()
+        return None if kept is None else kept.cpu()
 
 
 def context_of(config: TrainConfig) -> RunContext:
