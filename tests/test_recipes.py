@@ -53,6 +53,11 @@ def test_recipe_options_refuse_unknown_names_and_bad_values():
     assert recipe_options(text, {"matryoshka_weights": "1,1,2,4"}).dim_weights() == [1, 1, 2, 4]
     with pytest.raises(ValueError, match="one weight >= 0 per matryoshka_dims"):
         recipe_options(text, {"matryoshka_weights": "1,2"})
+    chosen = recipe_options(text, {"matryoshka_temperatures": "0.05,0.05,0.07,0.1"})
+    assert chosen.dim_temperatures() == [0.05, 0.05, 0.07, 0.1]
+    assert recipe_options(text, {}).dim_temperatures() is None
+    with pytest.raises(ValueError, match="one value > 0 per dimension"):
+        recipe_options(text, {"matryoshka_temperatures": "0.05,0"})
     with pytest.raises(ValueError, match="label_fraction"):
         recipe_options(recipe, {"label_fraction": 0})
 

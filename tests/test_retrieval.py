@@ -335,6 +335,11 @@ def test_matryoshka_is_the_weighted_sum_of_prefix_losses(gen):
     assert torch.allclose(
         out.per_anchor, each[0].per_anchor + 0.5 * each[1].per_anchor + 0.25 * each[2].per_anchor
     )
+    own = L.Matryoshka(CF.info_nce, dims=(16, 4), temperatures=(0.1, 0.3))(q, r, temperature=0.05)
+    each_own = CF.info_nce(q, r, temperature=0.1) + CF.info_nce(q[:, :4], r[:, :4], temperature=0.3)
+    assert torch.allclose(own, each_own)
+    with pytest.raises(ValueError, match="one positive temperature per dimension"):
+        L.Matryoshka(inner, dims=(16, 4), temperatures=(0.1,))
     with pytest.raises(ValueError, match="distinct positive"):
         L.Matryoshka(inner, dims=(8, 8))
     with pytest.raises(ValueError, match="no embedding input is 32 wide"):

@@ -37,6 +37,10 @@ class Matryoshka(nn.Module):
     weighted sum over dimensions). ``last_losses`` holds the latest value per dimension
     (detached tensors: reading them is the caller's host sync, not every step's).
 
+    ``temperatures`` gives each dimension its own ``temperature=`` for the inner loss
+    (narrow prefixes spread their cosines wider: a random pair's cosine has standard
+    deviation about ``1/sqrt(d)``), replacing the one the call passes.
+
     ``self_distill`` > 0 adds, for every narrower dimension, the KL divergence from the full
     width's in-batch retrieval distribution (the first two embedding inputs, query against
     reference, ``softmax(cos / distill_temperature)``, held fixed) to the prefix's, times the
@@ -50,6 +54,7 @@ class Matryoshka(nn.Module):
         positions: indices of the positional arguments that are embeddings.
         self_distill: weight of the full-to-prefix distillation (0: off).
         distill_temperature: temperature of the distilled distributions.
+        temperatures: one inner-loss temperature per dimension (default: the call's).
 
     Example:
         >>> loss_fn = Matryoshka(InfoNCE(0.05), dims=(384, 128, 64, 32))
@@ -65,6 +70,7 @@ class Matryoshka(nn.Module):
         positions: Sequence[int] | None = None,
         self_distill: float = 0.0,
         distill_temperature: float = 0.05,
+        temperatures: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         dims = [int(d) for d in dims]
@@ -75,7 +81,12 @@ class Matryoshka(nn.Module):
             raise ValueError("give one non-negative weight per dimension, not all zero")
         if self_distill < 0 or distill_temperature <= 0:
             raise ValueError("self_distill must be >= 0 and distill_temperature > 0")
+        if temperatures is not None:
+            temperatures = [float(t) for t in temperatures]
+            if len(temperatures) != len(dims) or min(temperatures) <= 0:
+                raise ValueError("give one positive temperature per dimension")
         self.loss, self.dims, self.weights = loss, dims, weights
+        self.temperatures = temperatures
         self.self_distill, self.distill_temperature = (
             float(self_distill),
             float(distill_temperature),
@@ -92,7 +103,8 @@ class Matryoshka(nn.Module):
         if not any(embedded):
             raise ValueError(f"no embedding input is {width} wide (the largest of dims)")
         parts = []
-        for dim, weight in zip(self.dims, self.weights, strict=True):
+        temperatures = self.temperatures or [None] * len(self.dims)
+        for dim, weight, temperature in zip(self.dims, self.weights, temperatures, strict=True):
             cut = [
                 _cut(x, dim) if is_embedding else x
                 for x, is_embedding in zip(inputs, embedded, strict=True)
@@ -100,6 +112,8 @@ class Matryoshka(nn.Module):
             options = dict(keywords)
             if isinstance(options.get("anchor_negatives"), Tensor):
                 options["anchor_negatives"] = truncate(options["anchor_negatives"], dim)
+            if temperature is not None:
+                options["temperature"] = temperature
             value = self.loss(*cut, **options)
             loss = value.loss if isinstance(value, ContrastiveOutput) else value
             self.last_losses[dim] = loss.detach().mean()

@@ -14,7 +14,8 @@ extra), built on the retrieval kit (:mod:`contrastor.retrieval`):
   rotation onto the principal axes of the training texts' embeddings and trains at
   ``head_lr_scale`` times the learning rate, and ``matryoshka_distill`` (1, chosen on the
   validation split; 0: off) distils the full width's in-batch ranking into the prefixes
-  (``Matryoshka(self_distill=...)``);
+  (``Matryoshka(self_distill=...)``), and ``matryoshka_temperatures`` gives each dimension
+  its own temperature (default: ``temperature`` at every width);
   ``distill``, windowed negatives plus Margin-MSE to the scores of a teacher (the in-batch
   model of the same run when it was trained first, else the untrained one); and as
   references, needing sentence-transformers,
@@ -111,6 +112,7 @@ class TextOptions(DataOptions):
     matryoshka_weights: str = ""
     matryoshka_head: str = "pca"
     matryoshka_distill: float = 1.0
+    matryoshka_temperatures: str = ""
     head_lr_scale: float = 1.0
     report: str = "test"
     validation_fraction: float = 0.15
@@ -132,6 +134,11 @@ class TextOptions(DataOptions):
         weights = [float(w) for w in self.matryoshka_weights.split(",") if w.strip()]
         return weights or None
 
+    def dim_temperatures(self) -> list[float] | None:
+        """The in-batch temperature at each of :meth:`dims` (``None``: ``temperature``)."""
+        values = [float(t) for t in self.matryoshka_temperatures.split(",") if t.strip()]
+        return values or None
+
     def validate(self) -> None:
         self.validate_data("text_pairs")
         a, b = self.rank_window()
@@ -147,6 +154,11 @@ class TextOptions(DataOptions):
         weights = self.dim_weights()
         if weights is not None and (len(weights) != len(self.dims()) or min(weights) < 0):
             raise ValueError("matryoshka_weights must give one weight >= 0 per matryoshka_dims")
+        temperatures = self.dim_temperatures()
+        if temperatures is not None and (
+            len(temperatures) != len(self.dims()) or min(temperatures) <= 0
+        ):
+            raise ValueError("matryoshka_temperatures must give one value > 0 per dimension")
         if self.matryoshka_distill < 0:
             raise ValueError(f"matryoshka_distill must be >= 0, got {self.matryoshka_distill}")
         if self.matryoshka_head not in HEADS or self.head_lr_scale <= 0:
@@ -358,6 +370,7 @@ def train_encoder(
             options.dim_weights(),
             self_distill=options.matryoshka_distill,
             distill_temperature=options.temperature,
+            temperatures=options.dim_temperatures(),
         )
     )
     if headed:
