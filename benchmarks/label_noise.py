@@ -36,6 +36,8 @@ STRATEGIES = {
     "loss_drop": {"robust": "loss_drop"},
     "knn_weight": {"robust": "knn_weight"},
     "knn_drop": {"robust": "knn_drop"},
+    "loss_unlabel": {"robust": "loss_unlabel"},
+    "knn_unlabel": {"robust": "knn_unlabel"},
 }
 #: the evaluation of every strategy row: kNN and probe fitted on the samples it keeps
 KEPT = "kept labels"
@@ -146,9 +148,12 @@ def section(rows: list[dict]) -> list[str]:
         " has to beat. `loss_*`: clean probability from a two-component mixture on each"
         " sample's mean loss so far; `knn_*`: agreement of a sample's label with its 10 nearest"
         " neighbours in the current embedding; `*_weight` weights each sample's loss by that"
-        " probability, `*_drop` leaves out samples below 0.5; refreshed every epoch after the"
-        " warm-up. Asymmetric noise flips 2→7, 3→8, 5↔6 and 7→1 (the digit confusions of"
-        " Patrini et al., CVPR 2017), so the other classes stay clean.",
+        " probability, `*_drop` leaves out samples below 0.5, `*_unlabel` keeps them in the"
+        " loss but withholds their labels (each a positive only of its own views, so a"
+        " suspect label pulls no other sample: the confident pairs of Sel-CL, Li et al., CVPR"
+        " 2022); refreshed every epoch after the warm-up. Asymmetric noise flips 2→7, 3→8,"
+        " 5↔6 and 7→1 (the digit confusions of Patrini et al., CVPR 2017), so the other"
+        " classes stay clean.",
         "",
         "The same encoders with kNN and probe fitted on every noisy training label (what the"
         " representation alone gives):",

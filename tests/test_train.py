@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from contrastor.data.datasets import load_image_dataset, stratified_split
 from contrastor.losses.registry import lookup, names, trainable
 from contrastor.run.checkpoint import read_metadata
-from contrastor.train.config import load_config
+from contrastor.train.config import TrainConfig, load_config
 from contrastor.train.loop import CHECKPOINT, Run, build_model, train
 from contrastor.train.objectives import build_objective
 
@@ -276,7 +276,7 @@ def test_torchrun_two_processes_on_cpu(tmp_path, loss):
     assert (out / "report.html").is_file() and (out / "model.safetensors").is_file()
 
 
-@pytest.mark.parametrize("robust", ["loss_weight", "knn_drop"])
+@pytest.mark.parametrize("robust", ["loss_weight", "knn_drop", "knn_unlabel"])
 def test_label_noise_and_robust_training(tmp_path, robust):
     result = train(
         _tiny(
@@ -338,5 +338,34 @@ def test_kept_labels_fit_the_evaluation_on_the_samples_the_detector_keeps(tmp_pa
 def test_robust_training_is_refused_for_losses_without_per_sample_values(tmp_path):
     with pytest.raises(ValueError, match="has none"):
         _tiny(tmp_path, "bt", loss="barlow_twins", robust="loss_weight")
+    with pytest.raises(ValueError, match="withholds labels"):
+        _tiny(tmp_path, "sbcl", loss="sbcl", robust="knn_unlabel")
     with pytest.raises(ValueError, match="label_noise"):
         _tiny(tmp_path, "bad", label_noise=1.5)
+
+
+def test_unlabel_strategy_makes_suspects_positives_of_their_own_views_only(gen):
+    """After the warm-up, an ``unlabel`` strategy trains the loss on every anchor with
+    weight 1 and the suspects' labels replaced by unique ids: exactly SupCon on those labels."""
+    from contrastor.noise.training import RobustTraining
+    from contrastor.train.objectives import Batch
+
+    config = TrainConfig(loss="supcon", robust="knn_unlabel", robust_warmup=1).validate()
+    model = build_model(config, load_image_dataset("digits", 0.2, 0))
+    objective = build_objective(config, model, dataset_size=10)
+    robust = objective.robust
+    assert isinstance(robust, RobustTraining)
+    z = [torch.nn.functional.normalize(torch.randn(6, 8, generator=gen), dim=1) for _ in "ab"]
+    labels, index = torch.tensor([0, 0, 1, 1, 2, 2]), torch.tensor([9, 3, 4, 0, 7, 1])
+    robust.clean.copy_(torch.tensor([0.9, 0.2, 1.0, 0.4, 0.6, 1.0, 1.0, 0.1, 1.0, 0.8]))
+    batch = Batch(z, [], labels, index)
+    robust.refresh(0)  # warm-up: labels as given
+    assert torch.equal(robust.labels(index, labels), labels)
+    warm = objective(batch)
+    assert torch.allclose(warm, objective.loss(torch.stack(z, 1), labels))
+    robust.epoch.fill_(1)
+    expected_labels = torch.tensor([0, -4, 1, 1, -8, -2])  # indices 3, 7 and 1 are suspects
+    assert torch.equal(robust.labels(index, labels), expected_labels)
+    got = objective(batch)
+    assert torch.allclose(got, objective.loss(torch.stack(z, 1), expected_labels))
+    assert torch.equal(robust.weights(index), torch.ones(6))

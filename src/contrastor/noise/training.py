@@ -19,14 +19,22 @@ STRATEGIES = {
     "loss_drop": ("loss", "drop"),
     "knn_weight": ("knn", "weight"),
     "knn_drop": ("knn", "drop"),
+    "loss_unlabel": ("loss", "unlabel"),
+    "knn_unlabel": ("knn", "unlabel"),
 }
+#: the strategies that change labels, not weights (labelled losses only)
+UNLABEL = tuple(name for name, (_, mode) in STRATEGIES.items() if mode == "unlabel")
 
 
 class RobustTraining(nn.Module):
     """Per-sample weights for the loss from a detector, refreshed every epoch after
     ``warmup`` epochs: ``loss`` detectors fit a two-component mixture to each sample's mean
     loss so far (:class:`~contrastor.noise.LossHistory`), ``knn`` detectors use the label
-    agreement of its nearest neighbours in the current embedding. The history and the
+    agreement of its nearest neighbours in the current embedding. ``*_unlabel`` strategies
+    keep every sample in the loss but withhold the label of those below 0.5: each becomes a
+    class of its own, a positive only of its own views, so a suspect label pulls no other
+    sample (the confident pairs of Li et al., "Selective-Supervised Contrastive Learning with
+    Noisy Labels", CVPR 2022, with instance contrast for the rest). The history and the
     current clean probabilities are buffers, saved and restored with the run."""
 
     def __init__(self, strategy: str, size: int, warmup: int, distributed: bool = False) -> None:
@@ -66,7 +74,17 @@ class RobustTraining(nn.Module):
 
     def weights(self, index: Tensor) -> Tensor:
         p = self.clean[index.to(self.clean.device)]
+        if self.mode == "unlabel":
+            return torch.ones_like(p)
         return clean_weights(p, epoch=int(self.epoch), warmup_epochs=self.warmup, mode=self.mode)
+
+    def labels(self, index: Tensor, labels: Tensor) -> Tensor:
+        """``labels`` of the samples at dataset ``index``, those an ``unlabel`` strategy
+        suspects replaced by ``-1 - index`` (unique across ranks, below every class id)."""
+        if self.mode != "unlabel" or int(self.epoch) < self.warmup:
+            return labels
+        suspect = (self.clean[index.to(self.clean.device)] < 0.5).to(labels.device)
+        return torch.where(suspect, -1 - index.to(labels), labels)
 
     def observe(self, index: Tensor, per_anchor: Tensor) -> None:
         self.history.update(index.cpu(), per_anchor, exchange_for(self.distributed))

@@ -12,13 +12,15 @@ import yaml
 from contrastor.data.files import DataOptions
 from contrastor.losses.registry import canonical, lookup, names
 from contrastor.models.folders import model_folder
-from contrastor.noise.training import STRATEGIES
+from contrastor.noise.training import STRATEGIES, UNLABEL
 from contrastor.scale.launch import DEVICES
 
 DATASETS = ("mnist", "digits")
 PRECISIONS = ("fp32", "bf16")
 NOISE_KINDS = ("symmetric", "asymmetric")
 ROBUST = tuple(STRATEGIES)
+#: the feeds whose labels only say which samples are positives of each other
+UNLABELLED_FEEDS = ("labelled_views", "labelled_pair")
 REPORTS = ("test", "validation")
 
 
@@ -135,6 +137,11 @@ class TrainConfig(DataOptions):
         if self.robust != "none" and spec is not None and not spec.per_sample:
             problems.append(
                 f"--robust {self.robust} weights per-sample losses; loss {self.loss!r} has none"
+            )
+        elif self.robust in UNLABEL and spec is not None and spec.feed not in UNLABELLED_FEEDS:
+            problems.append(
+                f"--robust {self.robust} withholds labels compared pairwise; loss"
+                f" {self.loss!r} does not take them that way"
             )
         for name in ("epochs", "batch_size", "width", "embedding_dim", "knn_k"):
             positive(name, int)

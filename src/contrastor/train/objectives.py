@@ -5,7 +5,7 @@ state), so the optimizer and the checkpoint see all of it."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -55,6 +55,7 @@ class Objective(nn.Module):
         if self.robust is None:
             return self.feed(self, batch)
         weights = self.robust.weights(batch.index).to(batch.z[0])
+        batch = replace(batch, labels=self.robust.labels(batch.index, batch.labels))
         output = self.feed(self, batch, weights=weights, return_output=True)
         self.robust.observe(batch.index, output.per_anchor.detach())
         return output.loss
