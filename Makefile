@@ -53,7 +53,7 @@ bench-losses: $(STAMP)
 # noise robustness runs (resumable; hours on a CPU) and docs/noise.md
 bench-noise: $(STAMP)
 	$(PY) benchmarks/noisy_correspondence.py
-	$(PY) benchmarks/label_noise.py
+	$(PY) benchmarks/label_noise.py --choose
 	$(PY) benchmarks/noisy_code_search.py
 	$(PY) benchmarks/noise_report.py
 

@@ -60,6 +60,7 @@ HELP = {
     "label_noise": "share of training labels flipped to measure robustness (test stays clean)",
     "label_noise_kind": "symmetric (any other class) or asymmetric (2->7, 3->8, 5<->6, 7->1)",
     "robust": "weight, drop or unlabel samples by a loss-history mixture or kNN label agreement",
+    "robust_k": "neighbours whose labels the knn_* detectors compare (chosen on validation)",
     "robust_warmup": "epochs of plain training before the robust strategy starts (= epochs:"
     " train plainly, filter the labels at the end)",
     "resume": "continue from the run folder's checkpoint",

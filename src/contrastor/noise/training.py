@@ -30,19 +30,29 @@ class RobustTraining(nn.Module):
     """Per-sample weights for the loss from a detector, refreshed every epoch after
     ``warmup`` epochs: ``loss`` detectors fit a two-component mixture to each sample's mean
     loss so far (:class:`~contrastor.noise.LossHistory`), ``knn`` detectors use the label
-    agreement of its nearest neighbours in the current embedding. ``*_unlabel`` strategies
-    keep every sample in the loss but withhold the label of those below 0.5: each becomes a
-    class of its own, a positive only of its own views, so a suspect label pulls no other
-    sample (the confident pairs of Li et al., "Selective-Supervised Contrastive Learning with
-    Noisy Labels", CVPR 2022, with instance contrast for the rest). The history and the
-    current clean probabilities are buffers, saved and restored with the run."""
+    agreement of its ``neighbours`` nearest neighbours in the current embedding.
+    ``*_unlabel`` strategies keep every sample in the loss but withhold the label of those
+    below 0.5: each becomes a class of its own, a positive only of its own views, so a
+    suspect label pulls no other sample (the confident pairs of Li et al.,
+    "Selective-Supervised Contrastive Learning with Noisy Labels", CVPR 2022, with instance
+    contrast for the rest). The history and the current clean probabilities are buffers,
+    saved and restored with the run."""
 
-    def __init__(self, strategy: str, size: int, warmup: int, distributed: bool = False) -> None:
+    def __init__(
+        self,
+        strategy: str,
+        size: int,
+        warmup: int,
+        distributed: bool = False,
+        neighbours: int = 10,
+    ) -> None:
         super().__init__()
         if strategy not in STRATEGIES or strategy == "none":
             raise ValueError(f"robust strategy must be one of {sorted(STRATEGIES)}")
         self.detector, self.mode = STRATEGIES[strategy]
-        self.warmup = warmup
+        if neighbours < 1:
+            raise ValueError(f"neighbours must be >= 1, got {neighbours}")
+        self.warmup, self.neighbours = warmup, neighbours
         self.distributed = distributed
         self.history = LossHistory(size)
         self.register_buffer("clean", torch.ones(size))
@@ -63,7 +73,7 @@ class RobustTraining(nn.Module):
         if self.detector == "knn":
             if embeddings is None or labels is None:
                 raise ValueError("a knn detector needs the embeddings and the labels")
-            self.clean.copy_(knn_label_agreement(embeddings(), labels.cpu(), k=10))
+            self.clean.copy_(knn_label_agreement(embeddings(), labels.cpu(), k=self.neighbours))
         else:
             mean = self.history.mean()
             seen = self.history.seen()

@@ -74,6 +74,7 @@ class TrainConfig(DataOptions):
     label_noise_kind: str = "symmetric"
     robust: str = "none"
     robust_warmup: int = 2
+    robust_k: int = 10
     resume: bool = False
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
@@ -134,6 +135,7 @@ class TrainConfig(DataOptions):
         if not isinstance(self.label_noise, (int, float)) or not 0 <= self.label_noise < 1:
             problems.append(f"label_noise must be in [0, 1) (got {self.label_noise!r})")
         positive("robust_warmup", int, allow_zero=True)
+        positive("robust_k", int)
         if self.robust != "none" and spec is not None and not spec.per_sample:
             problems.append(
                 f"--robust {self.robust} weights per-sample losses; loss {self.loss!r} has none"

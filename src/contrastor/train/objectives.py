@@ -191,6 +191,6 @@ def build_objective(
     )
     if config.robust != "none":
         objective.robust = RobustTraining(
-            config.robust, dataset_size, config.robust_warmup, distributed
+            config.robust, dataset_size, config.robust_warmup, distributed, config.robust_k
         )
     return objective
