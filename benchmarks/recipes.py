@@ -353,8 +353,11 @@ def _setting(options: dict[str, str]) -> str:
             if "trainable_layers" in options
             else ""
         )
+        temperatures = options.get("matryoshka_temperatures")
+        tau = f", temperatures {temperatures}" if temperatures else ""
         return (
-            f"{head}, weights {weights}{distilled}{layers}, {options.get('epochs', '1')} epoch(s)"
+            f"{head}, weights {weights}{tau}{distilled}{layers},"
+            f" {options.get('epochs', '1')} epoch(s)"
         )
     return "top ranks"
 
