@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from contrastor.data.timeseries import TEST_SIZES
+from contrastor.eval import mcnemar_floor
 from contrastor.run.page import METRIC_NAMES
 from training_runs import Results, machine
 
@@ -280,6 +282,7 @@ def report(path: Path) -> None:
             continue
         lines += _table([r["table"] for r in mine])
         lines += _kept([r["table"] for r in mine])
+        lines += _paired([r["table"] for r in mine])
         if run in AGAINST:
             lines += _against([r["table"] for r in mine], *AGAINST[run])
         notes = " ".join(mine[0].get("notes", []))
@@ -312,6 +315,49 @@ def _against(tables: list[dict[str, dict[str, float]]], base: str, metric: str) 
         "",
         f"{metric} relative to `{base}` (per seed, then mean ± sd): {'; '.join(parts)}."
         f" The baseline's own spread over seeds is {100 * spread:.1f}% of its mean.",
+    ]
+
+
+def _paired(tables: list[dict[str, dict[str, float]]], level: float = 0.05) -> list[str]:
+    """For time-series tables: the trained encoder against the untrained one and the raw
+    series, in test series won or lost per seed, with the smallest exact McNemar p-value
+    the largest of those gaps allows (at or above ``level``: no difference, whichever
+    series each got right)."""
+    rows = []
+    for name, size in TEST_SIZES.items():
+        trained = f"{name}: trained encoder"
+        if not all(trained in t for t in tables):
+            continue
+        for metric, protocol in (("nn_accuracy", "1-NN"), ("svm_accuracy", "SVM")):
+            cells = []
+            for reference in ("untrained encoder", "raw series"):
+                key = f"{name}: {reference}"
+                if not all(metric in t.get(key, {}) and metric in t[trained] for t in tables):
+                    cells += ["-", "-"]
+                    continue
+                gaps = [round(size * (t[trained][metric] - t[key][metric])) for t in tables]
+                floor = mcnemar_floor(0, max(abs(g) for g in gaps))
+                if floor >= level:
+                    verdict = "no difference"
+                elif min(gaps) > 0 or max(gaps) < 0:
+                    verdict = f"trained {'ahead' if min(gaps) > 0 else 'behind'}, unsettled"
+                else:
+                    verdict = "mixed"
+                cells += [" / ".join(f"{g:+d}" for g in gaps), f"{floor:.3g} ({verdict})"]
+            rows.append(f"| {name} ({size}) | {protocol} | " + " | ".join(cells) + " |")
+    if not rows:
+        return []
+    return [
+        "",
+        "Trained against untrained encoder and raw series, in test series gained (+) or lost"
+        " (−) per seed, with the smallest exact McNemar p-value the largest gap allows"
+        " whichever series each got right (`contrastor.eval.mcnemar_floor`; at or above"
+        f" {level}: no difference; below it the counts alone cannot settle it, the paired"
+        " predictions would):",
+        "",
+        "| set (test series) | protocol | vs untrained | p ≥ | vs raw | p ≥ |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *rows,
     ]
 
 

@@ -206,3 +206,11 @@ def test_time_series_candidates_are_chosen_on_the_training_split(monkeypatch):
     assert note.startswith("gunpoint: mask=0.25 chosen") and "as given 0.500" in note
     _, direct, _ = ts.pretrain(data, options.alternatives()[1][1], context)
     assert all(torch.equal(v, direct.state_dict()[k]) for k, v in chosen.state_dict().items())
+
+
+def test_test_sizes_count_each_official_test_split():
+    from contrastor.data.timeseries import TEST_SIZES, UCR, load_series
+
+    assert set(TEST_SIZES) == set(UCR)
+    for name, size in TEST_SIZES.items():
+        assert len(load_series(name).test.y) == size

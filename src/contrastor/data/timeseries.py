@@ -24,6 +24,14 @@ UCR = {
     "basic_motions": "load_basic_motions",
     "japanese_vowels": "load_japanese_vowels",
 }
+#: the number of series in each set's official test split (what an accuracy counts)
+TEST_SIZES = {
+    "gunpoint": 150,
+    "arrowhead": 175,
+    "italy_power_demand": 1029,
+    "basic_motions": 40,
+    "japanese_vowels": 370,
+}
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Evaluation: kNN accuracy, linear probe, chunked retrieval metrics, geometry diagnostics,
-STS correlation, zero-shot classification, threshold-free AUC diagnostics and a ridge-map
-baseline for cross-modal retrieval."""
+STS correlation, zero-shot classification, threshold-free AUC diagnostics, a ridge-map
+baseline for cross-modal retrieval and the exact McNemar test between two classifiers."""
 
 from contrastor.eval.auc import per_query_auc, roc_curve
 from contrastor.eval.frozen import embed_in_chunks, feature_accuracy, view_geometry
@@ -24,6 +24,7 @@ from contrastor.eval.scores import (
     pair_gradients,
     similarity_distribution,
 )
+from contrastor.eval.significance import mcnemar, mcnemar_floor
 from contrastor.eval.similarity import sts_correlation
 from contrastor.eval.zero_shot import prompt_ensemble, zero_shot_accuracy
 
@@ -40,6 +41,8 @@ __all__ = [
     "knn_predict",
     "linear_probe",
     "link_records",
+    "mcnemar",
+    "mcnemar_floor",
     "mean_rank_variance",
     "minimal_pair_scores",
     "modality_gap",
