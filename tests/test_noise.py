@@ -103,6 +103,31 @@ def test_knn_agreement_flags_flipped_labels():
     assert detection_report(agreement, flipped.noisy)["auroc"] > 0.95
 
 
+def test_knn_label_margin_against_a_direct_count_and_above_half_noise():
+    """The margin is (1 + own share - largest other share) / 2, counted directly; at 60%
+    symmetric noise the share calls most clean samples noisy, the margin keeps them."""
+    g = _gen(5)
+    centres = 5.0 * torch.eye(6, dtype=torch.float64)
+    labels = torch.arange(600) % 6
+    features = centres[labels] + torch.randn(600, 6, generator=g, dtype=torch.float64)
+    flipped = flip_labels(labels, 0.6, generator=g)
+    y, k = flipped.labels, 25
+    got = knn_label_agreement(features, y, k=k, margin=True)
+    f = torch.nn.functional.normalize(features, dim=1)
+    sims = (f @ f.T).fill_diagonal_(-2.0)
+    idx = sims.topk(k, dim=1).indices
+    for i in range(0, 600, 37):
+        counts = torch.bincount(y[idx[i]], minlength=6).double() / k
+        own = counts[y[i]].item()
+        counts[y[i]] = 0
+        assert got[i].item() == pytest.approx((1 + own - counts.max().item()) / 2)
+    share = knn_label_agreement(features, y, k=k)
+    clean = ~flipped.noisy
+    assert (share[clean] >= 0.5).double().mean() < 0.5
+    assert (got[clean] >= 0.5).double().mean() > 0.9
+    assert (got[flipped.noisy] < 0.5).double().mean() > 0.9
+
+
 def test_linear_separation_refines_a_rough_guess():
     g = _gen(4)
     noisy = torch.rand(400, generator=g) < 0.4

@@ -120,12 +120,20 @@ def knn_label_agreement(
     *,
     k: int = 10,
     trusted: tuple[Tensor, Tensor] | None = None,
+    margin: bool = False,
 ) -> Tensor:
     """Share of each sample's ``k`` nearest neighbours (cosine) that carry its label: low
     agreement flags a likely wrong label (kNN label-noise detection, e.g. Bahri et al.,
     "Deep k-NN for Noisy Labels", ICML 2020). Neighbours come from the other samples, or,
     with ``trusted = (features, labels)`` of a small set known to be clean, from that set
-    only, so that the noise itself cannot vote. Exact, in chunks."""
+    only, so that the noise itself cannot vote. Exact, in chunks.
+
+    ``margin=True`` returns ``(1 + s_y - max_{c != y} s_c) / 2`` instead, from the shares
+    ``s`` of each label among the neighbours: at least 0.5 exactly when the sample's label
+    is the most common one around it (ties included), whatever the noise rate, where the
+    share itself falls below 0.5 for clean samples once more than half of a class is
+    flipped (the kNN form of the margin of Pleiss et al., "Identifying Mislabeled Data
+    using the Area Under the Margin Ranking", NeurIPS 2020)."""
     check_embeddings(features, "features")
     check_labels(labels, features.shape[0])
     n = features.shape[0]
@@ -140,8 +148,17 @@ def knn_label_agreement(
     if not 1 <= k <= available:
         raise ValueError(f"k must be in [1, {available}], got {k}")
     _, idx = chunked_topk(features, gallery, k, exclude=exclude)
-    y = gallery_labels.to(idx.device)
-    return (y[idx] == labels.to(idx.device)[:, None]).float().mean(1).cpu()
+    y, own = gallery_labels.to(idx.device)[idx], labels.to(idx.device)[:, None]
+    share = (y == own).float().mean(1)
+    if not margin:
+        return share.cpu()
+    if bool((gallery_labels < 0).any()) or labels.is_floating_point():
+        raise ValueError("margin=True needs integer class ids >= 0")
+    others = torch.where(y == own, torch.full_like(y, -1), y)
+    counts = torch.zeros(len(y), int(gallery_labels.max()) + 2, device=idx.device)
+    counts.scatter_add_(1, others + 1, torch.ones_like(others, dtype=counts.dtype))
+    rival = counts[:, 1:].max(1).values / k
+    return ((1 + share - rival) / 2).cpu()
 
 
 def linear_separation(

@@ -21,6 +21,9 @@ STRATEGIES = {
     "knn_drop": ("knn", "drop"),
     "loss_unlabel": ("loss", "unlabel"),
     "knn_unlabel": ("knn", "unlabel"),
+    "knn_margin_weight": ("knn_margin", "weight"),
+    "knn_margin_drop": ("knn_margin", "drop"),
+    "knn_margin_unlabel": ("knn_margin", "unlabel"),
 }
 #: the strategies that change labels, not weights (labelled losses only)
 UNLABEL = tuple(name for name, (_, mode) in STRATEGIES.items() if mode == "unlabel")
@@ -30,7 +33,9 @@ class RobustTraining(nn.Module):
     """Per-sample weights for the loss from a detector, refreshed every epoch after
     ``warmup`` epochs: ``loss`` detectors fit a two-component mixture to each sample's mean
     loss so far (:class:`~contrastor.noise.LossHistory`), ``knn`` detectors use the label
-    agreement of its ``neighbours`` nearest neighbours in the current embedding.
+    agreement of its ``neighbours`` nearest neighbours in the current embedding
+    (``knn_margin``: its label's share minus the most common other label's, so 0.5 is
+    where its label stops being the most common).
     ``*_unlabel`` strategies keep every sample in the loss but withhold the label of those
     below 0.5: each becomes a class of its own, a positive only of its own views, so a
     suspect label pulls no other sample (the confident pairs of Li et al.,
@@ -70,10 +75,13 @@ class RobustTraining(nn.Module):
         self.epoch.fill_(epoch)
         if epoch < self.warmup:
             return
-        if self.detector == "knn":
+        if self.detector.startswith("knn"):
             if embeddings is None or labels is None:
                 raise ValueError("a knn detector needs the embeddings and the labels")
-            self.clean.copy_(knn_label_agreement(embeddings(), labels.cpu(), k=self.neighbours))
+            margin = self.detector == "knn_margin"
+            self.clean.copy_(
+                knn_label_agreement(embeddings(), labels.cpu(), k=self.neighbours, margin=margin)
+            )
         else:
             mean = self.history.mean()
             seen = self.history.seen()
