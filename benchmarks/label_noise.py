@@ -177,7 +177,7 @@ def _kept(r: dict, metric: str) -> float:
 def section(rows: list[dict]) -> list[str]:
     """Mean ± sd over seeds of kNN / probe accuracy fitted on the kept labels, with each
     detector's AUROC; then the same encoders scored on every (noisy) training label."""
-    recorded = current(rows)
+    recorded, every_row = current(rows), rows
     rows = [r for r in recorded if r["epochs"] == EPOCHS]
     if not rows:
         return []
@@ -240,7 +240,7 @@ def section(rows: list[dict]) -> list[str]:
         " 5↔6 and 7→1 (the digit confusions of Patrini et al., CVPR 2017), so the other"
         " classes stay clean.",
         "",
-        *_choices(rows),
+        *_choices(every_row),
         "The same encoders with kNN and probe fitted on every noisy training label (what the"
         " representation alone gives):",
         "",
@@ -274,14 +274,26 @@ def _choices(rows: list[dict]) -> list[str]:
         for robust in STRATEGIES:
             if fraction > 0 and _knn(robust):
                 k = chosen_k(rows, fraction, kind, robust)
-                if k is not None:
-                    made.append(f"`{robust}` k = {k} at {int(100 * fraction)}% {kind}")
+                if k is None:
+                    continue
+                scores = {
+                    r["robust_k"]: r["knn_kept"]
+                    for r in normalised(rows)
+                    if r["report"] == "validation"
+                    and (r["noise"], r["kind"], r["robust"]) == (fraction, kind, robust)
+                }
+                tried = ", ".join(
+                    f"{'**' if n == k else ''}{n}: {scores[n]:.3f}{'**' if n == k else ''}"
+                    for n in NEIGHBOURS
+                )
+                made.append(f"`{robust}` at {int(100 * fraction)}% {kind} ({tried})")
     if not made:
         return []
     return [
-        f"The `knn_*` detectors compare each label with its k nearest neighbours, k chosen"
+        "The `knn_*` detectors compare each label with its k nearest neighbours, k chosen"
         f" from {', '.join(map(str, NEIGHBOURS))} by kept-label kNN accuracy on a validation"
-        f" split of the training images (`--report validation`, seed 0; `--choose`): "
+        " split of the training images (`--report validation`, seed 0; `--choose`; the"
+        " validation accuracy of each k, the chosen one in bold): "
         + "; ".join(made)
         + ". Elsewhere k = 10.",
         "",
