@@ -8,8 +8,8 @@ Every run is ``contrastor train --dataset mnist --loss supcon --label-noise F
 ``benchmarks/results/label_noise.jsonl`` (resumable); ``benchmarks/noise_report.py`` writes
 the table into ``docs/noise.md``.
 
-    python benchmarks/label_noise.py --seeds 0 1 2      # runs (resumable)
-    python benchmarks/label_noise.py --seeds 1 --columns 0.4:asymmetric --strategies knn_drop
+    python benchmarks/label_noise.py --choose      # k on validation, then 3 seeds (resumable)
+    python benchmarks/label_noise.py --choose --columns 0.4:asymmetric --strategies knn_drop
     python benchmarks/noise_report.py
 """
 
@@ -27,18 +27,18 @@ HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "label_noise.jsonl"
 NOISE = [(0.0, "symmetric"), (0.2, "symmetric"), (0.4, "symmetric"), (0.6, "symmetric")]
 NOISE += [(0.4, "asymmetric")]
-#: strategy -> its options; ``posthoc_knn`` trains plainly (the warm-up lasts the whole run)
-#: and keeps only the samples its kNN detector passes at the end
+#: strategy -> its ``--robust`` option; ``posthoc`` ones train plainly (the warm-up lasts the
+#: whole run) and keep only the samples their detector passes at the end
 STRATEGIES = {
     "none": {},
-    "posthoc_knn": {"robust": "knn_drop", "robust_warmup": None},
+    "posthoc_knn": {"robust": "knn_drop", "posthoc": True},
     "loss_weight": {"robust": "loss_weight"},
     "loss_drop": {"robust": "loss_drop"},
     "knn_weight": {"robust": "knn_weight"},
     "knn_drop": {"robust": "knn_drop"},
     "loss_unlabel": {"robust": "loss_unlabel"},
     "knn_unlabel": {"robust": "knn_unlabel"},
-    "posthoc_margin": {"robust": "knn_margin_drop", "robust_warmup": None},
+    "posthoc_margin": {"robust": "knn_margin_drop", "posthoc": True},
     "knn_margin_drop": {"robust": "knn_margin_drop"},
 }
 #: the evaluation of every strategy row: kNN and probe fitted on the samples it keeps
@@ -92,7 +92,7 @@ class Runs:
         strategy = STRATEGIES[robust]
         if strategy:
             options["robust"] = strategy["robust"]
-            if "robust_warmup" in strategy:
+            if strategy.get("posthoc"):
                 options["robust_warmup"] = self.epochs
             if "robust_k" in key:
                 options["robust_k"] = key["robust_k"]
