@@ -103,15 +103,20 @@ class Runs:
         return row
 
 
-def chosen_k(rows: list[dict], fraction: float, kind: str, robust: str) -> int | None:
-    """The detector's neighbours with the best kept-label kNN accuracy on the validation
-    split (seed 0), once every candidate has run."""
-    scores = {
+def validation_scores(rows: list[dict], fraction: float, kind: str, robust: str) -> dict:
+    """Neighbours -> kept-label kNN accuracy on the validation split, of the runs made."""
+    return {
         r["robust_k"]: r["knn_kept"]
         for r in normalised(rows)
         if r["report"] == "validation"
         and (r["noise"], r["kind"], r["robust"]) == (fraction, kind, robust)
     }
+
+
+def chosen_k(rows: list[dict], fraction: float, kind: str, robust: str) -> int | None:
+    """The detector's neighbours with the best kept-label kNN accuracy on the validation
+    split (seed 0), once every candidate has run."""
+    scores = validation_scores(rows, fraction, kind, robust)
     if set(scores) != set(NEIGHBOURS):
         return None
     return max(NEIGHBOURS, key=lambda k: (scores[k], -k))
@@ -145,6 +150,10 @@ def current(rows: list[dict]) -> list[dict]:
     kept labels (earlier strategy rows, scored on every noisy label, leave the report),
     ``knn`` strategies at the neighbours chosen on validation where a choice was made."""
     rows = normalised(rows)
+    choices = {
+        key: chosen_k(rows, *key)
+        for key in {(r["noise"], r["kind"], r["robust"]) for r in rows if _knn(r["robust"])}
+    }
     out = []
     for r in rows:
         if r["report"] != "test":
@@ -152,7 +161,7 @@ def current(rows: list[dict]) -> list[dict]:
         if r["robust"] == "none":
             out.append(r)
         elif r.get("evaluation") == KEPT:
-            k = chosen_k(rows, r["noise"], r["kind"], r["robust"]) if _knn(r["robust"]) else None
+            k = choices.get((r["noise"], r["kind"], r["robust"]))
             if k is None or r["robust_k"] == k:
                 out.append(r)
     return out
@@ -276,12 +285,7 @@ def _choices(rows: list[dict]) -> list[str]:
                 k = chosen_k(rows, fraction, kind, robust)
                 if k is None:
                     continue
-                scores = {
-                    r["robust_k"]: r["knn_kept"]
-                    for r in normalised(rows)
-                    if r["report"] == "validation"
-                    and (r["noise"], r["kind"], r["robust"]) == (fraction, kind, robust)
-                }
+                scores = validation_scores(rows, fraction, kind, robust)
                 tried = ", ".join(
                     f"{'**' if n == k else ''}{n}: {scores[n]:.3f}{'**' if n == k else ''}"
                     for n in NEIGHBOURS

@@ -318,6 +318,16 @@ def _against(tables: list[dict[str, dict[str, float]]], base: str, metric: str) 
     ]
 
 
+def _verdict(gaps: list[int], level: float) -> str:
+    """The McNemar floor of the largest per-seed gap in correct series, and what it says."""
+    floor = mcnemar_floor(0, max(abs(g) for g in gaps))
+    if floor >= level:
+        return f"{floor:.3g} (no difference)"
+    if min(gaps) > 0 or max(gaps) < 0:
+        return f"{floor:.3g} (trained {'ahead' if min(gaps) > 0 else 'behind'}, unsettled)"
+    return f"{floor:.3g} (mixed)"
+
+
 def _paired(tables: list[dict[str, dict[str, float]]], level: float = 0.05) -> list[str]:
     """For time-series tables: the trained encoder against the untrained one and the raw
     series, in test series won or lost per seed, with the smallest exact McNemar p-value
@@ -336,14 +346,7 @@ def _paired(tables: list[dict[str, dict[str, float]]], level: float = 0.05) -> l
                     cells += ["-", "-"]
                     continue
                 gaps = [round(size * (t[trained][metric] - t[key][metric])) for t in tables]
-                floor = mcnemar_floor(0, max(abs(g) for g in gaps))
-                if floor >= level:
-                    verdict = "no difference"
-                elif min(gaps) > 0 or max(gaps) < 0:
-                    verdict = f"trained {'ahead' if min(gaps) > 0 else 'behind'}, unsettled"
-                else:
-                    verdict = "mixed"
-                cells += [" / ".join(f"{g:+d}" for g in gaps), f"{floor:.3g} ({verdict})"]
+                cells += [" / ".join(f"{g:+d}" for g in gaps), _verdict(gaps, level)]
             rows.append(f"| {name} ({size}) | {protocol} | " + " | ".join(cells) + " |")
     if not rows:
         return []

@@ -119,11 +119,7 @@ class ImageTask:
         order = torch.randperm(
             len(data.train_labels), generator=derived_generator(cfg.seed, 0, epoch)
         )
-        self.loss.before_epoch(
-            epoch,
-            lambda: embed(self.model, data.train_images, self.device, head=True),
-            data.train_labels.to(self.device),
-        )
+        self.loss.before_epoch(epoch, self.projections, data.train_labels.to(self.device))
         size = cfg.batch_size
         return [order[i : i + size] for i in range(0, len(order) - size + 1, size)]
 
@@ -216,6 +212,10 @@ class ImageTask:
             )
         return table, features["trained encoder"]
 
+    def projections(self) -> Tensor:
+        """The head's projections of every training image, in index order."""
+        return embed(self.model, self.data.train_images, self.device, head=True)
+
     def kept_labels(self) -> Tensor | None:
         """With a robust strategy: its detector refreshed once more on the trained encoder,
         and the training samples it keeps (clean probability >= 0.5), on which the
@@ -224,12 +224,7 @@ class ImageTask:
         robust = self.loss.robust
         if robust is None:
             return None
-        data = self.data
-        robust.refresh(
-            self.config.epochs,
-            lambda: embed(self.model, data.train_images, self.device, head=True),
-            data.train_labels.to(self.device),
-        )
+        robust.refresh(self.config.epochs, self.projections, self.data.train_labels.to(self.device))
         kept = robust.kept()
         return None if kept is None else kept.cpu()
 
