@@ -21,8 +21,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import torch
+
 from contrastor.data.timeseries import TEST_SIZES
-from contrastor.eval import mcnemar_floor
+from contrastor.eval import mcnemar, mcnemar_floor
 from contrastor.run.page import METRIC_NAMES
 from training_runs import Results, machine
 
@@ -231,6 +233,8 @@ def _sweep_run(
             payload = json.loads((Path(out) / "results.json").read_text())
         row = {"run": run, "seed": seed, "table": payload["table"], "config": payload["config"]}
         row.update(notes=payload.get("notes", []), seconds=seconds, machine=machine())
+        if "correct" in payload:
+            row["correct"] = payload["correct"]
         results.add(row)
         print(f"{run} seed {seed}: {seconds:.0f} s")
 
@@ -282,7 +286,7 @@ def report(path: Path) -> None:
             continue
         lines += _table([r["table"] for r in mine])
         lines += _kept([r["table"] for r in mine])
-        lines += _paired([r["table"] for r in mine])
+        lines += _paired(mine)
         if run in AGAINST:
             lines += _against([r["table"] for r in mine], *AGAINST[run])
         notes = " ".join(mine[0].get("notes", []))
@@ -328,12 +332,26 @@ def _verdict(gaps: list[int], level: float) -> str:
     return f"{floor:.3g} (mixed)"
 
 
-def _paired(tables: list[dict[str, dict[str, float]]], level: float = 0.05) -> list[str]:
-    """For time-series tables: the trained encoder against the untrained one and the raw
-    series, in test series won or lost per seed, with the smallest exact McNemar p-value
-    the largest of those gaps allows (at or above ``level``: no difference, whichever
-    series each got right)."""
-    rows = []
+def _exact(gaps: list[int], p_values: list[float], level: float) -> str:
+    """Each seed's exact McNemar p-value of the paired predictions, and what they say."""
+    shown = " / ".join(f"{p:.2g}" for p in p_values)
+    settled = [g for g, p in zip(gaps, p_values, strict=True) if p < level]
+    if not settled:
+        return f"{shown} (no difference)"
+    if len(settled) == len(gaps) and (min(gaps) > 0 or max(gaps) < 0):
+        return f"{shown} (trained {'ahead' if min(gaps) > 0 else 'behind'})"
+    return f"{shown} (a difference in {len(settled)} of {len(gaps)} seeds)"
+
+
+def _paired(rows: list[dict], level: float = 0.05) -> list[str]:
+    """For time-series runs: the trained encoder against the untrained one and the raw
+    series, in test series won or lost per seed, with each seed's exact McNemar p-value
+    where the run recorded its per-series predictions (``correct``), else the smallest
+    p-value the largest of those gaps allows (at or above ``level``: no difference,
+    whichever series each got right)."""
+    tables = [r["table"] for r in rows]
+    exact = all("correct" in r for r in rows)
+    lines = []
     for name, size in TEST_SIZES.items():
         trained = f"{name}: trained encoder"
         if not all(trained in t for t in tables):
@@ -346,21 +364,39 @@ def _paired(tables: list[dict[str, dict[str, float]]], level: float = 0.05) -> l
                     cells += ["-", "-"]
                     continue
                 gaps = [round(size * (t[trained][metric] - t[key][metric])) for t in tables]
-                cells += [" / ".join(f"{g:+d}" for g in gaps), _verdict(gaps, level)]
-            rows.append(f"| {name} ({size}) | {protocol} | " + " | ".join(cells) + " |")
-    if not rows:
+                if exact:
+                    p_values = [
+                        mcnemar(
+                            torch.tensor(r["correct"][trained][metric]),
+                            torch.tensor(r["correct"][key][metric]),
+                        )
+                        for r in rows
+                    ]
+                    verdict = _exact(gaps, p_values, level)
+                else:
+                    verdict = _verdict(gaps, level)
+                cells += [" / ".join(f"{g:+d}" for g in gaps), verdict]
+            lines.append(f"| {name} ({size}) | {protocol} | " + " | ".join(cells) + " |")
+    if not lines:
         return []
+    how = (
+        f"each seed's exact McNemar p-value on the paired predictions (`contrastor.eval.mcnemar`;"
+        f" below {level} in every seed and the same way: a difference; at or above it in every"
+        " seed: no difference)"
+        if exact
+        else "the smallest exact McNemar p-value the largest gap allows whichever series each"
+        f" got right (`contrastor.eval.mcnemar_floor`; at or above {level}: no difference; below"
+        " it the counts alone cannot settle it, the paired predictions would)"
+    )
+    p = "p" if exact else "p ≥"
     return [
         "",
         "Trained against untrained encoder and raw series, in test series gained (+) or lost"
-        " (−) per seed, with the smallest exact McNemar p-value the largest gap allows"
-        " whichever series each got right (`contrastor.eval.mcnemar_floor`; at or above"
-        f" {level}: no difference; below it the counts alone cannot settle it, the paired"
-        " predictions would):",
+        f" (−) per seed, with {how}:",
         "",
-        "| set (test series) | protocol | vs untrained | p ≥ | vs raw | p ≥ |",
+        f"| set (test series) | protocol | vs untrained | {p} | vs raw | {p} |",
         "| --- | --- | --- | --- | --- | --- |",
-        *rows,
+        *lines,
     ]
 
 

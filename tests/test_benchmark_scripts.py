@@ -26,3 +26,38 @@ def test_gpu_benchmark_smoke_run(tmp_path):
             assert value_error < 1e-3
     assert "| CLIP | contrastor | 256 | 16 |" in text
     assert "## Tile sweep" in text and "| 64 |" in text
+
+
+def test_time_series_verdicts_use_the_paired_predictions_when_recorded():
+    """Two seeds with the same counts of correct series can differ in significance; with
+    the per-series predictions recorded, each seed gets its exact McNemar p-value."""
+    import torch
+
+    from contrastor.eval import mcnemar
+
+    recipes = _load("recipes")
+    n = 150  # gunpoint's test series
+    trained = [1] * 140 + [0] * 10
+
+    def row(raw: list[int]) -> dict:
+        table = {
+            "gunpoint: trained encoder": {"nn_accuracy": sum(trained) / n},
+            "gunpoint: raw series": {"nn_accuracy": sum(raw) / n},
+        }
+        correct = {"gunpoint: trained encoder": {"nn_accuracy": trained}}
+        correct["gunpoint: raw series"] = {"nn_accuracy": raw}
+        return {"table": table, "correct": correct}
+
+    same_count = [0] * 10 + [1] * 140  # 10 series each way: no difference
+    fewer = [1] * 120 + [0] * 30  # 20 series only the trained one gets right
+    rows = [row(same_count), row(fewer)]
+    p = [mcnemar(torch.tensor(trained), torch.tensor(r)) for r in (same_count, fewer)]
+    assert p[0] == 1.0 and p[1] < 0.05
+    line = next(x for x in recipes._paired(rows) if x.startswith("| gunpoint (150) | 1-NN"))
+    assert f"+0 / +20 | {p[0]:.2g} / {p[1]:.2g} (a difference in 1 of 2 seeds)" in line
+    both = recipes._paired([row(fewer), row(fewer)])
+    assert any("(trained ahead)" in x for x in both)
+    floor = recipes._paired([{"table": r["table"]} for r in rows])
+    assert "| vs untrained | p ≥ | vs raw | p ≥ |" in floor[3]
+    line = next(x for x in floor if x.startswith("| gunpoint (150) | 1-NN"))
+    assert "+0 / +20 | 1.91e-06 (mixed)" in line  # 2 / 2^20

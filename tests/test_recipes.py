@@ -207,6 +207,28 @@ def test_timeseries_evaluates_the_average_of_every_step(monkeypatch):
     assert all(torch.equal(v, trained[k]) for k, v in last.state_dict().items())
 
 
+def test_timeseries_records_which_test_series_each_classifier_got_right(tmp_path):
+    """``correct`` in ``results.json``: per row and protocol, one flag per test series whose
+    mean is the row's accuracy and which matches that classifier's own predictions."""
+    pytest.importorskip("sklearn")
+    from contrastor.data.timeseries import TEST_SIZES, load_series
+    from contrastor.eval.series import nearest_neighbour_predict
+
+    tiny = {**get_recipe("timeseries").tiny, "datasets": "gunpoint", "epochs": 1}
+    run_recipe(get_recipe("timeseries"), tmp_path / "ts", progress=False, **tiny)
+    payload = json.loads((tmp_path / "ts" / "results.json").read_text())
+    assert set(payload["correct"]) == set(payload["table"])
+    for name, metrics in payload["correct"].items():
+        assert set(metrics) == {"nn_accuracy", "svm_accuracy"}
+        for metric, flags in metrics.items():
+            assert len(flags) == TEST_SIZES["gunpoint"] and set(flags) <= {0, 1}
+            assert sum(flags) / len(flags) == pytest.approx(payload["table"][name][metric])
+    data = load_series("gunpoint")
+    raw = nearest_neighbour_predict(data.train.x.flatten(1), data.train.y, data.test.x.flatten(1))
+    expected = (raw == data.test.y.long()).int().tolist()
+    assert payload["correct"]["gunpoint: raw series"]["nn_accuracy"] == expected
+
+
 #: recipes whose exact resumption is checked in ``make test-slow`` (the image job's also by
 #: ``test_resume_after_kill_gives_identical_weights``), to keep ``make test`` short
 SLOW_TO_RESUME = ("image", "simcse", "text")

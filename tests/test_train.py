@@ -218,6 +218,22 @@ def test_projector_and_predictor_widths_follow_the_config(tmp_path):
         load_config(None, predictor_hidden=-2)
 
 
+def test_predictor_lr_scales_only_the_predictor_parameters(tmp_path):
+    run = Run(_tiny(tmp_path, "plr", loss="simsiam", predictor_lr=10.0, epochs=1))
+    predictor = {id(p) for p in run.loss.predictor.parameters()}
+    groups = run.loop.optimizer.param_groups
+    by_lr = {g["initial_lr"]: {id(p) for p in g["params"]} for g in groups}
+    assert sorted(by_lr) == pytest.approx([3e-3, 3e-2])
+    assert by_lr[max(by_lr)] == predictor
+    assert by_lr[min(by_lr)] == {id(p) for p in run.model.parameters()}
+    with pytest.raises(ValueError, match="predictor_lr must be > 0"):
+        load_config(None, loss="byol", predictor_lr=0.0)
+    with pytest.raises(ValueError, match="loss 'nt_xent' has none"):
+        load_config(None, loss="nt_xent", predictor_lr=10.0)
+    with pytest.raises(ValueError, match="loss 'directpred' has none"):
+        load_config(None, loss="directpred", predictor_lr=10.0)
+
+
 def test_momentum_option_sets_the_target_base_and_keeps_the_ramp(tmp_path):
     data = load_image_dataset("digits")
     for momentum, expected in ((0.0, lookup("byol").momentum[0]), (0.9, 0.9)):

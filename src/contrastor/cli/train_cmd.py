@@ -34,6 +34,7 @@ HELP = {
     "head_layers": "projection head depth (0: none, 1: linear, 2: SimCLR MLP)",
     "head_hidden": "projection head hidden width (0: the wider of features and embedding)",
     "predictor_hidden": "hidden width of the BYOL/SimSiam predictor (0: 256)",
+    "predictor_lr": "the BYOL/SimSiam predictor's learning rate as a multiple of --lr",
     "momentum": "base momentum of a momentum target, BYOL/MoCo (0: the loss's published one)",
     "dataset": f"bundled offline dataset ({', '.join(DATASETS)}; a recipe's own otherwise)",
     "loss": "loss by registry name, any spelling (docs/losses.md); supervised ones use the labels",

@@ -17,17 +17,16 @@ _DTW_CELLS = 2**25
 
 
 @torch.no_grad()
-def nearest_neighbour_accuracy(
+def nearest_neighbour_predict(
     train: Tensor,
     train_labels: Tensor,
     test: Tensor,
-    test_labels: Tensor,
     *,
     distance: str = "euclidean",
     train_lengths: Tensor | None = None,
     test_lengths: Tensor | None = None,
-) -> float:
-    """Test accuracy of the 1-nearest-neighbour classifier.
+) -> Tensor:
+    """The label of each test sample's nearest training sample (1-nearest-neighbour).
 
     ``train``/``test``: ``(n, d)`` vectors, or ``(n, C, T)`` series zero-padded after their
     ``lengths``. ``euclidean`` compares the flattened inputs; ``dtw`` is dynamic time warping
@@ -42,13 +41,20 @@ def nearest_neighbour_accuracy(
     if train.shape[1:] != test.shape[1:] and distance == "euclidean":
         raise ValueError(f"train and test shapes differ: {tuple(train.shape)}, {tuple(test.shape)}")
     check_labels(train_labels, train.shape[0], "train_labels")
-    check_labels(test_labels, test.shape[0], "test_labels")
     a, b = test.double(), train.double()
     if distance == "euclidean":
         d = torch.cdist(a.flatten(1), b.flatten(1))
     else:
         d = dtw_distances(a, b, test_lengths, train_lengths)
-    predicted = train_labels.long()[d.argmin(1)]
+    return train_labels.long()[d.argmin(1)]
+
+
+def nearest_neighbour_accuracy(
+    train: Tensor, train_labels: Tensor, test: Tensor, test_labels: Tensor, **kwargs
+) -> float:
+    """Test accuracy of :func:`nearest_neighbour_predict` (same keyword options)."""
+    check_labels(test_labels, test.shape[0], "test_labels")
+    predicted = nearest_neighbour_predict(train, train_labels, test, **kwargs)
     return float((predicted == test_labels.long()).double().mean())
 
 
@@ -119,27 +125,19 @@ def _warp(cost: Tensor, la: Tensor, lb: Tensor) -> Tensor:
     return result
 
 
-def svm_accuracy(
-    train: Tensor,
-    train_labels: Tensor,
-    test: Tensor,
-    test_labels: Tensor,
-    *,
-    folds: int = 5,
-    seed: int = 0,
-) -> dict[str, float]:
-    """Test accuracy of an RBF SVM (``gamma="scale"``) on frozen representations, TS2Vec's
-    protocol: C from :data:`SVM_C` by ``folds``-fold cross-validation on the training split,
-    or a hard margin when there are fewer than 5 training samples per class or fewer than
-    50 in all (too few to cross-validate). Returns the accuracy and the C used. Needs
-    scikit-learn."""
+def svm_predict(
+    train: Tensor, train_labels: Tensor, test: Tensor, *, folds: int = 5, seed: int = 0
+) -> tuple[Tensor, float]:
+    """Test predictions of an RBF SVM (``gamma="scale"``) on frozen representations, TS2Vec's
+    protocol, and the C used: C from :data:`SVM_C` by ``folds``-fold cross-validation on the
+    training split, or a hard margin when there are fewer than 5 training samples per class
+    or fewer than 50 in all (too few to cross-validate). Needs scikit-learn."""
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.svm import SVC
 
     check_embeddings(train, "train")
     check_embeddings(test, "test")
     check_labels(train_labels, train.shape[0], "train_labels")
-    check_labels(test_labels, test.shape[0], "test_labels")
     x, y = train.double().numpy(), train_labels.long().numpy()
     classes = len(set(y.tolist()))
     if len(y) // classes < folds or len(y) < 50:
@@ -149,5 +147,19 @@ def svm_accuracy(
         split = StratifiedKFold(folds, shuffle=True, random_state=seed)
         search = GridSearchCV(SVC(gamma="scale"), {"C": list(SVM_C)}, cv=split).fit(x, y)
         model, c = search.best_estimator_, float(search.best_params_["C"])
-    accuracy = float((model.predict(test.double().numpy()) == test_labels.long().numpy()).mean())
-    return {"accuracy": accuracy, "C": c}
+    return torch.from_numpy(model.predict(test.double().numpy())).long(), c
+
+
+def svm_accuracy(
+    train: Tensor,
+    train_labels: Tensor,
+    test: Tensor,
+    test_labels: Tensor,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Test accuracy of :func:`svm_predict` and the C it used."""
+    check_labels(test_labels, test.shape[0], "test_labels")
+    predicted, c = svm_predict(train, train_labels, test, folds=folds, seed=seed)
+    return {"accuracy": float((predicted == test_labels.long()).double().mean()), "C": c}

@@ -40,12 +40,15 @@ def check_report(report: str) -> None:
 class RecipeResult:
     """A recipe's outcome: ``table`` rows are what was evaluated (raw features, the untrained
     and the trained encoder, ...), columns its metrics; ``history`` one row per epoch; the
-    trained ``modules`` are saved to ``model.safetensors``."""
+    trained ``modules`` are saved to ``model.safetensors``; ``correct``: for classification
+    rows, per metric, 1 for each test item that row's classifier got right and 0 otherwise
+    (test order), so that two rows can be compared item by item (McNemar)."""
 
     table: dict[str, dict[str, float]]
     history: list[dict[str, float]]
     modules: dict[str, nn.Module] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    correct: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,8 @@ def _write(recipe: Recipe, folder: Path, settings: dict[str, Any], result: Recip
     payload = {"config": settings, "table": result.table, "history": result.history}
     if result.notes:
         payload["notes"] = result.notes
+    if result.correct:
+        payload["correct"] = result.correct
     (folder / "results.json").write_text(json.dumps(payload, indent=1))
     figures, note = _loss_plot(folder, result.history)
     notes = "".join(f"<p>{n}</p>" for n in result.notes)

@@ -25,7 +25,8 @@ from contrastor.eval import embed_in_chunks, view_geometry
 from contrastor.eval.series import (
     leave_one_out_accuracy,
     nearest_neighbour_accuracy,
-    svm_accuracy,
+    nearest_neighbour_predict,
+    svm_predict,
 )
 from contrastor.models.temporal import DilatedConvEncoder
 from contrastor.recipes.base import Recipe, RecipeResult
@@ -213,12 +214,15 @@ def _unlabelled(
 
 def protocol(
     train: Tensor, train_y: Tensor, test: Tensor, test_y: Tensor, seed: int
-) -> dict[str, float]:
-    """1-NN (Euclidean) and RBF-SVM test accuracy of frozen vectors."""
-    return {
-        "nn_accuracy": nearest_neighbour_accuracy(train, train_y, test, test_y),
-        "svm_accuracy": svm_accuracy(train, train_y, test, test_y, seed=seed)["accuracy"],
+) -> tuple[dict[str, float], dict[str, list[int]]]:
+    """1-NN (Euclidean) and RBF-SVM test accuracy of frozen vectors, and for each whether it
+    got every test series right (1) or not (0), in test order, for paired tests."""
+    predicted = {
+        "nn_accuracy": nearest_neighbour_predict(train, train_y, test),
+        "svm_accuracy": svm_predict(train, train_y, test, seed=seed)[0],
     }
+    correct = {k: (p == test_y.long()).int().tolist() for k, p in predicted.items()}
+    return {k: sum(c) / len(c) for k, c in correct.items()}, correct
 
 
 def baselines(data: SeriesDataset, seed: int) -> dict[str, dict[str, float]]:
@@ -252,6 +256,7 @@ def baselines(data: SeriesDataset, seed: int) -> dict[str, dict[str, float]]:
 
 def run(options: TimeSeriesOptions, context: RunContext) -> RecipeResult:
     table: dict[str, dict[str, float]] = {}
+    correct: dict[str, dict[str, list[int]]] = {}
     histories: dict[str, list[dict[str, float]]] = {}
     modules, notes = {}, []
     for data in _datasets(options, notes):
@@ -266,18 +271,22 @@ def run(options: TimeSeriesOptions, context: RunContext) -> RecipeResult:
             notes.append(f"{name} has no labels: the table measures held-out geometry.")
             continue
         raw = (train.x.flatten(1), train.y, test.x.flatten(1), test.y)
-        table[f"{name}: raw series"] = protocol(*raw, seed=options.seed)
+        table[f"{name}: raw series"], correct[f"{name}: raw series"] = protocol(
+            *raw, seed=options.seed
+        )
         if options.baselines:
             table |= baselines(data, options.seed)
         for label, net in nets.items():
             features = (_features(net, train), train.y, _features(net, test), test.y)
-            table[f"{name}: {label}"] = protocol(*features, seed=options.seed)
+            table[f"{name}: {label}"], correct[f"{name}: {label}"] = protocol(
+                *features, seed=options.seed
+            )
     notes.append(
         "1-NN: Euclidean nearest neighbour (raw series: 1-NN ED; DTW: full window). SVM: RBF "
         "kernel, C by 5-fold cross-validation on the training split (a hard margin under 5 "
         "series per class or 50 in all), TS2Vec's protocol."
     )
-    return RecipeResult(table, merge_histories(histories), modules, notes)
+    return RecipeResult(table, merge_histories(histories), modules, notes, correct)
 
 
 RECIPE = Recipe(

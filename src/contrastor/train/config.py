@@ -35,7 +35,9 @@ class TrainConfig(DataOptions):
     (:class:`~contrastor.models.vision.VisionBackbone`); ``head_layers``: the projection
     head's depth (0: none, 1: linear, 2: SimCLR's MLP) and ``head_hidden`` its hidden width
     (0: the wider of the features and ``embedding_dim``); ``predictor_hidden``: the hidden
-    width of the predictor of BYOL and SimSiam (0: 256); ``momentum``: the base momentum of
+    width of the predictor of BYOL and SimSiam (0: 256) and ``predictor_lr`` its learning
+    rate as a multiple of ``lr`` (the lambda of Grill et al. 2020, appendix: a predictor kept
+    near its optimum is what BYOL relies on); ``momentum``: the base momentum of
     a momentum target (BYOL, MoCo; 0: the loss's published one), ramped to 1 where the loss
     ramps it. ``report="validation"`` scores every held-out figure on a stratified
     ``test_fraction`` of the training split instead of the test split, for choosing
@@ -49,6 +51,7 @@ class TrainConfig(DataOptions):
     head_layers: int = 2
     head_hidden: int = 0
     predictor_hidden: int = 0
+    predictor_lr: float = 1.0
     momentum: float = 0.0
     loss: str = "nt_xent"
     temperature: float = 0.2
@@ -132,6 +135,10 @@ class TrainConfig(DataOptions):
             problems.append(f"momentum must be in [0, 1) (got {self.momentum!r})")
         elif self.momentum > 0 and spec is not None and not spec.target:
             problems.append(f"momentum sets a momentum target; loss {self.loss!r} has none")
+        if not isinstance(self.predictor_lr, (int, float)) or not self.predictor_lr > 0:
+            problems.append(f"predictor_lr must be > 0 (got {self.predictor_lr!r})")
+        elif self.predictor_lr != 1 and spec is not None and spec.predictor != "head":
+            problems.append(f"predictor_lr scales a trained predictor; loss {self.loss!r} has none")
         if not isinstance(self.label_noise, (int, float)) or not 0 <= self.label_noise < 1:
             problems.append(f"label_noise must be in [0, 1) (got {self.label_noise!r})")
         positive("robust_warmup", int, allow_zero=True)

@@ -264,8 +264,9 @@ class Run:
         self.data, self.model, self.loss = self.task.data, self.task.model, self.task.loss
         if self.world > 1 and config.batch_size < self.world:
             raise ValueError(f"batch_size {config.batch_size} is smaller than {self.world} ranks")
+        scales = {"loss.predictor": config.predictor_lr} if config.predictor_lr != 1 else {}
         schedule = Schedule(
-            config.epochs, config.lr, config.weight_decay, config.warmup_epochs, config.seed
+            config.epochs, config.lr, config.weight_decay, config.warmup_epochs, config.seed, scales
         )
         self.loop = Loop(
             self.task,
