@@ -30,6 +30,8 @@ from training_runs import Results, mean_spread, train_run
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "losses.jsonl"
+#: runs of a few losses at a longer budget than the shared one (``--longer EPOCHS``)
+LONGER = HERE / "results" / "losses_longer.jsonl"
 SEEDS = (0, 1, 2)
 #: the shared budget per dataset (everything else is the default configuration)
 BUDGET = {
@@ -120,6 +122,42 @@ def choose(dataset: str, losses: list[str]) -> None:
             row = {"dataset": dataset, "loss": loss, "seed": seed, **train_run(options)}
             results.add({**row, "setting": setting})
             print(f"{dataset} {loss} {setting} seed {seed}: kNN {row['knn']:.4f}")
+
+
+def _best_forms(rows: list[dict], dataset: str) -> dict[str, dict]:
+    """Each loss's best form at the shared budget: the seed-0 options of its setting (the
+    shared head, or a published one) with the best mean test kNN accuracy."""
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        setting = r.get("setting") or ""
+        if r["dataset"] == dataset and not setting.startswith(VALIDATION):
+            runs.setdefault((canonical(r["loss"]) or r["loss"], setting), []).append(r)
+    best: dict[str, tuple[float, str]] = {}
+    for (loss, setting), group in runs.items():
+        knn = statistics.fmean(r["knn"] for r in group)
+        if loss not in best or knn > best[loss][0]:
+            best[loss] = (knn, setting)
+    return {
+        loss: {"setting": setting, "options": runs[loss, setting][0]["options"]}
+        for loss, (_, setting) in best.items()
+    }
+
+
+def longer(dataset: str, losses: list[str], epochs: int) -> None:
+    """Each loss in its best form at the shared budget, its options unchanged but for
+    ``epochs``, with the table's seeds (rows in :data:`LONGER`, resumable)."""
+    results = Results(LONGER, ("dataset", "loss", "seed", "epochs"))
+    forms = _best_forms(Results(RESULTS, ()).rows(), dataset)
+    for seed in SEEDS:
+        for loss in losses:
+            if results.has(dataset=dataset, loss=loss, seed=seed, epochs=epochs):
+                continue
+            form = forms[loss]
+            options = {**form["options"], "epochs": epochs, "seed": seed}
+            key = {"dataset": dataset, "loss": loss, "seed": seed, "epochs": epochs}
+            row = {**key, "setting": form["setting"], **train_run(options)}
+            results.add(row)
+            print(f"{dataset} {loss} {epochs} epochs seed {seed}: kNN {row['knn']:.4f}")
 
 
 def sweep(dataset: str, losses: list[str], published: bool = False) -> None:
@@ -217,6 +255,7 @@ def report(path: Path) -> None:
                 *_choices(chosen),
                 *_against_nt_xent(groups),
             ]
+        lines += _longer_section(dataset)
         missing = [name for name in trainable() if name not in {n for n, _ in order}]
         if missing:
             lines += [
@@ -300,6 +339,49 @@ def _against_nt_xent(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
     ]
 
 
+def _longer_section(dataset: str) -> list[str]:
+    """The runs of :func:`longer`: each loss at a longer budget against NT-Xent's at it."""
+    rows = [r for r in Results(LONGER, ()).rows() if r["dataset"] == dataset]
+    lines = []
+    for epochs in sorted({r["epochs"] for r in rows}):
+        runs: dict[str, list[dict]] = {}
+        for r in rows:
+            if r["epochs"] == epochs:
+                runs.setdefault(r["loss"], []).append(r)
+        if "nt_xent" not in runs:
+            continue
+        base = statistics.fmean(r["knn"] for r in runs["nt_xent"])
+        lines += [
+            "",
+            f"### Longer budget: {epochs} epochs",
+            "",
+            f"The same runs with `--epochs {epochs}` instead of {BUDGET[dataset]['epochs']},"
+            " each loss in its best form above (its other options unchanged, the warm-up"
+            " included), seeds as above (`python benchmarks/loss_catalogue.py --dataset"
+            f" {dataset} --losses {' '.join(runs)} --longer {epochs}`); the gap to NT-Xent at"
+            " the same budget, in kNN points.",
+            "",
+            "| loss | form | kNN accuracy | linear probe accuracy | against NT-Xent |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for loss, group in sorted(runs.items(), key=lambda kv: kv[0] != "nt_xent"):
+            knn = statistics.fmean(r["knn"] for r in group)
+            gap = 100 * (knn - base)
+            verdict = (
+                ""
+                if loss == "nt_xent"
+                else f"{gap:+.1f}"
+                + (" (within 2 points)" if gap >= -2 else " (more than 2 points below)")
+            )
+            form = group[0]["setting"] or "shared head"
+            lines.append(
+                f"| {lookup(loss).title} (`{loss}`) | {form} | "
+                f"{mean_spread([r['knn'] for r in group])} | "
+                f"{mean_spread([r['probe'] for r in group])} | {verdict} |"
+            )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", choices=sorted(BUDGET))
@@ -310,10 +392,18 @@ def main() -> None:
     parser.add_argument(
         "--choose", action="store_true", help="the validation choices of CHOSEN, then test"
     )
+    parser.add_argument(
+        "--longer",
+        type=int,
+        metavar="EPOCHS",
+        help="the --losses given, each in its best form, trained EPOCHS epochs instead",
+    )
     parser.add_argument("--report", action="store_true", help="write docs/losses.md")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "losses.md")
     args = parser.parse_args()
-    if args.dataset and args.choose:
+    if args.dataset and args.longer:
+        longer(args.dataset, args.losses, args.longer)
+    elif args.dataset and args.choose:
         choose(args.dataset, args.losses)
     elif args.dataset:
         sweep(args.dataset, args.losses, args.published)

@@ -51,9 +51,11 @@ def cwcl(
     (and the same from the references when ``symmetric``). ``guide`` ``(n, e)``: the frozen
     modality's embeddings of the pairs (default: ``reference``, detached, the CWCL setting
     where the references come from the frozen model). Every pair is a graded positive. The
-    weights only carry structure when the guide's similarities spread: embeddings whose
-    cosines crowd near one value (all ``w`` about equal) make the target nearly uniform;
-    passing the guide minus its mean spreads them (measured in docs/losses.md).
+    loss is lowest when the scores differ by ``tau * ln(w_ij / w_ik)``, and ``w`` only spans
+    [0, 1]: at a CLIP-like ``tau`` (0.07) the queries end nearly equidistant from every
+    reference, so CWCL needs a far higher one (1.0 chosen on validation in docs/losses.md).
+    Guide cosines that crowd near one value make the target nearly uniform; passing the
+    guide minus its mean spreads them.
     Srinivasa et al., "CWCL: Cross-Modal Transfer with Continuously Weighted Contrastive
     Loss", NeurIPS 2023. Tiled path: targets are computed block by block. DDP: one direction,
     local queries against the gathered references (guide gathered alongside).
