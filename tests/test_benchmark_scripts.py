@@ -61,3 +61,22 @@ def test_time_series_verdicts_use_the_paired_predictions_when_recorded():
     assert "| vs untrained | p ≥ | vs raw | p ≥ |" in floor[3]
     line = next(x for x in floor if x.startswith("| gunpoint (150) | 1-NN"))
     assert "+0 / +20 | 1.91e-06 (mixed)" in line  # 2 / 2^20
+
+
+def test_loose_pairs_share_the_digit_never_the_image_and_zero_shot_reads_class_means():
+    import torch
+
+    structured = _load("structured_losses")
+    labels = torch.tensor([0, 1, 0, 2, 1, 0, 2, 2, 1, 0])
+    partner = structured.same_digit_partners(labels, seed=3)
+    assert torch.equal(labels[partner], labels)
+    assert not (partner == torch.arange(len(labels))).any()
+    assert sorted(partner.tolist()) == list(range(len(labels)))  # each image used once
+    assert torch.equal(partner, structured.same_digit_partners(labels, seed=3))
+    # three classes along three axes, queries near the axis of their class or of another
+    guide = torch.eye(3)[labels] + 0.1 * torch.randn(
+        10, 3, generator=torch.Generator().manual_seed(0)
+    )
+    queries = torch.eye(3)[torch.tensor([0, 1, 2, 2])]
+    accuracy = structured.zero_shot_accuracy(queries, guide, labels, torch.tensor([0, 1, 2, 0]))
+    assert accuracy == 0.75
