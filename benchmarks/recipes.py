@@ -96,6 +96,7 @@ HEAD_SELECTION: dict[str, dict[str, str]] = {
         f"text-val-mrl-pca-1-kd1-l4-t{name}": {**_MRL_CHOSEN, "matryoshka_temperatures": t}
         for name, t in (("07", "0.05,0.05,0.07,0.07"), ("10", "0.05,0.06,0.08,0.1"))
     },
+    "text-val-mrl-pca-1-kd1-l4-d7": {**_MRL_CHOSEN, "matryoshka_dims": "384,256,128,96,64,48,32"},
 }
 #: SimGCL's and XSimGCL's contrastive weight lambda tried on the validation split, at the
 #: published noise (epsilon 0.1) and temperature (0.2), each early-stopped on validation
