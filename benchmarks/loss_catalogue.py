@@ -124,38 +124,65 @@ def choose(dataset: str, losses: list[str]) -> None:
             print(f"{dataset} {loss} {setting} seed {seed}: kNN {row['knn']:.4f}")
 
 
-def _best_forms(rows: list[dict], dataset: str) -> dict[str, dict]:
-    """Each loss's best form at the shared budget: the seed-0 options of its setting (the
-    shared head, or a published one) with the best mean test kNN accuracy."""
-    runs: dict[tuple[str, str], list[dict]] = {}
-    for r in rows:
-        setting = r.get("setting") or ""
-        if r["dataset"] == dataset and not setting.startswith(VALIDATION):
-            runs.setdefault((canonical(r["loss"]) or r["loss"], setting), []).append(r)
-    best: dict[str, tuple[float, str]] = {}
-    for (loss, setting), group in runs.items():
-        knn = statistics.fmean(r["knn"] for r in group)
-        if loss not in best or knn > best[loss][0]:
-            best[loss] = (knn, setting)
-    return {
-        loss: {"setting": setting, "options": runs[loss, setting][0]["options"]}
-        for loss, (_, setting) in best.items()
+def _chosen_value(dataset: str, loss: str) -> object:
+    """The value of the option :data:`CHOSEN` tries for ``loss`` with the best validation
+    kNN accuracy, or the published one until every candidate has run."""
+    option, candidates, published, _ = CHOSEN[loss]
+    scores = {
+        r["options"][option]: r["knn"]
+        for r in Results(RESULTS, ()).rows()
+        if r["dataset"] == dataset
+        and canonical(r["loss"]) == loss
+        and (r.get("setting") or "").startswith(VALIDATION)
     }
+    if not set(candidates) <= set(scores):
+        return published
+    return max(candidates, key=scores.__getitem__)
+
+
+def _forms(dataset: str, loss: str) -> dict[str, dict]:
+    """A loss's forms at the shared budget, setting -> options (seed 0): the shared head
+    and, for the losses of :data:`PUBLISHED`, the papers' head with the value of
+    :data:`CHOSEN` picked on validation."""
+    forms = {"": _options(dataset, loss, 0, False)}
+    if loss in PUBLISHED:
+        options, setting = _options(dataset, loss, 0, True), "published"
+        if loss in CHOSEN:
+            option, _, published, _ = CHOSEN[loss]
+            value = _chosen_value(dataset, loss)
+            if value != published:
+                options, setting = {**options, option: value}, f"published, {option} {value}"
+        forms[setting] = options
+    return forms
 
 
 def longer(dataset: str, losses: list[str], epochs: int) -> None:
-    """Each loss in its best form at the shared budget, its options unchanged but for
-    ``epochs``, with the table's seeds (rows in :data:`LONGER`, resumable)."""
-    results = Results(LONGER, ("dataset", "loss", "seed", "epochs"))
-    forms = _best_forms(Results(RESULTS, ()).rows(), dataset)
+    """Each loss in its form (:func:`_forms`) with the best validation kNN accuracy at the
+    shared budget (each form run once with ``--report validation``, seed 0), then trained
+    ``epochs`` epochs with the table's seeds, its other options unchanged (rows in
+    :data:`LONGER`, resumable)."""
+    results = Results(LONGER, ("dataset", "loss", "seed", "epochs", "setting", "report"))
+    chosen = {}
+    for loss in losses:
+        forms, scores = _forms(dataset, loss), {}
+        for setting, options in forms.items() if len(forms) > 1 else ():
+            key = {"dataset": dataset, "loss": loss, "seed": 0, "epochs": options["epochs"]}
+            key |= {"setting": setting, "report": "validation"}
+            found = results.find(**key)
+            if not found:
+                found = [{**key, **train_run({**options, "report": "validation"})}]
+                results.add(found[0])
+            scores[setting] = found[0]["knn"]
+        setting = max(scores, key=scores.__getitem__) if scores else ""
+        chosen[loss] = (setting, forms[setting])
+        print(f"{dataset} {loss}: form {setting or 'shared head'} ({scores or 'the only one'})")
     for seed in SEEDS:
-        for loss in losses:
-            if results.has(dataset=dataset, loss=loss, seed=seed, epochs=epochs):
-                continue
-            form = forms[loss]
-            options = {**form["options"], "epochs": epochs, "seed": seed}
+        for loss, (setting, options) in chosen.items():
             key = {"dataset": dataset, "loss": loss, "seed": seed, "epochs": epochs}
-            row = {**key, "setting": form["setting"], **train_run(options)}
+            key |= {"setting": setting, "report": "test"}
+            if results.has(**key):
+                continue
+            row = {**key, **train_run({**options, "epochs": epochs, "seed": seed})}
             results.add(row)
             print(f"{dataset} {loss} {epochs} epochs seed {seed}: kNN {row['knn']:.4f}")
 
@@ -341,7 +368,8 @@ def _against_nt_xent(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
 
 def _longer_section(dataset: str) -> list[str]:
     """The runs of :func:`longer`: each loss at a longer budget against NT-Xent's at it."""
-    rows = [r for r in Results(LONGER, ()).rows() if r["dataset"] == dataset]
+    everything = [r for r in Results(LONGER, ()).rows() if r["dataset"] == dataset]
+    rows = [r for r in everything if r["report"] == "test"]
     lines = []
     for epochs in sorted({r["epochs"] for r in rows}):
         runs: dict[str, list[dict]] = {}
@@ -356,8 +384,9 @@ def _longer_section(dataset: str) -> list[str]:
             f"### Longer budget: {epochs} epochs",
             "",
             f"The same runs with `--epochs {epochs}` instead of {BUDGET[dataset]['epochs']},"
-            " each loss in its best form above (its other options unchanged, the warm-up"
-            " included), seeds as above (`python benchmarks/loss_catalogue.py --dataset"
+            " each loss in the form with the better validation kNN accuracy at the shared"
+            " budget (its other options unchanged, the warm-up included), seeds as above"
+            " (`python benchmarks/loss_catalogue.py --dataset"
             f" {dataset} --losses {' '.join(runs)} --longer {epochs}`); the gap to NT-Xent at"
             " the same budget, in kNN points.",
             "",
@@ -379,6 +408,16 @@ def _longer_section(dataset: str) -> list[str]:
                 f"{mean_spread([r['knn'] for r in group])} | "
                 f"{mean_spread([r['probe'] for r in group])} | {verdict} |"
             )
+        forms = [
+            f"`{r['loss']}` {r['setting'] or 'shared head'} {r['knn']:.4f}"
+            for r in everything
+            if r["report"] == "validation" and r["loss"] in runs
+        ]
+        if forms:
+            lines += [
+                "",
+                "Validation kNN accuracy of each form (seed 0): " + "; ".join(forms) + ".",
+            ]
     return lines
 
 
