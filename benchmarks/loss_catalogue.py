@@ -369,7 +369,16 @@ def _against_nt_xent(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
 def _longer_section(dataset: str) -> list[str]:
     """The runs of :func:`longer`: each loss at a longer budget against NT-Xent's at it."""
     everything = [r for r in Results(LONGER, ()).rows() if r["dataset"] == dataset]
-    rows = [r for r in everything if r["report"] == "test"]
+    validation: dict[str, dict[str, float]] = {}
+    for r in everything:
+        if r["report"] == "validation":
+            validation.setdefault(r["loss"], {})[r["setting"]] = r["knn"]
+    chosen = {loss: max(scores, key=scores.__getitem__) for loss, scores in validation.items()}
+    rows = [
+        r
+        for r in everything
+        if r["report"] == "test" and r["setting"] == chosen.get(r["loss"], r["setting"])
+    ]
     lines = []
     for epochs in sorted({r["epochs"] for r in rows}):
         runs: dict[str, list[dict]] = {}
