@@ -492,8 +492,8 @@ SELECTIONS = [
         "runs below. On top of that setting, twice the weight on 64 and 32 dimensions "
         "(0.0017 lower at 64), two epochs (0.0086 lower), a temperature per width (0.0013 "
         "and 0.0053 lower) and seven nested widths instead of four (0.0009 lower) do not "
-        "help either. The two-epoch rows are a budget, not a setting: they show what doubling the training "
-        "does to each width",
+        "help either. The two-epoch rows are a budget, not a setting: they show what "
+        "doubling the training does to each width",
     ),
     (
         REC_SELECTION,

@@ -349,14 +349,19 @@ def _timed(run: Callable[..., dict[str, float]], *args, **kwargs) -> dict:
     return {**metrics, "seconds": seconds, "machine": machine()}
 
 
-def chosen_temperature(rows: list[dict], task: str, method: str) -> float | None:
-    """The candidate of :data:`TEMPERATURES` with the best validation ``CHOICE_METRIC`` (the
-    lower on a tie), once every candidate has run."""
-    scores = {
+def validation_scores(rows: list[dict], task: str, method: str) -> dict[float, float]:
+    """Temperature -> validation ``CHOICE_METRIC`` of the runs made."""
+    return {
         r["temperature"]: r[CHOICE_METRIC]
         for r in rows
         if (r["task"], r["method"], r.get("split")) == (task, method, "validation")
     }
+
+
+def chosen_temperature(rows: list[dict], task: str, method: str) -> float | None:
+    """The candidate of :data:`TEMPERATURES` with the best validation ``CHOICE_METRIC`` (the
+    lower on a tie), once every candidate has run."""
+    scores = validation_scores(rows, task, method)
     if set(scores) != set(TEMPERATURES.get(task, ())) or not scores:
         return None
     return max(TEMPERATURES[task], key=lambda t: (scores[t], -t))
@@ -455,11 +460,7 @@ def _temperature_choice(
     """The validation scores each method's temperature was chosen by, the chosen in bold."""
     parts = []
     for method in methods:
-        scores = {
-            r["temperature"]: r[CHOICE_METRIC]
-            for r in rows
-            if (r["task"], r["method"], r.get("split")) == (task, method, "validation")
-        }
+        scores = validation_scores(rows, task, method)
         tried = ", ".join(
             f"**{t}: {v:.3f}**" if t == chosen[method] else f"{t}: {v:.3f}"
             for t, v in sorted(scores.items())
@@ -494,7 +495,7 @@ def _transfer_note(rows: list[dict], validation: list[dict]) -> list[str]:
         verdict = "no difference" if abs(gap) <= spread else ("above" if gap > 0 else "below")
         parts.append(f"{label} {mean(best, key):.3f} against {mean('clip', key):.3f} ({verdict})")
     ratio = math.log(mean("cwcl", "weight_same") / mean("cwcl", "weight_other"))
-    low = {r["temperature"]: r["zero_shot"] for r in validation if r["method"] == "cwcl"}
+    low = {r["temperature"]: r[CHOICE_METRIC] for r in validation if r["method"] == "cwcl"}
     tau = next(r["temperature"] for r in rows if r["method"] == best)
     # a row's target mass on other digits in a batch of ten balanced digits
     same = 1 + (BATCH / 10 - 1) * mean("cwcl", "weight_same")
@@ -507,7 +508,7 @@ def _transfer_note(rows: list[dict], validation: list[dict]) -> list[str]:
         + ". CWCL's loss is lowest when a query's softmax over the references equals its"
         " targets, that is when its scores differ by τ ln(w_j / w_k); the frozen modality's"
         f" weights (1 + cos) / 2 only run from {mean('cwcl', 'weight_other'):.2f} (median,"
-        f" other digits) to {mean('cwcl', 'weight_same'):.2f} (same digit), so at CLIP's τ"
+        f" other digits) to {mean('cwcl', 'weight_same'):.2f} (same digit), so at τ"
         f" {min(low)} the scores it asks for differ by {min(low) * ratio:.3f} in cosine and"
         " the queries stay nearly equidistant from every reference (validation zero-shot"
         f" accuracy {low[min(low)]:.3f}). A high τ lets the targets shape the scores, yet"
