@@ -225,10 +225,12 @@ def section(rows: list[dict]) -> list[str]:
         " over seeds (n) of kNN / linear-probe accuracy on the clean held-out labels. A"
         " strategy's kNN and probe are fitted on the training samples its detector keeps at"
         " the end (the `trained encoder, kept labels` row of `results.json`); `none` is plain"
-        " SupCon scored on every noisy label. In brackets the mean AUROC of the detector"
-        " against the flipped labels, refreshed on the trained encoder. Nothing was chosen on"
-        " the test split: every strategy runs at its defaults. Machine:"
-        f" {rows[-1]['machine']}. Reproduce: `python benchmarks/label_noise.py --seeds 0 1 2`"
+        " SupCon scored on every noisy label; at 0% no label is flipped and every row repeats"
+        " it (the strategies are not run there); a dash marks a run not made. In brackets the"
+        " mean AUROC of the detector against the flipped labels, refreshed on the trained"
+        " encoder. Nothing was chosen on the test split: every strategy runs at its defaults"
+        " but for the kNN detectors' neighbourhood, chosen on validation (below). Machine:"
+        f" {rows[-1]['machine']}. Reproduce: `python benchmarks/label_noise.py --choose`"
         " (resumable), then `python benchmarks/noise_report.py`.",
         "",
         *table(kept),
