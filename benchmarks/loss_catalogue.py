@@ -111,7 +111,7 @@ def choose(dataset: str, losses: list[str]) -> None:
                 results.add(found[0])
             scores[value] = found[0]["knn"]
             print(f"{dataset} {loss} {option}={value} validation kNN {scores[value]:.4f}")
-        best = max(candidates, key=scores.__getitem__)
+        best = _chosen_value(dataset, loss)
         if best == published:  # the published rows are the test runs of this choice
             continue
         setting = f"published, {option} {best}"
@@ -156,6 +156,16 @@ def _forms(dataset: str, loss: str) -> dict[str, dict]:
     return forms
 
 
+def _chosen_forms(rows: list[dict]) -> dict[str, str]:
+    """Loss -> the setting of its form with the best validation kNN accuracy, from the
+    validation rows of :func:`longer` (a loss with a single form has none)."""
+    scores: dict[str, dict[str, float]] = {}
+    for r in rows:
+        if r["report"] == "validation":
+            scores.setdefault(r["loss"], {})[r["setting"]] = r["knn"]
+    return {loss: max(s, key=s.__getitem__) for loss, s in scores.items()}
+
+
 def longer(dataset: str, losses: list[str], epochs: int) -> None:
     """Each loss in its form (:func:`_forms`) with the best validation kNN accuracy at the
     shared budget (each form run once with ``--report validation``, seed 0), then trained
@@ -164,18 +174,16 @@ def longer(dataset: str, losses: list[str], epochs: int) -> None:
     results = Results(LONGER, ("dataset", "loss", "seed", "epochs", "setting", "report"))
     chosen = {}
     for loss in losses:
-        forms, scores = _forms(dataset, loss), {}
+        forms = _forms(dataset, loss)
         for setting, options in forms.items() if len(forms) > 1 else ():
             key = {"dataset": dataset, "loss": loss, "seed": 0, "epochs": options["epochs"]}
             key |= {"setting": setting, "report": "validation"}
-            found = results.find(**key)
-            if not found:
-                found = [{**key, **train_run({**options, "report": "validation"})}]
-                results.add(found[0])
-            scores[setting] = found[0]["knn"]
-        setting = max(scores, key=scores.__getitem__) if scores else ""
+            if not results.has(**key):
+                results.add({**key, **train_run({**options, "report": "validation"})})
+        rows = [r for r in results.rows() if r["dataset"] == dataset]
+        setting = _chosen_forms(rows).get(loss, "")
         chosen[loss] = (setting, forms[setting])
-        print(f"{dataset} {loss}: form {setting or 'shared head'} ({scores or 'the only one'})")
+        print(f"{dataset} {loss}: form {setting or 'shared head'}")
     for seed in SEEDS:
         for loss, (setting, options) in chosen.items():
             key = {"dataset": dataset, "loss": loss, "seed": seed, "epochs": epochs}
@@ -369,11 +377,7 @@ def _against_nt_xent(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
 def _longer_section(dataset: str) -> list[str]:
     """The runs of :func:`longer`: each loss at a longer budget against NT-Xent's at it."""
     everything = [r for r in Results(LONGER, ()).rows() if r["dataset"] == dataset]
-    validation: dict[str, dict[str, float]] = {}
-    for r in everything:
-        if r["report"] == "validation":
-            validation.setdefault(r["loss"], {})[r["setting"]] = r["knn"]
-    chosen = {loss: max(scores, key=scores.__getitem__) for loss, scores in validation.items()}
+    chosen = _chosen_forms(everything)
     rows = [
         r
         for r in everything

@@ -21,8 +21,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import torch
-
 from contrastor.data.timeseries import TEST_SIZES
 from contrastor.eval import mcnemar, mcnemar_floor
 from contrastor.run.page import METRIC_NAMES
@@ -334,13 +332,18 @@ def _against(tables: list[dict[str, dict[str, float]]], base: str, metric: str) 
     ]
 
 
+def _direction(gaps: list[int]) -> str | None:
+    """``ahead`` or ``behind`` when every seed's gap in correct series has that sign."""
+    return "ahead" if min(gaps) > 0 else "behind" if max(gaps) < 0 else None
+
+
 def _verdict(gaps: list[int], level: float) -> str:
     """The McNemar floor of the largest per-seed gap in correct series, and what it says."""
     floor = mcnemar_floor(0, max(abs(g) for g in gaps))
     if floor >= level:
         return f"{floor:.3g} (no difference)"
-    if min(gaps) > 0 or max(gaps) < 0:
-        return f"{floor:.3g} (trained {'ahead' if min(gaps) > 0 else 'behind'}, unsettled)"
+    if _direction(gaps):
+        return f"{floor:.3g} (trained {_direction(gaps)}, unsettled)"
     return f"{floor:.3g} (mixed)"
 
 
@@ -350,8 +353,8 @@ def _exact(gaps: list[int], p_values: list[float], level: float) -> str:
     settled = [g for g, p in zip(gaps, p_values, strict=True) if p < level]
     if not settled:
         return f"{shown} (no difference)"
-    if len(settled) == len(gaps) and (min(gaps) > 0 or max(gaps) < 0):
-        return f"{shown} (trained {'ahead' if min(gaps) > 0 else 'behind'})"
+    if len(settled) == len(gaps) and _direction(gaps):
+        return f"{shown} (trained {_direction(gaps)})"
     return f"{shown} (a difference in {len(settled)} of {len(gaps)} seeds)"
 
 
@@ -378,10 +381,7 @@ def _paired(rows: list[dict], level: float = 0.05) -> list[str]:
                 gaps = [round(size * (t[trained][metric] - t[key][metric])) for t in tables]
                 if exact:
                     p_values = [
-                        mcnemar(
-                            torch.tensor(r["correct"][trained][metric]),
-                            torch.tensor(r["correct"][key][metric]),
-                        )
+                        mcnemar(r["correct"][trained][metric], r["correct"][key][metric])
                         for r in rows
                     ]
                     verdict = _exact(gaps, p_values, level)
