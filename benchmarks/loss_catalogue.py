@@ -86,6 +86,18 @@ CHOSEN = {
 }
 #: the rows of a validation choice carry this prefix in ``setting``
 VALIDATION = "validation: "
+#: a setting chosen again at the longer budget (``--longer EPOCHS``), on top of the form
+#: chosen at the shared one, on the validation split (seed 0): loss -> (option, candidates,
+#: the value the form already trains with, why it is chosen again)
+RECHOSEN = {
+    "byol": (
+        "momentum",
+        (0.99, 0.996, 0.999),
+        0.996,
+        "the target's base momentum sets how many steps the target averages over, so the"
+        " value chosen at 150 steps need not hold at four times as many",
+    ),
+}
 
 
 def _options(dataset: str, loss: str, seed: int, published: bool) -> dict:
@@ -168,22 +180,28 @@ def _chosen_forms(rows: list[dict]) -> dict[str, str]:
 
 def longer(dataset: str, losses: list[str], epochs: int) -> None:
     """Each loss in its form (:func:`_forms`) with the best validation kNN accuracy at the
-    shared budget (each form run once with ``--report validation``, seed 0), then trained
-    ``epochs`` epochs with the table's seeds, its other options unchanged (rows in
-    :data:`LONGER`, resumable)."""
+    shared budget (each form run once with ``--report validation``, seed 0), the option of
+    :data:`RECHOSEN` chosen again on validation at ``epochs``, then trained ``epochs`` epochs
+    with the table's seeds, its other options unchanged (rows in :data:`LONGER`,
+    resumable)."""
     results = Results(LONGER, ("dataset", "loss", "seed", "epochs", "setting", "report"))
     chosen = {}
     for loss in losses:
         forms = _forms(dataset, loss)
         for setting, options in forms.items() if len(forms) > 1 else ():
-            key = {"dataset": dataset, "loss": loss, "seed": 0, "epochs": options["epochs"]}
-            key |= {"setting": setting, "report": "validation"}
-            if not results.has(**key):
-                results.add({**key, **train_run({**options, "report": "validation"})})
-        rows = [r for r in results.rows() if r["dataset"] == dataset]
-        setting = _chosen_forms(rows).get(loss, "")
-        chosen[loss] = (setting, forms[setting])
-        print(f"{dataset} {loss}: form {setting or 'shared head'}")
+            _validation_run(results, dataset, loss, setting, options)
+        form = _form(_rows(results, dataset), loss)
+        options = forms[form]
+        if loss in RECHOSEN:
+            option, candidates, default, _ = RECHOSEN[loss]
+            for value in candidates:
+                trial = {**options, "epochs": epochs, option: value}
+                _validation_run(results, dataset, loss, _joined(form, option, value), trial)
+            value = _longer_value(_rows(results, dataset), loss, epochs)
+            options = options if value == default else {**options, option: value}
+        setting = _longer_settings(_rows(results, dataset), epochs).get(loss, form)
+        chosen[loss] = (setting, options)
+        print(f"{dataset} {loss}: {setting or 'shared head'}")
     for seed in SEEDS:
         for loss, (setting, options) in chosen.items():
             key = {"dataset": dataset, "loss": loss, "seed": seed, "epochs": epochs}
@@ -193,6 +211,65 @@ def longer(dataset: str, losses: list[str], epochs: int) -> None:
             row = {**key, **train_run({**options, "epochs": epochs, "seed": seed})}
             results.add(row)
             print(f"{dataset} {loss} {epochs} epochs seed {seed}: kNN {row['knn']:.4f}")
+
+
+def _rows(results: Results, dataset: str) -> list[dict]:
+    return [r for r in results.rows() if r["dataset"] == dataset]
+
+
+def _validation_run(results: Results, dataset: str, loss: str, setting: str, options: dict):
+    """One ``--report validation`` run of seed 0 at ``options``' epochs (once)."""
+    key = {"dataset": dataset, "loss": loss, "seed": 0, "epochs": options["epochs"]}
+    key |= {"setting": setting, "report": "validation"}
+    if not results.has(**key):
+        row = {**key, **train_run({**options, "seed": 0, "report": "validation"})}
+        results.add(row)
+        print(f"{dataset} {loss} {setting or 'shared head'} validation kNN {row['knn']:.4f}")
+
+
+def _joined(form: str, option: str, value: object) -> str:
+    return ", ".join(part for part in (form, f"{option} {value}") if part)
+
+
+def _form(rows: list[dict], loss: str) -> str:
+    """The setting of ``loss``'s form chosen at the shared budget ("" the shared head)."""
+    shared = [r for r in rows if r["epochs"] == BUDGET[r["dataset"]]["epochs"]]
+    return _chosen_forms(shared).get(loss, "")
+
+
+def _longer_value(rows: list[dict], loss: str, epochs: int) -> object:
+    """The value of :data:`RECHOSEN`'s option for ``loss`` with the best validation kNN
+    accuracy at ``epochs`` on top of its form, or the form's own until every candidate
+    has run."""
+    option, candidates, default, _ = RECHOSEN[loss]
+    form = _form(rows, loss)
+    scores = {
+        value: r["knn"]
+        for value in candidates
+        for r in rows
+        if r["loss"] == loss
+        and r["epochs"] == epochs
+        and r["report"] == "validation"
+        and r["setting"] == _joined(form, option, value)
+    }
+    if set(scores) != set(candidates):
+        return default
+    return max(candidates, key=scores.__getitem__)
+
+
+def _longer_settings(rows: list[dict], epochs: int) -> dict[str, str]:
+    """Loss -> the setting its test runs at ``epochs`` carry: the form chosen at the shared
+    budget, with :data:`RECHOSEN`'s value where validation at ``epochs`` changed it."""
+    settings = {}
+    for loss in {r["loss"] for r in rows}:
+        form = _form(rows, loss)
+        settings[loss] = form
+        if loss in RECHOSEN:
+            option, _, default, _ = RECHOSEN[loss]
+            value = _longer_value(rows, loss, epochs)
+            if value != default:
+                settings[loss] = _joined(form, option, value)
+    return settings
 
 
 def sweep(dataset: str, losses: list[str], published: bool = False) -> None:
@@ -377,17 +454,12 @@ def _against_nt_xent(groups: dict[tuple[str, str], list[dict]]) -> list[str]:
 def _longer_section(dataset: str) -> list[str]:
     """The runs of :func:`longer`: each loss at a longer budget against NT-Xent's at it."""
     everything = [r for r in Results(LONGER, ()).rows() if r["dataset"] == dataset]
-    chosen = _chosen_forms(everything)
-    rows = [
-        r
-        for r in everything
-        if r["report"] == "test" and r["setting"] == chosen.get(r["loss"], r["setting"])
-    ]
     lines = []
-    for epochs in sorted({r["epochs"] for r in rows}):
+    for epochs in sorted({r["epochs"] for r in everything if r["report"] == "test"}):
+        chosen = _longer_settings(everything, epochs)
         runs: dict[str, list[dict]] = {}
-        for r in rows:
-            if r["epochs"] == epochs:
+        for r in everything:
+            if (r["epochs"], r["report"], r["setting"]) == (epochs, "test", chosen[r["loss"]]):
                 runs.setdefault(r["loss"], []).append(r)
         if "nt_xent" not in runs:
             continue
@@ -424,13 +496,45 @@ def _longer_section(dataset: str) -> list[str]:
         forms = [
             f"`{r['loss']}` {r['setting'] or 'shared head'} {r['knn']:.4f}"
             for r in everything
-            if r["report"] == "validation" and r["loss"] in runs
+            if r["report"] == "validation"
+            and r["loss"] in runs
+            and r["epochs"] == BUDGET[dataset]["epochs"]
         ]
         if forms:
             lines += [
                 "",
                 "Validation kNN accuracy of each form (seed 0): " + "; ".join(forms) + ".",
             ]
+        lines += _rechosen(everything, [loss for loss in runs if loss in RECHOSEN], epochs)
+    return lines
+
+
+def _rechosen(rows: list[dict], losses: list[str], epochs: int) -> list[str]:
+    """One line per loss whose :data:`RECHOSEN` option was chosen again at ``epochs``."""
+    lines = []
+    for loss in losses:
+        option, candidates, _, why = RECHOSEN[loss]
+        form = _form(rows, loss)
+        scores = {
+            r["setting"]: r["knn"]
+            for r in rows
+            if (r["loss"], r["epochs"], r["report"]) == (loss, epochs, "validation")
+        }
+        tried = [
+            f"{value} {scores[_joined(form, option, value)]:.4f}"
+            for value in candidates
+            if _joined(form, option, value) in scores
+        ]
+        if len(tried) < len(candidates):
+            continue
+        best = _longer_value(rows, loss, epochs)
+        lines += [
+            "",
+            f"`{loss}`'s {option} was chosen again at {epochs} epochs on the validation split"
+            f" (seed 0), on top of its form: {why}. Validation kNN accuracy by {option}: "
+            + ", ".join(tried)
+            + f"; {best} chosen.",
+        ]
     return lines
 
 

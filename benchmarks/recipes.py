@@ -95,6 +95,10 @@ HEAD_SELECTION: dict[str, dict[str, str]] = {
         for name, t in (("07", "0.05,0.05,0.07,0.07"), ("10", "0.05,0.06,0.08,0.1"))
     },
     "text-val-mrl-pca-1-kd1-l4-d7": {**_MRL_CHOSEN, "matryoshka_dims": "384,256,128,96,64,48,32"},
+    **{
+        f"text-val-mrl-pca-1-kd1-l4-kt{t}": {**_MRL_CHOSEN, "matryoshka_distill_temperature": t}
+        for t in ("0.1", "0.2")
+    },
 }
 #: SimGCL's and XSimGCL's contrastive weight lambda tried on the validation split, at the
 #: published noise (epsilon 0.1) and temperature (0.2), each early-stopped on validation
@@ -447,6 +451,8 @@ def _setting(options: dict[str, str]) -> str:
         weights += f"weights {options.get('matryoshka_weights', 'equal' if dims else '1,1,1,1')}"
         distill = float(options.get("matryoshka_distill", "0"))
         distilled = f", self-distillation {distill:g}" if distill else ""
+        if distill and "matryoshka_distill_temperature" in options:
+            distilled += f" at temperature {options['matryoshka_distill_temperature']}"
         layers = (
             f", {options['trainable_layers']} trained blocks"
             if "trainable_layers" in options
@@ -479,7 +485,8 @@ SELECTIONS = [
         "Text retrieval: the Matryoshka head and weights",
         "--set methods=matryoshka --set matryoshka_head=none|pca --set head_lr_scale=s "
         "[--set matryoshka_weights=w] [--set matryoshka_distill=k] [--set trainable_layers=b] "
-        "[--set epochs=e] [--set matryoshka_temperatures=t] [--set matryoshka_dims=d]",
+        "[--set epochs=e] [--set matryoshka_temperatures=t] [--set matryoshka_dims=d] "
+        "[--set matryoshka_distill_temperature=t]",
         "among the settings at the one-epoch budget of every other text row, the one with "
         "the best validation MRR@10 at 64 dimensions gives the defaults of the runs below, "
         "unless it leads by less than the test runs' spread at 64 dimensions (0.004): then it "

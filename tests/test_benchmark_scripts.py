@@ -80,3 +80,27 @@ def test_loose_pairs_share_the_digit_never_the_image_and_zero_shot_reads_class_m
     queries = torch.eye(3)[torch.tensor([0, 1, 2, 2])]
     accuracy = structured.zero_shot_accuracy(queries, guide, labels, torch.tensor([0, 1, 2, 0]))
     assert accuracy == 0.75
+
+
+def test_the_longer_budget_runs_the_form_chosen_at_the_shared_one_and_its_rechosen_value():
+    """BYOL's form is picked by validation at the shared budget; its momentum is picked
+    again at the longer one, and only once every candidate has a validation run."""
+    catalogue = _load("loss_catalogue")
+
+    def row(setting: str, epochs: int, knn: float, report: str = "validation") -> dict:
+        key = {"dataset": "mnist", "loss": "byol", "seed": 0, "epochs": epochs}
+        return key | {"setting": setting, "report": report, "knn": knn}
+
+    rows = [row("", 10, 0.86), row("published", 10, 0.85), row("", 40, 0.99, "test")]
+    assert catalogue._longer_settings(rows, 40) == {"byol": ""}
+    rows += [row("momentum 0.99", 40, 0.90), row("momentum 0.999", 40, 0.92)]
+    assert catalogue._longer_value(rows, "byol", 40) == 0.996  # 0.996 has not run yet
+    rows.append(row("momentum 0.996", 40, 0.91))
+    assert catalogue._longer_value(rows, "byol", 40) == 0.999
+    assert catalogue._longer_settings(rows, 40) == {"byol": "momentum 0.999"}
+    assert catalogue._longer_settings(rows, 80) == {"byol": ""}  # nothing chosen at 80
+    (line,) = [x for x in catalogue._rechosen(rows, ["byol"], 40) if x]
+    assert "momentum: 0.99 0.9000, 0.996 0.9100, 0.999 0.9200; 0.999 chosen." in line
+    rows.append(row("published", 10, 0.87))  # a better published form moves the choice
+    assert catalogue._longer_settings(rows, 40) == {"byol": "published"}
+    assert catalogue._rechosen(rows, ["byol"], 40) == []  # no candidate ran on that form

@@ -13,6 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import contrastor.functional as CF
+import contrastor.losses as L
 from contrastor.cli.main import main
 from contrastor.data.views.tabular import MarginalCorruption
 from contrastor.recipes import RECIPES, get_recipe, recipe_options, run_recipe
@@ -60,6 +62,23 @@ def test_recipe_options_refuse_unknown_names_and_bad_values():
         recipe_options(text, {"matryoshka_temperatures": "0.05,0"})
     with pytest.raises(ValueError, match="label_fraction"):
         recipe_options(recipe, {"label_fraction": 0})
+
+
+def test_text_matryoshka_distils_at_its_own_temperature_or_the_in_batch_one():
+    from contrastor.recipes.text import matryoshka_loss
+
+    text = get_recipe("text")
+    za, zb = torch.randn(6, 384, dtype=torch.float64), torch.randn(6, 384, dtype=torch.float64)
+    for given, expected in (({}, 0.05), ({"matryoshka_distill_temperature": 0.2}, 0.2)):
+        options = recipe_options(text, given)
+        reference = L.Matryoshka(
+            CF.info_nce, (384, 128, 64, 32), self_distill=1.0, distill_temperature=expected
+        )
+        torch.testing.assert_close(matryoshka_loss(options)(za, zb), reference(za, zb))
+    sharp = matryoshka_loss(recipe_options(text, {}))(za, zb)
+    assert not torch.isclose(sharp, matryoshka_loss(options)(za, zb))
+    with pytest.raises(ValueError, match="matryoshka_distill_temperature"):
+        recipe_options(text, {"matryoshka_distill_temperature": -0.1})
 
 
 def test_low_label_probes_see_a_stratified_share_of_the_training_labels():

@@ -14,8 +14,9 @@ extra), built on the retrieval kit (:mod:`contrastor.retrieval`):
   rotation onto the principal axes of the training texts' embeddings and trains at
   ``head_lr_scale`` times the learning rate, and ``matryoshka_distill`` (1, chosen on the
   validation split; 0: off) distils the full width's in-batch ranking into the prefixes
-  (``Matryoshka(self_distill=...)``), and ``matryoshka_temperatures`` gives each dimension
-  its own temperature (default: ``temperature`` at every width);
+  (``Matryoshka(self_distill=...)``) at ``matryoshka_distill_temperature`` (0: the
+  in-batch ``temperature``), and ``matryoshka_temperatures`` gives each dimension its own
+  temperature (default: ``temperature`` at every width);
   ``distill``, windowed negatives plus Margin-MSE to the scores of a teacher (the in-batch
   model of the same run when it was trained first, else the untrained one); and as
   references, needing sentence-transformers,
@@ -112,6 +113,7 @@ class TextOptions(DataOptions):
     matryoshka_weights: str = ""
     matryoshka_head: str = "pca"
     matryoshka_distill: float = 1.0
+    matryoshka_distill_temperature: float = 0.0
     matryoshka_temperatures: str = ""
     head_lr_scale: float = 1.0
     report: str = "test"
@@ -159,8 +161,8 @@ class TextOptions(DataOptions):
             len(temperatures) != len(self.dims()) or min(temperatures) <= 0
         ):
             raise ValueError("matryoshka_temperatures must give one value > 0 per dimension")
-        if self.matryoshka_distill < 0:
-            raise ValueError(f"matryoshka_distill must be >= 0, got {self.matryoshka_distill}")
+        if self.matryoshka_distill < 0 or self.matryoshka_distill_temperature < 0:
+            raise ValueError("matryoshka_distill and matryoshka_distill_temperature must be >= 0")
         if self.matryoshka_head not in HEADS or self.head_lr_scale <= 0:
             raise ValueError(f"matryoshka_head must be one of {HEADS}, head_lr_scale > 0")
         if self.cached_chunk < 0:
@@ -334,6 +336,20 @@ def _fit(
     )
 
 
+def matryoshka_loss(options: TextOptions) -> Matryoshka:
+    """In-batch InfoNCE at ``options``' nested widths, weights and temperatures, with the
+    full width's ranking distilled into the prefixes at ``matryoshka_distill_temperature``
+    (0: the in-batch temperature)."""
+    return Matryoshka(
+        CF.info_nce,
+        options.dims(),
+        options.dim_weights(),
+        self_distill=options.matryoshka_distill,
+        distill_temperature=options.matryoshka_distill_temperature or options.temperature,
+        temperatures=options.dim_temperatures(),
+    )
+
+
 def train_encoder(
     method: str,
     train: list[CodePair],
@@ -361,18 +377,7 @@ def train_encoder(
     window = {"hard_negatives": (0, options.negatives)}.get(method, options.rank_window())
     margin = options.margin if method in ("windowed", "distill") else None
     mining = method in ("hard_negatives", "windowed", "distill")
-    inner = (
-        CF.info_nce
-        if method != "matryoshka"
-        else Matryoshka(
-            CF.info_nce,
-            options.dims(),
-            options.dim_weights(),
-            self_distill=options.matryoshka_distill,
-            distill_temperature=options.temperature,
-            temperatures=options.dim_temperatures(),
-        )
-    )
+    inner = CF.info_nce if method != "matryoshka" else matryoshka_loss(options)
     if headed:
         encoder.rotate_to_principal_axes(embedded(encoder, queries + documents))
     guide = None
