@@ -104,3 +104,26 @@ def test_the_longer_budget_runs_the_form_chosen_at_the_shared_one_and_its_rechos
     rows.append(row("published", 10, 0.87))  # a better published form moves the choice
     assert catalogue._longer_settings(rows, 40) == {"byol": "published"}
     assert catalogue._rechosen(rows, ["byol"], 40) == []  # no candidate ran on that form
+
+
+def test_each_method_meets_nt_xent_in_the_form_validation_chose_not_the_better_test_one():
+    catalogue = _load("loss_catalogue")
+
+    def test_rows(knn: float) -> list[dict]:
+        return [{"knn": knn}] * 3
+
+    groups = {("nt_xent", ""): test_rows(0.95), ("siglip", ""): test_rows(0.94)}
+    groups[("barlow_twins", "")] = test_rows(0.90)
+    groups[("barlow_twins", "published")] = test_rows(0.96)
+    validation = [
+        {"dataset": "mnist", "loss": "barlow_twins", "seed": 0, "epochs": 10}
+        | {"setting": setting, "report": "validation", "knn": knn}
+        for setting, knn in (("", 0.93), ("published", 0.92))
+    ]
+    (line,) = [x for x in catalogue._against_nt_xent(groups, "mnist", validation) if x]
+    assert "`barlow_twins` 5.0 points below with the shared head (more than 2 points below;" in line
+    assert "validation shared head 0.9300, published 0.9200)" in line
+    assert "`siglip` 1.0 points below with the shared head (within 2 points)" in line
+    assert "`vicreg`" not in line  # no rows
+    (waiting,) = [x for x in catalogue._against_nt_xent(groups, "mnist", validation[:1]) if x]
+    assert "`barlow_twins` waits for the validation runs of its forms" in waiting
