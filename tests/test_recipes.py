@@ -62,6 +62,8 @@ def test_recipe_options_refuse_unknown_names_and_bad_values():
         recipe_options(text, {"matryoshka_temperatures": "0.05,0"})
     with pytest.raises(ValueError, match="label_fraction"):
         recipe_options(recipe, {"label_fraction": 0})
+    with pytest.raises(ValueError, match="lr_decay must be one of"):
+        recipe_options(get_recipe("timeseries"), {"lr_decay": "linear"})
 
 
 def test_text_matryoshka_distils_at_its_own_temperature_or_the_in_batch_one():

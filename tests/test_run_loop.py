@@ -3,6 +3,7 @@ process, and its guards (finite loss, batches the ranks can share, resumable set
 
 from __future__ import annotations
 
+import math
 import os
 import traceback
 
@@ -167,3 +168,23 @@ def test_early_stopping_keeps_the_best_weights_and_a_resumed_run_stays_stopped(t
     assert torch.equal(again.weight, model.weight)
     with pytest.raises(ValueError, match="every >= 1"):
         EarlyStopping(model, lambda: 0.0, every=0)
+
+
+def test_the_rate_warms_up_then_decays_to_zero_or_stays_constant():
+    from contrastor.run.schedule import warmup_cosine
+
+    def rates(decay: str) -> list[float]:
+        optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.2)
+        scheduler = warmup_cosine(optimizer, 2, 6, decay)
+        out = []
+        for _ in range(6):
+            out.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        return out
+
+    expected = [0.1, 0.2] + [0.1 * (1 + math.cos(math.pi * k / 4)) for k in range(4)]
+    assert rates("cosine") == pytest.approx(expected)
+    assert rates("none") == pytest.approx([0.1, 0.2, 0.2, 0.2, 0.2, 0.2])
+    with pytest.raises(ValueError, match="decay must be one of"):
+        warmup_cosine(torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1), 0, 4, "linear")

@@ -63,8 +63,10 @@ def fit(
     lr_scales: dict[str, float] | None = None,
     end_epoch: Callable[[int], bool] | None = None,
     after_step: Callable[[], None] | None = None,
+    decay: str = "cosine",
 ) -> list[dict[str, Any]]:
-    """Train ``modules`` for ``epochs`` (AdamW, linear warm-up then cosine decay): each epoch
+    """Train ``modules`` for ``epochs`` (AdamW, linear warm-up then cosine ``decay``, or
+    ``"none"``: a constant rate): each epoch
     draws its ``batches(epoch, generator)``, ``step(batch, loop)`` returns the batch loss.
     ``label`` names the progress bar and the checkpoint in the ``context``'s run folder;
     ``lr_scales``: learning-rate multipliers by parameter-name prefix (:class:`Schedule`);
@@ -72,7 +74,9 @@ def fit(
     (:class:`~contrastor.run.early_stopping.EarlyStopping`); ``after_step()`` after every
     optimiser step (e.g. a weight average; keep its state in ``modules`` so that it resumes).
     Returns the history, one row per epoch. Deterministic for a ``seed``."""
-    schedule = Schedule(epochs, lr, weight_decay, warmup_epochs, seed, dict(lr_scales or {}))
+    schedule = Schedule(
+        epochs, lr, weight_decay, warmup_epochs, seed, dict(lr_scales or {}), decay=decay
+    )
     context = context or RunContext(progress=False)
     task = FunctionTask(modules, batches, step, end_epoch, after_step)
     return Loop(task, schedule, context, name=label).fit()

@@ -32,6 +32,7 @@ from contrastor.models.temporal import DilatedConvEncoder
 from contrastor.recipes.base import Recipe, RecipeResult
 from contrastor.recipes.loop import fit, merge_histories, shuffled_batches
 from contrastor.run.loop import Loop, RunContext
+from contrastor.run.schedule import DECAYS
 
 
 @dataclass
@@ -40,7 +41,9 @@ class TimeSeriesOptions(DataOptions):
     basic_motions, japanese_vowels``; each is pre-trained and evaluated on its own; ``data``:
     your own series file instead (``test_fraction`` held out). TS2Vec's published settings:
     ``iterations`` steps of ``batch_size`` series (``epochs`` > 0 sets the epochs instead),
-    AdamW at ``lr`` with ``weight_decay``, an encoder of ``hidden`` channels, ``depth``
+    AdamW at ``lr`` with ``weight_decay`` (``lr_decay``: ``none`` keeps the rate constant,
+    as the authors' code does; ``cosine`` decays it to zero), an encoder of ``hidden``
+    channels, ``depth``
     dilated blocks and ``embedding_dim`` outputs per step, each projected step zeroed with
     probability ``mask``, ``alpha`` between the instance and temporal terms; ``average``:
     evaluate the equal-weight average of the encoder's weights over the initial and every
@@ -58,6 +61,7 @@ class TimeSeriesOptions(DataOptions):
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 1e-2
+    lr_decay: str = "cosine"
     average: bool = True
     hidden: int = 64
     depth: int = 10
@@ -106,6 +110,8 @@ class TimeSeriesOptions(DataOptions):
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.mask < 1 or not 0 <= self.alpha <= 1:
             raise ValueError("mask must be in [0, 1) and alpha in [0, 1]")
+        if self.lr_decay not in DECAYS:
+            raise ValueError(f"lr_decay must be one of {DECAYS}, got {self.lr_decay!r}")
         self.alternatives()
 
 
@@ -157,6 +163,7 @@ def pretrain(
         context=context,
         label=f"TS2Vec on {data.name}{tag}",
         after_step=(lambda: average.update_parameters(model)) if options.average else None,
+        decay=options.lr_decay,
     )
     return untrained, average.module if options.average else model, history
 

@@ -118,7 +118,8 @@ class Schedule:
 
     ``lr_scales`` multiplies the learning rate of the parameters under a name prefix of the
     task's modules (``{"encoder.projection": 20.0}``; the longest matching prefix wins), e.g.
-    a freshly added head beside pretrained blocks."""
+    a freshly added head beside pretrained blocks. ``decay``: after the warm-up, cosine
+    decay to zero (``"cosine"``) or a constant rate (``"none"``)."""
 
     epochs: int
     lr: float
@@ -126,6 +127,7 @@ class Schedule:
     warmup_epochs: float = 1.0
     seed: int = 0
     lr_scales: dict[str, float] = field(default_factory=dict)
+    decay: str = "cosine"
 
     def parameter_groups(self, modules: nn.Module) -> list[dict[str, Any]]:
         """AdamW's parameter groups: the trainable parameters of ``modules`` by learning
@@ -189,7 +191,7 @@ class Loop:
             self.steps_per_epoch = len(self._plan(0))
         self.total_steps = schedule.epochs * self.steps_per_epoch
         warmup = round(schedule.warmup_epochs * self.steps_per_epoch)
-        self.scheduler = warmup_cosine(self.optimizer, warmup, self.total_steps)
+        self.scheduler = warmup_cosine(self.optimizer, warmup, self.total_steps, schedule.decay)
         self.log = log or MetricsLog(None, tensorboard=False)
         if resume:
             self.log.history = self._restore()
