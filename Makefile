@@ -61,6 +61,7 @@ bench-noise: $(STAMP)
 # one full run of every recipe (resumable) and docs/recipes.md
 bench-recipes: $(STAMP)
 	$(PY) benchmarks/recipes.py
+	$(PY) benchmarks/svm_folds.py
 	$(PY) benchmarks/recipes.py --report
 
 clean:

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from contrastor.data.timeseries import TEST_SIZES
 from contrastor.eval import mcnemar, mcnemar_floor
 from contrastor.run.page import METRIC_NAMES
+from svm_folds import section as svm_folds_section
 from training_runs import Results, machine
 
 HERE = Path(__file__).parent
@@ -164,6 +165,8 @@ RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
     "images-bundled": ("image", {"dataset": "digits"}, (0, 1, 2)),
     "images-folder": ("image", {"data": "digits_png/"}, (0, 1, 2)),
 }
+#: run -> a section written after its own (what its table leaves open)
+AFTER = {"timeseries-cv-exact": svm_folds_section}
 #: folders some runs read, written before the runs from bundled data
 FOLDERS = {"digits_png/": "the 1,797 scikit-learn digits as 8x8 PNG files, one folder per class"}
 TITLES = {
@@ -313,6 +316,7 @@ def report(path: Path) -> None:
             "",
             f"Seeds {seeds}. {notes} At most {minutes:.1f} min a run on {mine[0]['machine']}.",
         ]
+        lines += AFTER[run]() if run in AFTER else []
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")
 

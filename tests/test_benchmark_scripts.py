@@ -127,3 +127,35 @@ def test_each_method_meets_nt_xent_in_the_form_validation_chose_not_the_better_t
     assert "`vicreg`" not in line  # no rows
     (waiting,) = [x for x in catalogue._against_nt_xent(groups, "mnist", validation[:1]) if x]
     assert "`barlow_twins` waits for the validation runs of its forms" in waiting
+
+
+def test_the_svm_fold_section_lists_each_split_and_the_in_order_mean(tmp_path):
+    import json
+
+    folds = _load("svm_folds")
+    path = tmp_path / "svm_folds.jsonl"
+
+    def row(seed: int, in_order: float, shuffled: list[float]) -> dict:
+        splits = {"in order": {"accuracy": in_order, "C": 10.0}}
+        splits |= {f"shuffled {i}": {"accuracy": a, "C": 1.0} for i, a in enumerate(shuffled)}
+        raw = {k: {"accuracy": 0.95, "C": 1.0} for k in splits}
+        return {"dataset": "italy_power_demand", "seed": seed, "machine": "m"} | {
+            "trained encoder": splits,
+            "raw series": raw,
+        }
+
+    rows = [row(0, 0.96, [0.92, 0.96, 0.96, 0.92, 0.96]), row(1, 0.94, [0.94] * 5)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lines = folds.section(path)
+    assert (
+        "| italy_power_demand, 0 | trained encoder | 0.960 (10) | 0.920 (1), 0.960 (1),"
+        " 0.960 (1), 0.920 (1), 0.960 (1) | 0.920-0.960 |"
+    ) in lines
+    assert any(
+        x.startswith(
+            "italy_power_demand, folds in training order: the trained encoder"
+            " 0.9500 ± 0.0141 over seeds 0, 1, the raw series 0.9500"
+        )
+        for x in lines
+    )
+    assert folds.section(tmp_path / "none.jsonl") == []

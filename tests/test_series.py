@@ -11,10 +11,12 @@ import torch
 import contrastor.functional as CF
 from contrastor.data.views.timeseries import OverlappingCrops
 from contrastor.eval.series import (
+    SVM_C,
     dtw_distances,
     leave_one_out_accuracy,
     nearest_neighbour_accuracy,
     svm_accuracy,
+    svm_predict,
 )
 from contrastor.models.temporal import DilatedConvEncoder
 from tests import reference as ref
@@ -81,6 +83,25 @@ def test_svm_protocol_cross_validates_c_and_keeps_a_hard_margin_when_data_is_sho
         1e8,
     )
     assert svm_accuracy(x[:12], y[:12], test, test_y)["C"] == 1e8  # 4 per class: no CV
+
+
+def test_svm_folds_in_training_order_are_the_authors_cv_5_whatever_the_seed(gen):
+    pytest.importorskip("sklearn")
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import SVC
+
+    y = torch.arange(70) % 2
+    x = y[:, None] * 0.6 + torch.randn(70, 4, generator=gen)  # overlapping classes
+    test = torch.randn(40, 4, generator=gen)
+    search = GridSearchCV(SVC(gamma="scale"), {"C": list(SVM_C)}, cv=5)
+    search.fit(x.double().numpy(), y.numpy())
+    expected = torch.from_numpy(search.predict(test.double().numpy()))
+    for seed in (0, 3):
+        predicted, c = svm_predict(x, y, test, seed=seed, shuffle=False)
+        assert c == search.best_params_["C"]
+        assert torch.equal(predicted, expected)
+    chosen = {svm_predict(x, y, test, seed=seed)[1] for seed in range(6)}
+    assert len(chosen) > 1  # shuffled folds: the C chosen moves with the split
 
 
 def test_overlapping_crops_share_their_overlap_and_stay_inside_each_series():

@@ -126,12 +126,20 @@ def _warp(cost: Tensor, la: Tensor, lb: Tensor) -> Tensor:
 
 
 def svm_predict(
-    train: Tensor, train_labels: Tensor, test: Tensor, *, folds: int = 5, seed: int = 0
+    train: Tensor,
+    train_labels: Tensor,
+    test: Tensor,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    shuffle: bool = True,
 ) -> tuple[Tensor, float]:
     """Test predictions of an RBF SVM (``gamma="scale"``) on frozen representations, TS2Vec's
-    protocol, and the C used: C from :data:`SVM_C` by ``folds``-fold cross-validation on the
-    training split, or a hard margin when there are fewer than 5 training samples per class
-    or fewer than 50 in all (too few to cross-validate). Needs scikit-learn."""
+    protocol, and the C used: C from :data:`SVM_C` by ``folds``-fold stratified
+    cross-validation on the training split (shuffled with ``seed``; ``shuffle=False``: the
+    folds in training order, as the authors' code has them), or a hard margin when there are
+    fewer than 5 training samples per class or fewer than 50 in all (too few to
+    cross-validate). Needs scikit-learn."""
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.svm import SVC
 
@@ -144,7 +152,7 @@ def svm_predict(
         model = SVC(C=SVM_C[-1], gamma="scale").fit(x, y)
         c = SVM_C[-1]
     else:
-        split = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        split = StratifiedKFold(folds, shuffle=shuffle, random_state=seed if shuffle else None)
         search = GridSearchCV(SVC(gamma="scale"), {"C": list(SVM_C)}, cv=split).fit(x, y)
         model, c = search.best_estimator_, float(search.best_params_["C"])
     return torch.from_numpy(model.predict(test.double().numpy())).long(), c
