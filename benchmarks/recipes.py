@@ -131,12 +131,20 @@ RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
     ),
     "text-mnrl": ("text", {"methods": "mnrl,mnrl_mined"}, (0, 1, 2)),
     "simcse": ("simcse", {}, (0,)),
-    "timeseries": ("timeseries", {"average": "false", "weight_decay": "0.0001"}, (0, 1, 2)),
-    "timeseries-average": ("timeseries", {"baselines": "false"}, (0, 1, 2)),
+    "timeseries": (
+        "timeseries",
+        {"average": "false", "weight_decay": "0.0001", "lr_decay": "cosine"},
+        (0, 1, 2),
+    ),
+    "timeseries-average": ("timeseries", {"baselines": "false", "lr_decay": "cosine"}, (0, 1, 2)),
     "timeseries-constant": ("timeseries", {"baselines": "false", "lr_decay": "none"}, (0, 1, 2)),
     "timeseries-cv": (
         "timeseries",
-        {"baselines": "false", "candidates": "mask=0.25;mask=0.75;iterations=600"},
+        {
+            "baselines": "false",
+            "candidates": "mask=0.25;mask=0.75;iterations=600",
+            "lr_decay": "cosine",
+        },
         (0, 1, 2),
     ),
     "timeseries-cv-exact": (
@@ -145,6 +153,7 @@ RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
             "datasets": "arrowhead,italy_power_demand",
             "baselines": "false",
             "candidates": "mask=0.25;mask=0.75;iterations=600",
+            "lr_decay": "cosine",
         },
         (0, 1, 2),
     ),

@@ -1,9 +1,9 @@
 """How much the SVM protocol's fold split moves a time-series result: TS2Vec pre-trained as in
-the recipe's weight-average run (``--set baselines=false``), then the RBF SVM on its frozen
-representations and on the raw series with C chosen by 5-fold cross-validation on the
-training split in training order (the authors' ``cv=5``) and shuffled with split seeds
-0-4 (the recipe shuffles with the run's seed). Only sets with enough training series to
-cross-validate are affected (ArrowHead's 36 take a hard margin).
+the recipe's weight-average run (``--set baselines=false --set lr_decay=cosine``), then the
+RBF SVM on its frozen representations and on the raw series with C chosen by 5-fold
+cross-validation on the training split in training order (the authors' ``cv=5``) and
+shuffled with split seeds 0-4 (the recipe shuffles with the run's seed). Only sets with
+enough training series to cross-validate are affected (ArrowHead's 36 take a hard margin).
 
     python benchmarks/svm_folds.py                 # italy_power_demand, seeds 0, 1, 2
     python benchmarks/recipes.py --report          # the section in docs/recipes.md
@@ -34,7 +34,7 @@ def measure(name: str, seed: int) -> dict:
 
     torch.set_num_threads(1)
     data = load_series(name)
-    options = TimeSeriesOptions(datasets=name, baselines=False, seed=seed)
+    options = TimeSeriesOptions(datasets=name, baselines=False, lr_decay="cosine", seed=seed)
     _, model, _ = pretrain(data, options, RunContext(progress=False))
     train, test = data.train, data.test
     features = {

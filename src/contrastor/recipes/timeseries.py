@@ -42,7 +42,8 @@ class TimeSeriesOptions(DataOptions):
     your own series file instead (``test_fraction`` held out). TS2Vec's published settings:
     ``iterations`` steps of ``batch_size`` series (``epochs`` > 0 sets the epochs instead),
     AdamW at ``lr`` with ``weight_decay`` (``lr_decay``: ``none`` keeps the rate constant,
-    as the authors' code does; ``cosine`` decays it to zero), an encoder of ``hidden``
+    as the authors' code does; ``cosine`` decays it to zero, as earlier versions of this
+    recipe did), an encoder of ``hidden``
     channels, ``depth``
     dilated blocks and ``embedding_dim`` outputs per step, each projected step zeroed with
     probability ``mask``, ``alpha`` between the instance and temporal terms; ``average``:
@@ -61,7 +62,7 @@ class TimeSeriesOptions(DataOptions):
     batch_size: int = 8
     lr: float = 1e-3
     weight_decay: float = 1e-2
-    lr_decay: str = "cosine"
+    lr_decay: str = "none"
     average: bool = True
     hidden: int = 64
     depth: int = 10
