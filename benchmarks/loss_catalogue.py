@@ -205,7 +205,7 @@ def longer(dataset: str, losses: list[str], epochs: int) -> None:
             options = options if value == default else {**options, option: value}
         setting = _longer_settings(_rows(results, dataset), epochs).get(loss, form)
         chosen[loss] = (setting, options)
-        print(f"{dataset} {loss}: {setting or 'shared head'}")
+        print(f"{dataset} {loss}: {_label(setting)}")
     for seed in SEEDS:
         for loss, (setting, options) in chosen.items():
             key = {"dataset": dataset, "loss": loss, "seed": seed, "epochs": epochs}
@@ -237,11 +237,17 @@ def _validation_run(results: Results, dataset: str, loss: str, setting: str, opt
     if not results.has(**key):
         row = {**key, **train_run({**options, "seed": 0, "report": "validation"})}
         results.add(row)
-        print(f"{dataset} {loss} {setting or 'shared head'} validation kNN {row['knn']:.4f}")
+        print(f"{dataset} {loss} {_label(setting)} validation kNN {row['knn']:.4f}")
 
 
-def _joined(form: str, option: str, value: object) -> str:
-    return ", ".join(part for part in (form, f"{option} {value}") if part)
+def _label(setting: str) -> str:
+    """A form's setting as the report names it: the published head's, or the shared head's
+    (with any value chosen on top)."""
+    return setting if setting.startswith("published") else _joined("shared head", setting)
+
+
+def _joined(form: str, option: str, value: object = "") -> str:
+    return ", ".join(part for part in (form, f"{option} {value}".strip()) if part)
 
 
 def _form(rows: list[dict], loss: str) -> str:
@@ -465,7 +471,7 @@ def _against_nt_xent(
         verdict = "within 2 points" if gap <= 2 else "more than 2 points below"
         form = f"the {setting} setting" if setting else "the shared head"
         where = f"{gap:.1f} points below" if gap >= 0 else f"{-gap:.1f} points above"
-        tried = [f"{f or 'shared head'} {scored[f]:.4f}" for f in forms if len(forms) > 1]
+        tried = [f"{_label(f)} {scored[f]:.4f}" for f in forms if len(forms) > 1]
         tried_text = f"; validation {', '.join(tried)}" if tried else ""
         parts.append(f"`{name}` {where} with {form} ({verdict}{tried_text})")
     if not parts:
@@ -517,14 +523,14 @@ def _longer_section(dataset: str) -> list[str]:
                 else f"{gap:+.1f}"
                 + (" (within 2 points)" if gap >= -2 else " (more than 2 points below)")
             )
-            form = group[0]["setting"] or "shared head"
+            form = _label(group[0]["setting"])
             lines.append(
                 f"| {lookup(loss).title} (`{loss}`) | {form} | "
                 f"{mean_spread([r['knn'] for r in group])} | "
                 f"{mean_spread([r['probe'] for r in group])} | {verdict} |"
             )
         forms = [
-            f"`{r['loss']}` {r['setting'] or 'shared head'} {r['knn']:.4f}"
+            f"`{r['loss']}` {_label(r['setting'])} {r['knn']:.4f}"
             for r in everything
             if r["report"] == "validation"
             and r["loss"] in runs
