@@ -11,7 +11,8 @@ the mean and spread over seeds.
     python benchmarks/loss_catalogue.py --dataset digits          # sweep (resumable)
     python benchmarks/loss_catalogue.py --dataset mnist
     python benchmarks/loss_catalogue.py --dataset mnist --published  # the papers' projectors
-    python benchmarks/loss_catalogue.py --dataset mnist --choose     # CHOSEN on validation
+    python benchmarks/loss_catalogue.py --dataset mnist --choose     # CHOSEN, forms on validation
+    python benchmarks/loss_catalogue.py --dataset mnist --losses nt_xent byol --longer 40
     python benchmarks/loss_catalogue.py --report                  # docs/losses.md
 """
 

@@ -65,9 +65,9 @@ def fit(
     after_step: Callable[[], None] | None = None,
     decay: str = "cosine",
 ) -> list[dict[str, Any]]:
-    """Train ``modules`` for ``epochs`` (AdamW, linear warm-up then cosine ``decay``, or
-    ``"none"``: a constant rate): each epoch
-    draws its ``batches(epoch, generator)``, ``step(batch, loop)`` returns the batch loss.
+    """Train ``modules`` for ``epochs`` (AdamW, a linear warm-up, then the rate's ``decay``:
+    ``"cosine"`` to zero or ``"none"``): each epoch draws its ``batches(epoch, generator)``,
+    ``step(batch, loop)`` returns the batch loss.
     ``label`` names the progress bar and the checkpoint in the ``context``'s run folder;
     ``lr_scales``: learning-rate multipliers by parameter-name prefix (:class:`Schedule`);
     ``end_epoch(epoch)`` after every epoch, True to stop early

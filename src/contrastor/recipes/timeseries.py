@@ -43,9 +43,8 @@ class TimeSeriesOptions(DataOptions):
     ``iterations`` steps of ``batch_size`` series (``epochs`` > 0 sets the epochs instead),
     AdamW at ``lr`` with ``weight_decay`` (``lr_decay``: ``none`` keeps the rate constant,
     as the authors' code does; ``cosine`` decays it to zero, as earlier versions of this
-    recipe did), an encoder of ``hidden``
-    channels, ``depth``
-    dilated blocks and ``embedding_dim`` outputs per step, each projected step zeroed with
+    recipe did), an encoder of ``hidden`` channels, ``depth`` dilated blocks and
+    ``embedding_dim`` outputs per step, each projected step zeroed with
     probability ``mask``, ``alpha`` between the instance and temporal terms; ``average``:
     evaluate the equal-weight average of the encoder's weights over the initial and every
     later step (stochastic weight averaging, as the authors' code does), not the last step's.
