@@ -316,12 +316,12 @@ def _versus(best: list[float], other: list[float]) -> str:
 
 
 def summary(rows: list[dict]) -> list[str]:
-    """The best strategy against plain SupCon and against the post-hoc filter, per 40%
+    """The best strategy against plain SupCon and against the post-hoc filter, per noisy
     column, in kept-label kNN accuracy (the summary lines of ``docs/noise.md``)."""
     rows = [r for r in current(rows) if r["epochs"] == EPOCHS]
     lines = []
     clean = [r["knn"] for r in _runs(rows, 0.0, "symmetric", "none")]
-    for fraction, kind in ((0.4, "symmetric"), (0.4, "asymmetric"), (0.6, "symmetric")):
+    for fraction, kind in [(f, k) for f, k in NOISE if f > 0]:
         plain = [r["knn"] for r in _runs(rows, fraction, kind, "none")]
         scored = {
             name: [_kept(r, "knn") for r in _runs(rows, fraction, kind, name)]
