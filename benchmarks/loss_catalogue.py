@@ -175,16 +175,6 @@ def _forms(dataset: str, loss: str) -> dict[str, dict]:
     return forms
 
 
-def _chosen_forms(rows: list[dict]) -> dict[str, str]:
-    """Loss -> the setting of its form with the best validation kNN accuracy, from the
-    validation rows of :func:`longer` (a loss with a single form has none)."""
-    scores: dict[str, dict[str, float]] = {}
-    for r in rows:
-        if r["report"] == "validation":
-            scores.setdefault(r["loss"], {})[r["setting"]] = r["knn"]
-    return {loss: max(s, key=s.__getitem__) for loss, s in scores.items()}
-
-
 def longer(dataset: str, losses: list[str], epochs: int) -> None:
     """Each loss in its form (:func:`_forms`) with the best validation kNN accuracy at the
     shared budget (each form run once with ``--report validation``, seed 0), the option of
@@ -204,7 +194,7 @@ def longer(dataset: str, losses: list[str], epochs: int) -> None:
                 _validation_run(results, dataset, loss, _joined(form, option, value), trial)
             value = _longer_value(_rows(results, dataset), loss, epochs)
             options = options if value == default else {**options, option: value}
-        setting = _longer_settings(_rows(results, dataset), epochs).get(loss, form)
+        setting = _longer_setting(_rows(results, dataset), loss, epochs)
         chosen[loss] = (setting, options)
         print(f"{dataset} {loss}: {_label(setting)}")
     for seed in SEEDS:
@@ -251,45 +241,63 @@ def _joined(form: str, option: str, value: object = "") -> str:
     return ", ".join(part for part in (form, f"{option} {value}".strip()) if part)
 
 
+def _form_scores(rows: list[dict], loss: str) -> dict[str, float]:
+    """Setting of each of ``loss``'s forms -> its validation kNN accuracy at the shared
+    budget, from the validation rows of :data:`LONGER`."""
+    return {
+        r["setting"]: r["knn"]
+        for r in rows
+        if (r["loss"], r["report"]) == (loss, "validation")
+        and r["epochs"] == BUDGET[r["dataset"]]["epochs"]
+    }
+
+
 def _form(rows: list[dict], loss: str) -> str:
-    """The setting of ``loss``'s form chosen at the shared budget ("" the shared head)."""
-    shared = [r for r in rows if r["epochs"] == BUDGET[r["dataset"]]["epochs"]]
-    return _chosen_forms(shared).get(loss, "")
+    """The setting of ``loss``'s form with the best validation kNN accuracy at the shared
+    budget ("" the shared head, also for a loss with a single form and so no scores)."""
+    scores = _form_scores(rows, loss)
+    return max(scores, key=scores.__getitem__) if scores else ""
+
+
+def _longer_scores(rows: list[dict], loss: str, epochs: int) -> dict[object, float]:
+    """Value of :data:`RECHOSEN`'s option for ``loss`` -> validation kNN accuracy at
+    ``epochs`` on top of its form, for the candidates that have run."""
+    option, candidates, _, _ = RECHOSEN[loss]
+    form = _form(rows, loss)
+    return {
+        value: r["knn"]
+        for value in candidates
+        for r in rows
+        if (r["loss"], r["epochs"], r["report"]) == (loss, epochs, "validation")
+        and r["setting"] == _joined(form, option, value)
+    }
 
 
 def _longer_value(rows: list[dict], loss: str, epochs: int) -> object:
     """The value of :data:`RECHOSEN`'s option for ``loss`` with the best validation kNN
     accuracy at ``epochs`` on top of its form, or the form's own until every candidate
     has run."""
-    option, candidates, default, _ = RECHOSEN[loss]
-    form = _form(rows, loss)
-    scores = {
-        value: r["knn"]
-        for value in candidates
-        for r in rows
-        if r["loss"] == loss
-        and r["epochs"] == epochs
-        and r["report"] == "validation"
-        and r["setting"] == _joined(form, option, value)
-    }
+    _, candidates, default, _ = RECHOSEN[loss]
+    scores = _longer_scores(rows, loss, epochs)
     if set(scores) != set(candidates):
         return default
     return max(candidates, key=scores.__getitem__)
 
 
-def _longer_settings(rows: list[dict], epochs: int) -> dict[str, str]:
-    """Loss -> the setting its test runs at ``epochs`` carry: the form chosen at the shared
+def _longer_setting(rows: list[dict], loss: str, epochs: int) -> str:
+    """The setting ``loss``'s test runs at ``epochs`` carry: the form chosen at the shared
     budget, with :data:`RECHOSEN`'s value where validation at ``epochs`` changed it."""
-    settings = {}
-    for loss in {r["loss"] for r in rows}:
-        form = _form(rows, loss)
-        settings[loss] = form
-        if loss in RECHOSEN:
-            option, _, default, _ = RECHOSEN[loss]
-            value = _longer_value(rows, loss, epochs)
-            if value != default:
-                settings[loss] = _joined(form, option, value)
-    return settings
+    form = _form(rows, loss)
+    if loss not in RECHOSEN:
+        return form
+    option, _, default, _ = RECHOSEN[loss]
+    value = _longer_value(rows, loss, epochs)
+    return form if value == default else _joined(form, option, value)
+
+
+def _longer_settings(rows: list[dict], epochs: int) -> dict[str, str]:
+    """Loss -> :func:`_longer_setting` for every loss with rows."""
+    return {loss: _longer_setting(rows, loss, epochs) for loss in {r["loss"] for r in rows}}
 
 
 def sweep(dataset: str, losses: list[str], published: bool = False) -> None:
@@ -451,17 +459,12 @@ def _against_nt_xent(
         return []
     base = statistics.fmean(r["knn"] for r in groups["nt_xent", ""])
     rows = [r for r in rows if r["dataset"] == dataset]
-    shared = [r for r in rows if r["epochs"] == BUDGET[dataset]["epochs"]]
     parts = []
     for name in (*PUBLISHED, "siglip"):
         if not any(n == name for n, _ in groups):
             continue
         forms = _forms(dataset, name)
-        scored = {
-            r["setting"]: r["knn"]
-            for r in shared
-            if r["loss"] == name and r["report"] == "validation"
-        }
+        scored = _form_scores(rows, name)
         if len(forms) > 1 and not set(forms) <= set(scored):
             parts.append(f"`{name}` waits for the validation runs of its forms (`--choose`)")
             continue
@@ -551,26 +554,16 @@ def _rechosen(rows: list[dict], losses: list[str], epochs: int) -> list[str]:
     lines = []
     for loss in losses:
         option, candidates, _, why = RECHOSEN[loss]
-        form = _form(rows, loss)
-        scores = {
-            r["setting"]: r["knn"]
-            for r in rows
-            if (r["loss"], r["epochs"], r["report"]) == (loss, epochs, "validation")
-        }
-        tried = [
-            f"{value} {scores[_joined(form, option, value)]:.4f}"
-            for value in candidates
-            if _joined(form, option, value) in scores
-        ]
-        if len(tried) < len(candidates):
+        scores = _longer_scores(rows, loss, epochs)
+        if len(scores) < len(candidates):
             continue
-        best = _longer_value(rows, loss, epochs)
+        tried = ", ".join(f"{value} {scores[value]:.4f}" for value in candidates)
         lines += [
             "",
             f"`{loss}`'s {option} was chosen again at {epochs} epochs on the validation split"
             f" (seed 0), on top of its form: {why}. Validation kNN accuracy by {option}: "
-            + ", ".join(tried)
-            + f"; {best} chosen.",
+            + tried
+            + f"; {_longer_value(rows, loss, epochs)} chosen.",
         ]
     return lines
 
