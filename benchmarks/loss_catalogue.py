@@ -89,16 +89,25 @@ CHOSEN = {
 }
 #: the rows of a validation choice carry this prefix in ``setting``
 VALIDATION = "validation: "
-#: a setting chosen again at the longer budget (``--longer EPOCHS``), on top of the form
-#: chosen at the shared one, on the validation split (seed 0): loss -> (option, candidates,
-#: the value the form already trains with, why it is chosen again)
+#: settings chosen again at the longer budget (``--longer EPOCHS``), one after another on
+#: top of the form chosen at the shared one and the earlier choices, on the validation split
+#: (seed 0): loss -> ((option, candidates, the value the form trains with, why), ...)
 RECHOSEN = {
     "byol": (
-        "momentum",
-        (0.99, 0.996, 0.999),
-        0.996,
-        "the target's base momentum sets how many steps the target averages over, so the"
-        " value chosen at 150 steps need not hold at four times as many",
+        (
+            "momentum",
+            (0.99, 0.996, 0.999),
+            0.996,
+            "the target's base momentum sets how many steps the target averages over, so the"
+            " value chosen at 150 steps need not hold at four times as many",
+        ),
+        (
+            "lr",
+            (1e-3, 2e-3, 4e-3),
+            2e-3,
+            "the peak AdamW learning rate, NT-Xent's until then: the paper trains with LARS"
+            " at its own rate",
+        ),
     ),
 }
 
@@ -185,16 +194,14 @@ def longer(dataset: str, losses: list[str], epochs: int) -> None:
     chosen = {}
     for loss in losses:
         forms = _validate_forms(results, dataset, loss)
-        form = _form(_rows(results, dataset), loss)
-        options = forms[form]
-        if loss in RECHOSEN:
-            option, candidates, default, _ = RECHOSEN[loss]
-            for value in candidates:
-                trial = {**options, "epochs": epochs, option: value}
-                _validation_run(results, dataset, loss, _joined(form, option, value), trial)
-            value = _longer_value(_rows(results, dataset), loss, epochs)
-            options = options if value == default else {**options, option: value}
-        setting = _longer_setting(_rows(results, dataset), loss, epochs)
+        setting = _form(_rows(results, dataset), loss)
+        options = {**forms[setting], "epochs": epochs}
+        for step, (option, candidates, default, _) in enumerate(RECHOSEN.get(loss, ())):
+            named = _candidates(setting, option, candidates, default)
+            for value, name in named.items():
+                _validation_run(results, dataset, loss, name, {**options, option: value})
+            value = _rechoices(_rows(results, dataset), loss, epochs)[step][2]
+            setting, options = named[value], {**options, option: value}
         chosen[loss] = (setting, options)
         print(f"{dataset} {loss}: {_label(setting)}")
     for seed in SEEDS:
@@ -259,40 +266,43 @@ def _form(rows: list[dict], loss: str) -> str:
     return max(scores, key=scores.__getitem__) if scores else ""
 
 
-def _longer_scores(rows: list[dict], loss: str, epochs: int) -> dict[object, float]:
-    """Value of :data:`RECHOSEN`'s option for ``loss`` -> validation kNN accuracy at
-    ``epochs`` on top of its form, for the candidates that have run."""
-    option, candidates, _, _ = RECHOSEN[loss]
-    form = _form(rows, loss)
-    return {
-        value: r["knn"]
-        for value in candidates
-        for r in rows
-        if (r["loss"], r["epochs"], r["report"]) == (loss, epochs, "validation")
-        and r["setting"] == _joined(form, option, value)
-    }
+def _candidates(setting: str, option: str, candidates: tuple, default: object) -> dict:
+    """Value of ``option`` -> the setting its run carries on top of ``setting`` (the
+    default's run is ``setting``'s own)."""
+    return {v: setting if v == default else _joined(setting, option, v) for v in candidates}
 
 
-def _longer_value(rows: list[dict], loss: str, epochs: int) -> object:
-    """The value of :data:`RECHOSEN`'s option for ``loss`` with the best validation kNN
-    accuracy at ``epochs`` on top of its form, or the form's own until every candidate
-    has run."""
-    _, candidates, default, _ = RECHOSEN[loss]
-    scores = _longer_scores(rows, loss, epochs)
-    if set(scores) != set(candidates):
-        return default
-    return max(candidates, key=scores.__getitem__)
+def _rechoices(rows: list[dict], loss: str, epochs: int) -> list[tuple[str, dict, object]]:
+    """Each option of :data:`RECHOSEN` for ``loss`` in turn, on top of its form and the
+    earlier choices: (option, value -> validation kNN accuracy at ``epochs`` of the
+    candidates that have run, the value chosen: the default until every candidate has
+    run)."""
+    setting, steps = _form(rows, loss), []
+    for option, candidates, default, _ in RECHOSEN.get(loss, ()):
+        named = _candidates(setting, option, candidates, default)
+        scores = {
+            value: r["knn"]
+            for value, name in named.items()
+            for r in rows
+            if (r["loss"], r["epochs"], r["report"], r["setting"])
+            == (loss, epochs, "validation", name)
+        }
+        ran = set(scores) == set(candidates)
+        value = max(candidates, key=scores.__getitem__) if ran else default
+        steps.append((option, scores, value))
+        setting = named[value]
+    return steps
 
 
 def _longer_setting(rows: list[dict], loss: str, epochs: int) -> str:
     """The setting ``loss``'s test runs at ``epochs`` carry: the form chosen at the shared
-    budget, with :data:`RECHOSEN`'s value where validation at ``epochs`` changed it."""
-    form = _form(rows, loss)
-    if loss not in RECHOSEN:
-        return form
-    option, _, default, _ = RECHOSEN[loss]
-    value = _longer_value(rows, loss, epochs)
-    return form if value == default else _joined(form, option, value)
+    budget, with each :data:`RECHOSEN` value that validation at ``epochs`` changed."""
+    setting = _form(rows, loss)
+    for (option, _, value), (_, candidates, default, _) in zip(
+        _rechoices(rows, loss, epochs), RECHOSEN.get(loss, ()), strict=True
+    ):
+        setting = _candidates(setting, option, candidates, default)[value]
+    return setting
 
 
 def _longer_settings(rows: list[dict], epochs: int) -> dict[str, str]:
@@ -550,21 +560,22 @@ def _longer_section(dataset: str) -> list[str]:
 
 
 def _rechosen(rows: list[dict], losses: list[str], epochs: int) -> list[str]:
-    """One line per loss whose :data:`RECHOSEN` option was chosen again at ``epochs``."""
+    """One line per :data:`RECHOSEN` option chosen again at ``epochs``, once every
+    candidate has run."""
     lines = []
     for loss in losses:
-        option, candidates, _, why = RECHOSEN[loss]
-        scores = _longer_scores(rows, loss, epochs)
-        if len(scores) < len(candidates):
-            continue
-        tried = ", ".join(f"{value} {scores[value]:.4f}" for value in candidates)
-        lines += [
-            "",
-            f"`{loss}`'s {option} was chosen again at {epochs} epochs on the validation split"
-            f" (seed 0), on top of its form: {why}. Validation kNN accuracy by {option}: "
-            + tried
-            + f"; {_longer_value(rows, loss, epochs)} chosen.",
-        ]
+        for (option, scores, value), (_, candidates, _, why) in zip(
+            _rechoices(rows, loss, epochs), RECHOSEN[loss], strict=True
+        ):
+            if len(scores) < len(candidates):
+                break
+            tried = ", ".join(f"{v} {scores[v]:.4f}" for v in candidates)
+            lines += [
+                "",
+                f"`{loss}`'s {option} was chosen again at {epochs} epochs on the validation"
+                f" split (seed 0), on top of its form and the choices before it: {why}."
+                f" Validation kNN accuracy by {option}: {tried}; {value} chosen.",
+            ]
     return lines
 
 

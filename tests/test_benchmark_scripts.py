@@ -82,9 +82,10 @@ def test_loose_pairs_share_the_digit_never_the_image_and_zero_shot_reads_class_m
     assert accuracy == 0.75
 
 
-def test_the_longer_budget_runs_the_form_chosen_at_the_shared_one_and_its_rechosen_value():
-    """BYOL's form is picked by validation at the shared budget; its momentum is picked
-    again at the longer one, and only once every candidate has a validation run."""
+def test_the_longer_budget_runs_the_form_chosen_at_the_shared_one_and_its_rechosen_values():
+    """BYOL's form is picked by validation at the shared budget; its momentum, then its
+    learning rate on top of that, are picked again at the longer one, each only once every
+    candidate has a validation run (the default's run carries the setting it builds on)."""
     catalogue = _load("loss_catalogue")
 
     def row(setting: str, epochs: int, knn: float, report: str = "validation") -> dict:
@@ -94,13 +95,19 @@ def test_the_longer_budget_runs_the_form_chosen_at_the_shared_one_and_its_rechos
     rows = [row("", 10, 0.86), row("published", 10, 0.85), row("", 40, 0.99, "test")]
     assert catalogue._longer_settings(rows, 40) == {"byol": ""}
     rows += [row("momentum 0.99", 40, 0.90), row("momentum 0.999", 40, 0.92)]
-    assert catalogue._longer_value(rows, "byol", 40) == 0.996  # 0.996 has not run yet
-    rows.append(row("momentum 0.996", 40, 0.91))
-    assert catalogue._longer_value(rows, "byol", 40) == 0.999
+    assert catalogue._longer_settings(rows, 40) == {"byol": ""}  # 0.996 has not run yet
+    rows.append(row("", 40, 0.91))
     assert catalogue._longer_settings(rows, 40) == {"byol": "momentum 0.999"}
     assert catalogue._longer_settings(rows, 80) == {"byol": ""}  # nothing chosen at 80
     (line,) = [x for x in catalogue._rechosen(rows, ["byol"], 40) if x]
     assert "momentum: 0.99 0.9000, 0.996 0.9100, 0.999 0.9200; 0.999 chosen." in line
+    # the learning rate builds on momentum 0.999, whose run stands for the default 2e-3
+    rows.append(row("momentum 0.999, lr 0.004", 40, 0.95))
+    assert catalogue._longer_settings(rows, 40) == {"byol": "momentum 0.999"}
+    rows.append(row("momentum 0.999, lr 0.001", 40, 0.93))
+    assert catalogue._longer_settings(rows, 40) == {"byol": "momentum 0.999, lr 0.004"}
+    lines = [x for x in catalogue._rechosen(rows, ["byol"], 40) if x]
+    assert "lr: 0.001 0.9300, 0.002 0.9200, 0.004 0.9500; 0.004 chosen." in lines[1]
     rows.append(row("published", 10, 0.87))  # a better published form moves the choice
     assert catalogue._longer_settings(rows, 40) == {"byol": "published"}
     assert catalogue._rechosen(rows, ["byol"], 40) == []  # no candidate ran on that form
@@ -159,3 +166,27 @@ def test_the_svm_fold_section_lists_each_split_and_the_in_order_mean(tmp_path):
         for x in lines
     )
     assert folds.section(tmp_path / "none.jsonl") == []
+
+
+def test_targets_are_met_short_or_short_by_less_than_the_seed_spread():
+    recipes = _load("recipes")
+    assert recipes._against_target([0.96, 0.98], 0.96) == "met"
+    assert recipes._against_target([0.80, 0.81, 0.82], 0.83) == "2.0 points short"
+    wide = recipes._against_target([0.78, 0.81, 0.84], 0.83)
+    assert wide == "2.0 points short, less than the seeds' spread (3.0): no difference"
+
+    def table(full: float, at64: float, svm: float, nn: float) -> dict:
+        return {
+            "m @ 384 dims": {"mrr@10": full},
+            "m @ 64 dims": {"mrr@10": at64},
+            "gunpoint: trained encoder": {"nn_accuracy": nn, "svm_accuracy": svm},
+        }
+
+    tables = [table(0.80, 0.76, 0.95, 0.97), table(0.80, 0.78, 0.96, 0.98)]
+    (line,) = [x for x in recipes._kept(tables) if x]
+    assert line.startswith("m: mrr@10 kept at 64 dims: 96.2% of `m @ 384 dims`")
+    assert "(per seed at 64 dims: 95.0%, 97.5%; target 95%: met)." in line
+    (line,) = [x for x in recipes._series_targets(tables) if x]
+    assert "gunpoint 1-NN accuracy 0.9750 ± 0.0071 (n=2) against 0.96: met" in line  # 1-NN wins
+    assert "arrowhead" not in line  # no rows for it
+    assert recipes._series_targets([{"x": {"nn_accuracy": 1.0}}]) == []
