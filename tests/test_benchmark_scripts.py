@@ -190,3 +190,23 @@ def test_targets_are_met_short_or_short_by_less_than_the_seed_spread():
     assert "gunpoint 1-NN accuracy 0.9750 ± 0.0071 (n=2) against 0.96: met" in line  # 1-NN wins
     assert "arrowhead" not in line  # no rows for it
     assert recipes._series_targets([{"x": {"nn_accuracy": 1.0}}]) == []
+
+
+def test_the_longer_budget_table_gives_each_gap_to_nt_xent_in_knn_and_probe_points(tmp_path):
+    import json
+
+    catalogue = _load("loss_catalogue")
+    catalogue.LONGER = tmp_path / "longer.jsonl"
+    rows = [
+        {"dataset": "mnist", "loss": loss, "seed": seed, "epochs": 40, "setting": ""}
+        | {"report": "test", "knn": knn + 0.01 * seed, "probe": probe}
+        for loss, knn, probe in (("nt_xent", 0.95, 0.97), ("byol", 0.90, 0.96))
+        for seed in (0, 1, 2)
+    ]
+    catalogue.LONGER.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lines = catalogue._longer_section("mnist")
+    assert "### Longer budget: 40 epochs" in lines
+    (byol,) = [x for x in lines if x.startswith("| BYOL")]
+    assert byol.endswith("| -5.0 (more than 2 points below) | -1.0 |")
+    (base,) = [x for x in lines if x.startswith("| NT-Xent")]
+    assert base.endswith("|  |  |")
