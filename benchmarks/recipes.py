@@ -104,6 +104,10 @@ HEAD_SELECTION: dict[str, dict[str, str]] = {
         f"text-val-mrl-pca-1-kd1-l4-b{size}": {**_MRL_CHOSEN, "batch_size": size}
         for size in ("64", "128")
     },
+    **{
+        f"text-val-mrl-pca-1-kd1-l4-lr{lr}": {**_MRL_CHOSEN, "lr": lr}
+        for lr in ("2e-05", "0.0001")
+    },
 }
 #: SimGCL's and XSimGCL's contrastive weight lambda tried on the validation split, at the
 #: published noise (epsilon 0.1) and temperature (0.2), each early-stopped on validation
@@ -547,6 +551,7 @@ def _setting(options: dict[str, str]) -> str:
         temperatures = options.get("matryoshka_temperatures")
         tau = f", temperatures {temperatures}" if temperatures else ""
         batch = f", batch {options['batch_size']}" if "batch_size" in options else ""
+        batch += f", learning rate {options['lr']}" if "lr" in options else ""
         epochs = f"{options.get('epochs', '1')} epoch(s)"
         return f"{head}, {weights}{tau}{distilled}{layers}{batch}, {epochs}"
     return "top ranks"
@@ -574,7 +579,7 @@ SELECTIONS = [
         "--set methods=matryoshka --set matryoshka_head=none|pca --set head_lr_scale=s "
         "[--set matryoshka_weights=w] [--set matryoshka_distill=k] [--set trainable_layers=b] "
         "[--set epochs=e] [--set matryoshka_temperatures=t] [--set matryoshka_dims=d] "
-        "[--set matryoshka_distill_temperature=t] [--set batch_size=b]",
+        "[--set matryoshka_distill_temperature=t] [--set batch_size=b] [--set lr=r]",
         "among the settings at the one-epoch budget of every other text row, the one with "
         "the best validation MRR@10 at 64 dimensions gives the defaults of the runs below, "
         "unless it leads by less than the test runs' spread at 64 dimensions (0.004): then it "

@@ -197,6 +197,28 @@ def test_config_file_and_validation(tmp_path):
         load_config(path)
 
 
+def test_options_read_as_yaml_reads_them_take_each_option_s_type(tmp_path):
+    """YAML 1.1 reads ``2e-5`` as text and ``1`` as an integer: both become the float the
+    option is, in a config file and under ``--set``; text that is no number is refused."""
+    from contrastor.recipes import get_recipe
+    from contrastor.recipes.base import recipe_options
+    from contrastor.run.options import typed_options
+
+    path = tmp_path / "run.yaml"
+    path.write_text("lr: 2e-5\ntest_fraction: 1\nepochs: '3'\n")
+    with pytest.raises(ValueError, match="test_fraction must be"):
+        load_config(path)  # 1.0 is a float now, and out of (0, 1)
+    path.write_text("lr: 2e-5\nepochs: '3'\n")
+    config = load_config(path)
+    assert (config.lr, config.epochs) == (2e-5, 3) and isinstance(config.lr, float)
+    with pytest.raises(ValueError, match="lr must be a number \\(got 'fast'\\)"):
+        load_config(None, lr="fast")
+    text = recipe_options(get_recipe("text"), {"lr": "2e-05", "matryoshka_dims": 64})
+    assert text.lr == 2e-5 and text.dims() == [64]
+    given = {"lr": "fast", "progress": "yes", "nope": "1", "epochs": 2.5, "model": ""}
+    assert typed_options(TrainConfig, given) == given  # left for validation to refuse
+
+
 def test_projector_and_predictor_widths_follow_the_config(tmp_path):
     config = _tiny(
         tmp_path, "wide", loss="byol", head_layers=3, head_hidden=48, predictor_hidden=24

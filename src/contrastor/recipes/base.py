@@ -24,6 +24,7 @@ from torch import nn
 from contrastor.run.checkpoint import atomic_save
 from contrastor.run.loop import RunContext
 from contrastor.run.metrics_log import MetricsLog
+from contrastor.run.options import typed_options
 from contrastor.run.page import PLOTS_NEED_MATPLOTLIB, render_page
 
 #: the split a recipe's table scores: the held-out test data, or a validation split carved
@@ -86,7 +87,7 @@ def recipe_options(recipe: Recipe, overrides: dict[str, Any]) -> Any:
             f"recipe {recipe.name!r} has no option(s) {', '.join(unknown)}; "
             f"its options: {', '.join(names)}"
         )
-    options = recipe.options(**given)
+    options = recipe.options(**typed_options(recipe.options, given))
     check = getattr(options, "validate", None)
     if check is not None:
         check()

@@ -13,6 +13,7 @@ from contrastor.data.files import DataOptions
 from contrastor.losses.registry import canonical, lookup, names
 from contrastor.models.folders import model_folder
 from contrastor.noise.training import STRATEGIES, UNLABEL
+from contrastor.run.options import typed_options
 from contrastor.scale.launch import DEVICES
 
 DATASETS = ("mnist", "digits")
@@ -92,10 +93,11 @@ class TrainConfig(DataOptions):
                     f"{name} must be one of {', '.join(options)} (got {getattr(self, name)!r})"
                 )
 
-        def positive(name: str, kind: type, allow_zero: bool = False) -> None:
+        def positive(name: str, kind: type | tuple[type, ...], allow_zero: bool = False) -> None:
             value = getattr(self, name)
             if not isinstance(value, kind) or isinstance(value, bool):
-                problems.append(f"{name} must be a {kind.__name__} (got {value!r})")
+                what = kind.__name__ if isinstance(kind, type) else "number"
+                problems.append(f"{name} must be a {what} (got {value!r})")
             elif value < 0 or (value == 0 and not allow_zero):
                 bound = ">= 0" if allow_zero else "> 0"
                 problems.append(f"{name} must be {bound} (got {value!r})")
@@ -208,7 +210,5 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
     values.update({k: v for k, v in overrides.items() if v is not None})
     known = set(field_names())
     extra = {k: v for k, v in values.items() if k not in known}
-    config = TrainConfig(**{k: v for k, v in values.items() if k in known}, extra=extra)
-    if isinstance(config.test_fraction, int):
-        config.test_fraction = float(config.test_fraction)
-    return config.validate()
+    given = typed_options(TrainConfig, {k: v for k, v in values.items() if k in known})
+    return TrainConfig(**given, extra=extra).validate()
