@@ -200,8 +200,8 @@ def longer(dataset: str, losses: list[str], epochs: int) -> None:
             named = _candidates(setting, option, candidates, default)
             for value, name in named.items():
                 _validation_run(results, dataset, loss, name, {**options, option: value})
-            value = _rechoices(_rows(results, dataset), loss, epochs)[step][2]
-            setting, options = named[value], {**options, option: value}
+            _, _, value, setting = _rechoices(_rows(results, dataset), loss, epochs)[step]
+            options = {**options, option: value}
         chosen[loss] = (setting, options)
         print(f"{dataset} {loss}: {_label(setting)}")
     for seed in SEEDS:
@@ -272,11 +272,11 @@ def _candidates(setting: str, option: str, candidates: tuple, default: object) -
     return {v: setting if v == default else _joined(setting, option, v) for v in candidates}
 
 
-def _rechoices(rows: list[dict], loss: str, epochs: int) -> list[tuple[str, dict, object]]:
+def _rechoices(rows: list[dict], loss: str, epochs: int) -> list[tuple[str, dict, object, str]]:
     """Each option of :data:`RECHOSEN` for ``loss`` in turn, on top of its form and the
     earlier choices: (option, value -> validation kNN accuracy at ``epochs`` of the
     candidates that have run, the value chosen: the default until every candidate has
-    run)."""
+    run, the setting with the choices so far)."""
     setting, steps = _form(rows, loss), []
     for option, candidates, default, _ in RECHOSEN.get(loss, ()):
         named = _candidates(setting, option, candidates, default)
@@ -289,20 +289,16 @@ def _rechoices(rows: list[dict], loss: str, epochs: int) -> list[tuple[str, dict
         }
         ran = set(scores) == set(candidates)
         value = max(candidates, key=scores.__getitem__) if ran else default
-        steps.append((option, scores, value))
         setting = named[value]
+        steps.append((option, scores, value, setting))
     return steps
 
 
 def _longer_setting(rows: list[dict], loss: str, epochs: int) -> str:
     """The setting ``loss``'s test runs at ``epochs`` carry: the form chosen at the shared
     budget, with each :data:`RECHOSEN` value that validation at ``epochs`` changed."""
-    setting = _form(rows, loss)
-    for (option, _, value), (_, candidates, default, _) in zip(
-        _rechoices(rows, loss, epochs), RECHOSEN.get(loss, ()), strict=True
-    ):
-        setting = _candidates(setting, option, candidates, default)[value]
-    return setting
+    steps = _rechoices(rows, loss, epochs)
+    return steps[-1][3] if steps else _form(rows, loss)
 
 
 def _longer_settings(rows: list[dict], epochs: int) -> dict[str, str]:
@@ -565,7 +561,7 @@ def _rechosen(rows: list[dict], losses: list[str], epochs: int) -> list[str]:
     candidate has run."""
     lines = []
     for loss in losses:
-        for (option, scores, value), (_, candidates, _, why) in zip(
+        for (option, scores, value, _), (_, candidates, _, why) in zip(
             _rechoices(rows, loss, epochs), RECHOSEN[loss], strict=True
         ):
             if len(scores) < len(candidates):

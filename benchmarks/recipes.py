@@ -105,8 +105,7 @@ HEAD_SELECTION: dict[str, dict[str, str]] = {
         for size in ("64", "128")
     },
     **{
-        f"text-val-mrl-pca-1-kd1-l4-lr{lr}": {**_MRL_CHOSEN, "lr": lr}
-        for lr in ("2e-05", "0.0001")
+        f"text-val-mrl-pca-1-kd1-l4-lr{lr}": {**_MRL_CHOSEN, "lr": lr} for lr in ("2e-05", "0.0001")
     },
 }
 #: SimGCL's and XSimGCL's contrastive weight lambda tried on the validation split, at the
