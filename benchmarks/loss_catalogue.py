@@ -184,33 +184,40 @@ def _forms(dataset: str, loss: str) -> dict[str, dict]:
     return forms
 
 
-def longer(dataset: str, losses: list[str], epochs: int) -> None:
+def longer(
+    dataset: str,
+    losses: list[str],
+    epochs: int,
+    chosen_at: int | None = None,
+    seeds: tuple[int, ...] = SEEDS,
+) -> None:
     """Each loss in its form (:func:`_forms`) with the best validation kNN accuracy at the
-    shared budget (each form run once with ``--report validation``, seed 0), the option of
-    :data:`RECHOSEN` chosen again on validation at ``epochs``, then trained ``epochs`` epochs
-    with the table's seeds, its other options unchanged (rows in :data:`LONGER`,
-    resumable)."""
+    shared budget (each form run once with ``--report validation``, seed 0), the options of
+    :data:`RECHOSEN` chosen again on validation at ``chosen_at`` epochs (``epochs`` unless
+    given: a budget whose choices stand), then trained ``epochs`` epochs with ``seeds``, its
+    other options unchanged (rows in :data:`LONGER`, resumable)."""
     results = Results(LONGER, LONGER_KEY)
+    at = chosen_at or epochs
     chosen = {}
     for loss in losses:
         forms = _validate_forms(results, dataset, loss)
         setting = _form(_rows(results, dataset), loss)
-        options = {**forms[setting], "epochs": epochs}
+        options = {**forms[setting], "epochs": at}
         for step, (option, candidates, default, _) in enumerate(RECHOSEN.get(loss, ())):
             named = _candidates(setting, option, candidates, default)
             for value, name in named.items():
                 _validation_run(results, dataset, loss, name, {**options, option: value})
-            _, _, value, setting = _rechoices(_rows(results, dataset), loss, epochs)[step]
+            _, _, value, setting = _rechoices(_rows(results, dataset), loss, at)[step]
             options = {**options, option: value}
-        chosen[loss] = (setting, options)
+        chosen[loss] = (setting, {**options, "epochs": epochs})
         print(f"{dataset} {loss}: {_label(setting)}")
-    for seed in SEEDS:
+    for seed in seeds:
         for loss, (setting, options) in chosen.items():
             key = {"dataset": dataset, "loss": loss, "seed": seed, "epochs": epochs}
             key |= {"setting": setting, "report": "test"}
             if results.has(**key):
                 continue
-            row = {**key, **train_run({**options, "epochs": epochs, "seed": seed})}
+            row = {**key, "chosen_at": at, **train_run({**options, "seed": seed})}
             results.add(row)
             print(f"{dataset} {loss} {epochs} epochs seed {seed}: kNN {row['knn']:.4f}")
 
@@ -502,7 +509,8 @@ def _longer_section(dataset: str) -> list[str]:
     everything = [r for r in Results(LONGER, ()).rows() if r["dataset"] == dataset]
     lines = []
     for epochs in sorted({r["epochs"] for r in everything if r["report"] == "test"}):
-        chosen = _longer_settings(everything, epochs)
+        at = _chosen_at(everything, epochs)
+        chosen = _longer_settings(everything, at)
         runs: dict[str, list[dict]] = {}
         for r in everything:
             if (r["epochs"], r["report"], r["setting"]) == (epochs, "test", chosen[r["loss"]]):
@@ -518,8 +526,10 @@ def _longer_section(dataset: str) -> list[str]:
             " each loss in the form with the better validation kNN accuracy at the shared"
             " budget (its other options unchanged, the warm-up included), seeds as above"
             " (`python benchmarks/loss_catalogue.py --dataset"
-            f" {dataset} --losses {' '.join(runs)} --longer {epochs}`); the gap to NT-Xent at"
-            " the same budget, in kNN points (the target) and in linear-probe points.",
+            f" {dataset} --losses {' '.join(runs)} --longer {epochs}"
+            + (f" --chosen-at {at}" if at != epochs else "")
+            + "`); the gap to NT-Xent at the same budget, in kNN points (the target) and in"
+            " linear-probe points.",
             "",
             "| loss | form | kNN accuracy | linear probe accuracy | against NT-Xent, kNN |"
             " against NT-Xent, probe |",
@@ -552,8 +562,23 @@ def _longer_section(dataset: str) -> list[str]:
                 "",
                 "Validation kNN accuracy of each form (seed 0): " + "; ".join(forms) + ".",
             ]
-        lines += _rechosen(everything, [loss for loss in runs if loss in RECHOSEN], epochs)
+        again = [loss for loss in runs if loss in RECHOSEN]
+        if at == epochs:
+            lines += _rechosen(everything, again, epochs)
+        elif again:
+            lines += [
+                "",
+                f"The options {', '.join(f'`{loss}`' for loss in again)} chose again on the"
+                f" validation split at {at} epochs (above) stand at {epochs} epochs.",
+            ]
     return lines
+
+
+def _chosen_at(rows: list[dict], epochs: int) -> int:
+    """The budget whose :data:`RECHOSEN` choices the test runs at ``epochs`` keep (their
+    own for rows that do not say)."""
+    tests = [r for r in rows if (r["epochs"], r["report"]) == (epochs, "test")]
+    return next((r.get("chosen_at", epochs) for r in tests), epochs)
 
 
 def _rechosen(rows: list[dict], losses: list[str], epochs: int) -> list[str]:
@@ -592,11 +617,18 @@ def main() -> None:
         metavar="EPOCHS",
         help="the --losses given, each in its best form, trained EPOCHS epochs instead",
     )
+    parser.add_argument(
+        "--chosen-at",
+        type=int,
+        metavar="EPOCHS",
+        help="with --longer: keep the options RECHOSEN chose on validation at this budget",
+    )
+    parser.add_argument("--seeds", nargs="*", type=int, help="with --longer: only these seeds")
     parser.add_argument("--report", action="store_true", help="write docs/losses.md")
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "losses.md")
     args = parser.parse_args()
     if args.dataset and args.longer:
-        longer(args.dataset, args.losses, args.longer)
+        longer(args.dataset, args.losses, args.longer, args.chosen_at, tuple(args.seeds or SEEDS))
     elif args.dataset and args.choose:
         choose(args.dataset, args.losses)
     elif args.dataset:

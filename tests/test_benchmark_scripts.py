@@ -210,3 +210,31 @@ def test_the_longer_budget_table_gives_each_gap_to_nt_xent_in_knn_and_probe_poin
     assert byol.endswith("| -5.0 (more than 2 points below) | -1.0 |")
     (base,) = [x for x in lines if x.startswith("| NT-Xent")]
     assert base.endswith("|  |  |")
+
+
+def test_a_longer_budget_can_keep_the_choices_validation_made_at_a_shorter_one(tmp_path):
+    import json
+
+    catalogue = _load("loss_catalogue")
+    catalogue.LONGER = tmp_path / "longer.jsonl"
+    key = {"dataset": "mnist", "loss": "byol", "seed": 0, "epochs": 40, "report": "validation"}
+    scores = {"momentum 0.99": 0.94, "": 0.93, "momentum 0.999": 0.92}
+    scores |= {"momentum 0.99, lr 0.001": 0.90, "momentum 0.99, lr 0.004": 0.91}
+    rows = [key | {"setting": setting, "knn": knn} for setting, knn in scores.items()]
+    rows += [
+        {"dataset": "mnist", "loss": loss, "seed": seed, "epochs": 80, "setting": setting}
+        | {"report": "test", "knn": knn, "probe": 0.97, "chosen_at": 40}
+        for loss, setting, knn in (("nt_xent", "", 0.97), ("byol", "momentum 0.99", 0.96))
+        for seed in (0, 1, 2)
+    ]
+    catalogue.LONGER.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert catalogue._chosen_at(rows, 80) == 40 and catalogue._chosen_at(rows, 40) == 40
+    lines = catalogue._longer_section("mnist")
+    assert "### Longer budget: 80 epochs" in lines
+    assert any("--longer 80 --chosen-at 40`" in x for x in lines)
+    (byol,) = [x for x in lines if x.startswith("| BYOL")]
+    assert "| shared head, momentum 0.99 |" in byol and "-1.0 (within 2 points)" in byol
+    assert lines[-1] == (
+        "The options `byol` chose again on the validation split at 40 epochs (above) stand at"
+        " 80 epochs."
+    )
