@@ -46,6 +46,7 @@ bench-losses: $(STAMP)
 	$(PY) benchmarks/loss_catalogue.py --dataset mnist --published
 	$(PY) benchmarks/loss_catalogue.py --dataset mnist --choose
 	$(PY) benchmarks/loss_catalogue.py --dataset mnist --losses nt_xent byol simsiam --longer 40
+	$(PY) benchmarks/loss_catalogue.py --dataset mnist --losses nt_xent byol --longer 80 --chosen-at 40
 	$(PY) benchmarks/structured_losses.py
 	$(PY) benchmarks/loss_catalogue.py --report
 	$(PY) benchmarks/global_contrastive.py

@@ -13,6 +13,8 @@ the mean and spread over seeds.
     python benchmarks/loss_catalogue.py --dataset mnist --published  # the papers' projectors
     python benchmarks/loss_catalogue.py --dataset mnist --choose     # CHOSEN, forms on validation
     python benchmarks/loss_catalogue.py --dataset mnist --losses nt_xent byol --longer 40
+    python benchmarks/loss_catalogue.py --dataset mnist --losses nt_xent byol --longer 80 \
+        --chosen-at 40 --seeds 0                              # 40 epochs' choices, one seed
     python benchmarks/loss_catalogue.py --report                  # docs/losses.md
 """
 
