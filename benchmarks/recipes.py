@@ -137,7 +137,7 @@ RUNS: dict[str, tuple[str, dict[str, str], tuple[int, ...]]] = {
         (0, 1, 2),
     ),
     "text-mnrl": ("text", {"methods": "mnrl,mnrl_mined"}, (0, 1, 2)),
-    "simcse": ("simcse", {}, (0,)),
+    "simcse": ("simcse", {}, (0, 1, 2)),
     "timeseries": (
         "timeseries",
         {"average": "false", "weight_decay": "0.0001", "lr_decay": "cosine"},
