@@ -342,7 +342,7 @@ def report(path: Path) -> None:
         minutes = max(r["seconds"] for r in mine) / 60
         lines += [
             "",
-            f"Seeds {seeds}. {notes} At most {minutes:.1f} min a run on {mine[0]['machine']}.",
+            f"Seeds {seeds}. {notes} At most {minutes:.1f} min a run on {_machines(mine)}.",
         ]
         lines += AFTER[run]() if run in AFTER else []
     path.write_text("\n".join(lines) + "\n")
@@ -663,8 +663,14 @@ def _selection(
         ]
         lines += [f"- {n}" for n in miners]
     minutes = max(r["seconds"] for _, r in chosen) / 60
-    lines += ["", f"Seed 0. At most {minutes:.1f} min a run on {chosen[0][1]['machine']}."]
+    machines = _machines([r for _, r in chosen])
+    lines += ["", f"Seed 0. At most {minutes:.1f} min a run on {machines}."]
     return lines
+
+
+def _machines(rows: list[dict]) -> str:
+    """The machines ``rows`` ran on (each once, in order)."""
+    return " or ".join(dict.fromkeys(r["machine"] for r in rows))
 
 
 def main() -> None:
