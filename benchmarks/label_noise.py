@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from training_runs import Results, train_run
+from training_runs import Results, sd, train_run
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "label_noise.jsonl"
@@ -170,8 +170,7 @@ def current(rows: list[dict]) -> list[dict]:
 def _stat(values: list[float]) -> str:
     if not values:
         return "—"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.3f} ± {spread:.3f}"
+    return f"{statistics.fmean(values):.3f} ± {sd(values):.3f}"
 
 
 def _runs(rows: list[dict], fraction: float, kind: str, robust: str) -> list[dict]:
@@ -309,7 +308,7 @@ def _choices(rows: list[dict]) -> list[str]:
 def _versus(best: list[float], other: list[float]) -> str:
     """``+x.x points`` of mean kNN accuracy, or ``no difference`` within the seed spread."""
     gain = 100 * (statistics.fmean(best) - statistics.fmean(other))
-    spread = 100 * max(statistics.stdev(v) if len(v) > 1 else 0.0 for v in (best, other))
+    spread = 100 * max(sd(best), sd(other))
     return f"{gain:+.1f} points" + (
         " (no difference: within the seed spread)" if abs(gain) <= spread else ""
     )

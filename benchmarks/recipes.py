@@ -25,7 +25,7 @@ from contrastor.data.timeseries import TEST_SIZES
 from contrastor.eval import mcnemar, mcnemar_floor
 from contrastor.run.page import METRIC_NAMES
 from svm_folds import section as svm_folds_section
-from training_runs import Results, machine, mean_spread
+from training_runs import Results, machine, mean_spread, sd
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "recipes.jsonl"
@@ -357,14 +357,13 @@ def _against(tables: list[dict[str, dict[str, float]]], base: str, metric: str) 
     """Each row's ``metric`` relative to row ``base``: the mean (and sd) over seeds of the
     per-seed change, next to the baseline's own spread as a share of its mean."""
     values = [t[base][metric] for t in tables]
-    spread = statistics.stdev(values) / statistics.fmean(values) if len(values) > 1 else 0.0
+    spread = sd(values) / statistics.fmean(values) if len(values) > 1 else 0.0
     parts = []
     for name in tables[0]:
         if name == base or not name.startswith(base.split(" + ")[0] + " + "):
             continue
         change = [100 * (t[name][metric] / t[base][metric] - 1) for t in tables]
-        sd = statistics.stdev(change) if len(change) > 1 else 0.0
-        parts.append(f"{name} {statistics.fmean(change):+.1f}% ± {sd:.1f}")
+        parts.append(f"{name} {statistics.fmean(change):+.1f}% ± {sd(change):.1f}")
     return [
         "",
         f"{metric} relative to `{base}` (per seed, then mean ± sd): {'; '.join(parts)}."
@@ -471,7 +470,7 @@ def _against_target(values: list[float], target: float) -> str:
     mean = statistics.fmean(values)
     if mean >= target:
         return "met"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    spread = sd(values)
     short = f"{100 * (target - mean):.1f} points short"
     if target - mean < spread:
         return f"{short}, less than the seeds' spread ({100 * spread:.1f}): no difference"

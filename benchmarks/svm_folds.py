@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from training_runs import Results, machine
+from training_runs import Results, machine, sd
 
 RESULTS = Path(__file__).parent / "results" / "svm_folds.jsonl"
 SPLITS = (0, 1, 2, 3, 4)
@@ -55,7 +55,7 @@ def measure(name: str, seed: int) -> dict:
 
 def section(path: Path = RESULTS) -> list[str]:
     """The split's effect per set and seed (lines for ``docs/recipes.md``)."""
-    rows = Results(path, ()).rows() if path.exists() else []
+    rows = Results(path, ()).rows()
     if not rows:
         return []
     lines = [
@@ -86,12 +86,11 @@ def section(path: Path = RESULTS) -> list[str]:
     for name in sorted({r["dataset"] for r in rows}):
         mine = [r for r in rows if r["dataset"] == name]
         order = [r["trained encoder"]["in order"]["accuracy"] for r in mine]
-        spread = statistics.stdev(order) if len(order) > 1 else 0.0
         raw = mine[0]["raw series"]["in order"]["accuracy"]
         lines += [
             "",
             f"{name}, folds in training order: the trained encoder"
-            f" {statistics.fmean(order):.4f} ± {spread:.4f} over seeds"
+            f" {statistics.fmean(order):.4f} ± {sd(order):.4f} over seeds"
             f" {', '.join(str(r['seed']) for r in mine)}, the raw series {raw:.4f}.",
         ]
     lines += ["", f"Machine: {rows[0]['machine']}."]

@@ -84,14 +84,20 @@ def latest_settings(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r.get("settings") == rows[-1].get("settings")] if rows else []
 
 
+def sd(values: list[float]) -> float:
+    """The sample standard deviation over seeds (0 for a single seed)."""
+    import statistics
+
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def mean_spread(values: list[float]) -> str:
     """``mean ± standard deviation (n=...)`` of a list of accuracies."""
     import statistics
 
     if not values:
         return "—"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.4f} ± {spread:.4f} (n={len(values)})"
+    return f"{statistics.fmean(values):.4f} ± {sd(values):.4f} (n={len(values)})"
 
 
 def seed_summary(rows: list[dict], metric: str) -> dict[tuple[str, float], dict[str, float]]:
@@ -107,7 +113,7 @@ def seed_summary(rows: list[dict], metric: str) -> dict[tuple[str, float], dict[
         out[key] = {k: statistics.fmean(r[k] for r in runs if k in r) for k in numbers}
         out[key].update(
             mean=statistics.fmean(values),
-            sd=statistics.stdev(values) if len(values) > 1 else 0.0,
+            sd=sd(values),
             n=len(runs),
         )
     return out
